@@ -1,0 +1,30 @@
+import { defineConfig } from 'tsup';
+
+// Two builds, because p-retry is ESM-only: in the CJS build esbuild's interop
+// turns its default export into the module namespace, so we bundle it (and its
+// one dependency) into the CJS output instead of leaving it external.
+const entry = {
+  index: 'src/index.ts',
+  telemetry: 'src/telemetry/index.ts',
+};
+
+export default defineConfig([
+  {
+    entry,
+    format: ['esm'],
+    dts: true,
+    sourcemap: true,
+    clean: true,
+    target: 'node22',
+    platform: 'node',
+  },
+  {
+    entry,
+    format: ['cjs'],
+    dts: true,
+    sourcemap: true,
+    target: 'node22',
+    platform: 'node',
+    noExternal: ['p-retry', 'is-network-error'],
+  },
+]);
