@@ -1,0 +1,63 @@
+/**
+ * The registry contract: where the healthy instances of a service are, now.
+ * Implementations: Consul (consul.ts), static (static.ts), file (file.ts).
+ */
+
+/** One instance of a service. Registry data is untrusted: every Endpoint a registry emits has passed `validateEndpoint`. */
+export interface Endpoint {
+  /** Unique per service (Consul: the service ID; static/file: `address:port` unless given). */
+  readonly id: string;
+  /** An IP literal or a strict host name. */
+  readonly address: string;
+  /** 1-65535. */
+  readonly port: number;
+  readonly tags: readonly string[];
+  readonly meta: Readonly<Record<string, string>>;
+  /** Relative weight for balancing, an integer >= 1 (Consul: Weights.Passing). */
+  readonly weight: number;
+  readonly datacenter?: string;
+  readonly zone?: string;
+}
+
+/** What to ask the registry for. Built from the policy's `discovery` block. */
+export interface ResolveQuery {
+  /** The name in the registry. */
+  readonly service: string;
+  readonly datacenter?: string;
+  /** Only instances carrying all of these tags. */
+  readonly tags?: readonly string[];
+  /** Only instances whose checks all pass (default true). */
+  readonly passingOnly?: boolean;
+}
+
+/** A live view of one service, shared by every subscriber of the same query. */
+export interface Subscription {
+  /** The current endpoint set (the last known good one while the registry is unreachable). */
+  readonly endpoints: readonly Endpoint[];
+  /** Milliseconds since the registry last answered successfully; 0 when fresh, Infinity before the first answer. */
+  staleness(): number;
+  /** Resolves once the first answer (or the first error) has arrived. */
+  ready(): Promise<void>;
+  /** Stops this subscriber; the shared watch stops when its last subscriber leaves. */
+  close(): void;
+}
+
+export type EndpointsListener = (endpoints: readonly Endpoint[]) => void;
+
+export interface Registry {
+  readonly kind: 'consul' | 'static' | 'file';
+  /** The current healthy endpoints (waits for the first answer of a new watch). */
+  resolve(query: ResolveQuery): Promise<readonly Endpoint[]>;
+  /** Calls `listener` with the initial set and then on every actual change. */
+  subscribe(query: ResolveQuery, listener: EndpointsListener): Subscription;
+  /** Stops every watch. */
+  close(): Promise<void>;
+}
+
+/** Minimal logger the SDK writes warnings to; `console` fits. Secrets are never passed to it. */
+export interface Logger {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
