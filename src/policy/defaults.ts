@@ -1,0 +1,73 @@
+/**
+ * Built-in defaults of the policy model: ONE object, every line with its unit
+ * and the reason for the value. They are Envoy's defaults unless a line says
+ * why not (docs/policy.md explains each deviation). The resolved policy is
+ * built as: these ← document `defaults` ← `upstreams.<name>` ← route.
+ *
+ * Durations here are milliseconds (the resolved unit); the document writes
+ * them as strings ("250ms").
+ */
+export const POLICY_DEFAULTS = {
+  discovery: {
+    registry: 'consul', // Consul catalogue is the mesh's registry; static/file are opt-in
+    tags: [], // no tag filter
+    passingOnly: true, // only instances whose checks all pass (Consul `?passing`, Istio/Envoy see only healthy endpoints)
+    endpoints: [], // static registry only: "host:port" list
+  },
+  loadBalancer: {
+    policy: 'round_robin', // Envoy cluster lb_policy default (Istio too)
+    choiceCount: 2, // count; Envoy least_request_lb_config.choice_count default (P2C)
+    minimumRingSize: 1024, // virtual nodes; Envoy ring_hash_lb_config.minimum_ring_size default
+    ewmaDecay: 10_000, // ms; Finagle/Linkerd peak-EWMA decay window (no Envoy equivalent)
+    ewmaDefaultRtt: 30, // ms; latency assumed before the first sample (Finagle default is 0: 30 ms avoids stampeding a new host)
+  },
+  timeouts: {
+    connect: 5_000, // ms; Envoy cluster connect_timeout default (Istio's is 10 s)
+    request: 15_000, // ms; Envoy route timeout default (Istio: off) — never unbounded
+    perTry: 0, // ms; 0 = off, only the total applies (Envoy per_try_timeout unset)
+    idle: 60_000, // ms; not Envoy's 1 h: pooled sockets outliving the server's keep-alive (Node default 5 s) get reset; undici also honours the server's Keep-Alive hint
+  },
+  retries: {
+    attempts: 2, // retries after the first try; Istio's mesh default (Envoy num_retries default is 1)
+    retryOn: ['connect-failure', 'refused-stream', 'reset', 'gateway-error'], // Istio's default set, with gateway-error (502/503/504) as the HTTP form of gRPC `unavailable`
+    retriableStatusCodes: [], // status codes; used only with retryOn retriable-status-codes
+    backoffBase: 25, // ms; Envoy retry_back_off.base_interval default
+    backoffMax: 250, // ms; Envoy default max_interval = 10 × base
+    idempotentOnly: true, // SDK-only safety: never replay POST/PATCH unless the call says so (Envoy replays whatever the route allows)
+    budgetPercent: 20, // percent of active requests; Envoy retry_budget.budget_percent default
+    budgetMinConcurrency: 3, // requests; Envoy retry_budget.min_retry_concurrency default
+    maxBodyBytes: 65_536, // bytes; request body kept for replay (Envoy per_request_buffer_limit_bytes is similar)
+    maxRetryAfter: 10_000, // ms; honour Retry-After up to this (Envoy rate_limited_retry_back_off max_interval is the nearest)
+  },
+  outlierDetection: {
+    consecutive5xx: 5, // count; Envoy outlier_detection.consecutive_5xx default (Istio too)
+    consecutiveGatewayErrors: 0, // count; 0 = off: Envoy counts 5 but with enforcing 0 (never ejects), Istio leaves it unset; 5 gateway errors are also 5 × 5xx
+    interval: 10_000, // ms; Envoy interval default
+    baseEjectionTime: 30_000, // ms; Envoy base_ejection_time default
+    maxEjectionTime: 300_000, // ms; Envoy max_ejection_time default
+    maxEjectionPercent: 10, // percent; Envoy max_ejection_percent default
+    panicThresholdPercent: 50, // percent; Envoy healthy_panic_threshold default (Istio minHealthPercent: 0)
+  },
+  limits: {
+    maxConnections: 1024, // connections; Envoy circuit_breakers max_connections default
+    maxPendingRequests: 1024, // requests; Envoy max_pending_requests default
+    maxRequests: 1024, // requests; Envoy max_requests default
+    maxRequestsPerConnection: 0, // requests; 0 = unlimited (Envoy default)
+  },
+  circuitBreaker: {
+    enabled: true, // SDK-only error-rate breaker, on: it fails fast where outlier detection cannot help (every host failing)
+    errorThresholdPercent: 50, // percent; opossum/Hystrix default
+    minimumRequests: 20, // requests; Hystrix requestVolumeThreshold default
+    window: 10_000, // ms; Hystrix/opossum rolling window default
+    halfOpenAfter: 5_000, // ms; Hystrix sleepWindow default
+  },
+  rateLimit: {
+    shared: false, // process-local token bucket unless asked (Redis needed to share); burst defaults to requestsPerSecond
+  },
+  inbound: {
+    maxConcurrent: 0, // requests; 0 = unlimited (a Node server has no such limit by default)
+    request: 15_000, // ms; same bound as the outbound request timeout (Envoy route timeout)
+  },
+} as const;
+
+export type PolicyDefaults = typeof POLICY_DEFAULTS;
