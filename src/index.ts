@@ -4,3 +4,7 @@
  */
 export * from './errors.ts';
 export type * from './policy/types.ts';
+// Telemetry helpers that need only @opentelemetry/api (the SDK helper is `inmesh/telemetry`).
+export { extractContext, withServerSpan } from './telemetry/server.ts';
+export type { InboundHeaders, ServerSpanOptions } from './telemetry/server.ts';
+export type { TelemetryOptions, TelemetryRequestHook, TelemetryResponseHook } from './telemetry/types.ts';

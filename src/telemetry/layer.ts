@@ -1,0 +1,257 @@
+/**
+ * The telemetry layer: the outermost layer of the client chain. One CLIENT span
+ * per *logical* call (every retry inside it), W3C trace context injected into
+ * the outbound headers, a duration histogram and an attempts counter.
+ *
+ * Cost model (the hot path of every call goes through here):
+ * - `enabled: false` returns `undefined`, so compose.ts leaves the layer out.
+ * - Enabled with no SDK registered: one no-op span from the API's proxy tracer,
+ *   nothing else (no attribute object, no context, no closure, no timer); the
+ *   handler's promise is returned as is.
+ * - Recording: the attributes, one context, one `then` and the metric records.
+ *
+ * Attributes are set after `startSpan()` (not passed in its options) so that
+ * the no-op case allocates nothing: a sampler therefore sees the span name
+ * (the method), the kind and the parent, not the attributes.
+ */
+import {
+  SpanKind,
+  SpanStatusCode,
+  context,
+  createNoopMeter,
+  isSpanContextValid,
+  metrics,
+  propagation,
+  trace,
+} from '@opentelemetry/api';
+import type { Attributes, Context, Counter, Histogram, Span, SpanOptions } from '@opentelemetry/api';
+import type { Handler, Layer, MeshRequest, MeshResponse } from '../client/types.ts';
+import { safeExecute } from './safe.ts';
+import {
+  ATTR_ERROR_TYPE,
+  ATTR_HTTP_REQUEST_METHOD,
+  ATTR_HTTP_REQUEST_METHOD_ORIGINAL,
+  ATTR_HTTP_RESPONSE_STATUS_CODE,
+  ATTR_INMESH_ATTEMPTS,
+  ATTR_INMESH_ENDPOINT,
+  ATTR_INMESH_SERVICE,
+  ATTR_PEER_SERVICE,
+  ATTR_SERVER_ADDRESS,
+  ATTR_SERVER_PORT,
+  ATTR_URL_FULL,
+  ERROR_TYPE_VALUE_OTHER,
+  HTTP_DURATION_BUCKETS,
+  HTTP_REQUEST_METHOD_VALUE_OTHER,
+  KNOWN_HTTP_METHODS,
+  METRIC_HTTP_CLIENT_REQUEST_DURATION,
+  METRIC_INMESH_CLIENT_ATTEMPTS,
+} from './semconv.ts';
+import type { TelemetryLayerDeps } from './types.ts';
+import { SCOPE_NAME, VERSION } from './version.ts';
+
+const SPAN_OPTIONS: SpanOptions = { kind: SpanKind.CLIENT };
+
+/** Builds the telemetry layer, or `undefined` when telemetry is disabled (zero cost). */
+export function createTelemetryLayer(deps: TelemetryLayerDeps): Layer | undefined {
+  if (!deps.enabled) return undefined;
+  // The API's global tracer is a proxy: an SDK registered after the mesh was
+  // built is still picked up. Meters have no proxy in API 1.x, so the meter is
+  // whatever is registered now; with none, metrics are off for this layer.
+  const tracer = deps.tracer ?? trace.getTracer(SCOPE_NAME, VERSION);
+  const meter = deps.meter ?? metrics.getMeter(SCOPE_NAME, VERSION);
+  const instruments: Instruments | undefined =
+    meter === createNoopMeter()
+      ? undefined
+      : {
+          duration: meter.createHistogram(METRIC_HTTP_CLIENT_REQUEST_DURATION, {
+            description: 'Duration of logical HTTP client calls made through the mesh (every attempt included).',
+            unit: 's',
+            advice: { explicitBucketBoundaries: [...HTTP_DURATION_BUCKETS] },
+          }),
+          attempts: meter.createCounter(METRIC_INMESH_CLIENT_ATTEMPTS, {
+            description: 'Physical attempts made by logical calls (first tries and retries).',
+            unit: '{attempt}',
+          }),
+        };
+  const { requestHook, responseHook } = deps;
+
+  return (next: Handler): Handler =>
+    (req: MeshRequest): Promise<MeshResponse> => {
+      const method = normalizeMethod(req.method);
+      const span = tracer.startSpan(method === HTTP_REQUEST_METHOD_VALUE_OTHER ? 'HTTP' : method, SPAN_OPTIONS);
+      const recording = span.isRecording();
+      let ctx: Context | undefined;
+      if (recording) {
+        setRequestAttributes(span, req, method);
+        safeExecute('requestHook', requestHook, span, req);
+      }
+      // Propagate whenever there is a trace to continue: our span, or (no SDK,
+      // or sampled out) the span context the no-op/non-recording span carries.
+      if (recording || isSpanContextValid(span.spanContext())) {
+        ctx = trace.setSpan(context.active(), span);
+        propagation.inject(ctx, req.headers);
+      }
+      if (!recording && instruments === undefined) return next(req);
+
+      const start = performance.now();
+      let pending: Promise<MeshResponse>;
+      try {
+        // Running the chain inside our context makes physical-attempt spans
+        // (undici instrumentation) children of the logical span.
+        pending = recording && ctx !== undefined ? context.with(ctx, next, undefined, req) : next(req);
+      } catch (err) {
+        pending = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      }
+      return pending.then(
+        (res) => {
+          finish(span, recording, instruments, responseHook, req, method, start, res, undefined);
+          return res;
+        },
+        (err: unknown) => {
+          finish(span, recording, instruments, responseHook, req, method, start, undefined, err);
+          throw err;
+        },
+      );
+    };
+}
+
+interface Instruments {
+  duration: Histogram;
+  attempts: Counter;
+}
+
+function finish(
+  span: Span,
+  recording: boolean,
+  instruments: Instruments | undefined,
+  responseHook: TelemetryLayerDeps['responseHook'],
+  req: MeshRequest,
+  method: string,
+  start: number,
+  res: MeshResponse | undefined,
+  err: unknown,
+): void {
+  const seconds = (performance.now() - start) / 1000;
+  const failed = res === undefined;
+  const status = res?.statusCode;
+  const attempts = res !== undefined ? res.attempts : attemptsOf(err, req);
+  let errorType: string | undefined;
+  if (failed) errorType = errorTypeOf(err);
+  else if (status !== undefined && status >= 400) errorType = String(status);
+
+  if (recording) {
+    span.setAttribute(ATTR_INMESH_ATTEMPTS, attempts);
+    const endpoint = res !== undefined ? res.endpoint : endpointOf(err, req);
+    if (endpoint !== undefined) span.setAttribute(ATTR_INMESH_ENDPOINT, endpoint);
+    if (status !== undefined) span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
+    if (errorType !== undefined) {
+      span.setAttribute(ATTR_ERROR_TYPE, errorType);
+      if (failed) {
+        if (err instanceof Error) span.recordException(err);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+      } else {
+        // HTTP conventions: a 4xx/5xx answer is an error for a CLIENT span; no description.
+        span.setStatus({ code: SpanStatusCode.ERROR });
+      }
+    }
+    safeExecute('responseHook', responseHook, span, res, err);
+    span.end();
+  }
+
+  if (instruments !== undefined) {
+    const attrs: Attributes = {
+      [ATTR_HTTP_REQUEST_METHOD]: method,
+      [ATTR_SERVER_ADDRESS]: hostnameOf(req.host, req.service),
+      [ATTR_PEER_SERVICE]: req.service,
+    };
+    if (status !== undefined) attrs[ATTR_HTTP_RESPONSE_STATUS_CODE] = status;
+    if (errorType !== undefined) attrs[ATTR_ERROR_TYPE] = errorType;
+    instruments.duration.record(seconds, attrs);
+    instruments.attempts.add(attempts, attrs);
+  }
+}
+
+function setRequestAttributes(span: Span, req: MeshRequest, method: string): void {
+  const authority = stripUserinfo(req.host);
+  span.setAttribute(ATTR_HTTP_REQUEST_METHOD, method);
+  if (method === HTTP_REQUEST_METHOD_VALUE_OTHER) span.setAttribute(ATTR_HTTP_REQUEST_METHOD_ORIGINAL, req.method);
+  span.setAttribute(ATTR_SERVER_ADDRESS, hostnameOf(authority, req.service));
+  const port = portOf(authority);
+  if (port !== undefined) span.setAttribute(ATTR_SERVER_PORT, port);
+  span.setAttribute(ATTR_URL_FULL, `${req.protocol}//${authority}${redactQuery(req.path)}`);
+  span.setAttribute(ATTR_PEER_SERVICE, req.service);
+  span.setAttribute(ATTR_INMESH_SERVICE, req.service);
+}
+
+/** `GET` for known methods (any case), `_OTHER` for the rest (HTTP conventions). */
+export function normalizeMethod(method: string): string {
+  if (KNOWN_HTTP_METHODS.has(method)) return method;
+  const upper = method.toUpperCase();
+  return KNOWN_HTTP_METHODS.has(upper) ? upper : HTTP_REQUEST_METHOD_VALUE_OTHER;
+}
+
+/** Drops `user:password@` from an authority: credentials never reach telemetry. */
+export function stripUserinfo(authority: string): string {
+  const at = authority.lastIndexOf('@');
+  return at === -1 ? authority : authority.slice(at + 1);
+}
+
+/** The host part of an authority (`[::1]:80` → `::1`, `orders:8080` → `orders`). */
+export function hostnameOf(authority: string, fallback: string): string {
+  const host = stripUserinfo(authority);
+  if (host === '') return fallback;
+  if (host.startsWith('[')) {
+    const end = host.indexOf(']');
+    return end === -1 ? host : host.slice(1, end);
+  }
+  const colon = host.indexOf(':');
+  return colon === -1 ? host : host.slice(0, colon);
+}
+
+function portOf(authority: string): number | undefined {
+  const colon = authority.lastIndexOf(':');
+  if (colon === -1 || authority.indexOf(']', colon) !== -1) return undefined;
+  const port = Number(authority.slice(colon + 1));
+  return Number.isInteger(port) && port > 0 ? port : undefined;
+}
+
+// Query keys whose values the HTTP conventions say to redact in `url.full`.
+const SENSITIVE_QUERY = /([?&])(AWSAccessKeyId|Signature|sig|X-Goog-Signature)=[^&#]*/g;
+
+export function redactQuery(path: string): string {
+  return path.includes('?') ? path.replace(SENSITIVE_QUERY, '$1$2=REDACTED') : path;
+}
+
+/** `error.type`: the error's stable code, else its class name, else `_OTHER`. */
+export function errorTypeOf(err: unknown): string {
+  if (typeof err === 'object' && err !== null) {
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'string' && code !== '') return code;
+    if (err instanceof Error && err.name !== '' && err.name !== 'Error') return err.name;
+    const ctor = (err as { constructor?: { name?: unknown } }).constructor?.name;
+    if (typeof ctor === 'string' && ctor !== '' && ctor !== 'Error' && ctor !== 'Object') return ctor;
+  }
+  return ERROR_TYPE_VALUE_OTHER;
+}
+
+interface AttemptLike {
+  endpoint?: unknown;
+}
+
+function attemptRecords(err: unknown): readonly AttemptLike[] | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const attempts = (err as { attempts?: unknown }).attempts;
+  return Array.isArray(attempts) ? (attempts as AttemptLike[]) : undefined;
+}
+
+function attemptsOf(err: unknown, req: MeshRequest): number {
+  return attemptRecords(err)?.length ?? req.attempt + 1;
+}
+
+/** The endpoint of the last attempt: from the error's attempt records, else the last pick. */
+function endpointOf(err: unknown, req: MeshRequest): string | undefined {
+  const last = attemptRecords(err)?.at(-1);
+  if (typeof last?.endpoint === 'string') return last.endpoint;
+  const picked = req.endpoint;
+  return picked === undefined ? undefined : `${picked.address}:${picked.port}`;
+}

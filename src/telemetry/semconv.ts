@@ -1,0 +1,62 @@
+/**
+ * The semantic-convention names inmesh uses, copied from
+ * `@opentelemetry/semantic-conventions` 1.45 (the way the OTel contrib
+ * instrumentations pin incubating names in a local `semconv.ts`).
+ *
+ * Why a copy instead of a dependency: the core must depend on nothing but
+ * `@opentelemetry/api` at run time (STYLE §7), we need about a dozen strings,
+ * and `peer.service` is still incubating, so it would come from the package's
+ * `/incubating` entry whose names may change between minors. Pinned here, the
+ * names only change when we decide to.
+ */
+
+// Stable (semconv `ATTR_*` / `METRIC_*` from the package's main entry).
+export const ATTR_HTTP_REQUEST_METHOD = 'http.request.method';
+export const ATTR_HTTP_REQUEST_METHOD_ORIGINAL = 'http.request.method_original';
+export const ATTR_HTTP_RESPONSE_STATUS_CODE = 'http.response.status_code';
+export const ATTR_SERVER_ADDRESS = 'server.address';
+export const ATTR_SERVER_PORT = 'server.port';
+export const ATTR_URL_FULL = 'url.full';
+export const ATTR_URL_PATH = 'url.path';
+export const ATTR_URL_QUERY = 'url.query';
+export const ATTR_URL_SCHEME = 'url.scheme';
+export const ATTR_ERROR_TYPE = 'error.type';
+export const ATTR_NETWORK_PEER_ADDRESS = 'network.peer.address';
+export const ATTR_USER_AGENT_ORIGINAL = 'user_agent.original';
+export const ERROR_TYPE_VALUE_OTHER = '_OTHER';
+export const HTTP_REQUEST_METHOD_VALUE_OTHER = '_OTHER';
+export const METRIC_HTTP_CLIENT_REQUEST_DURATION = 'http.client.request.duration';
+export const METRIC_HTTP_SERVER_REQUEST_DURATION = 'http.server.request.duration';
+
+// Incubating (semconv `/incubating` entry), pinned.
+export const ATTR_PEER_SERVICE = 'peer.service';
+
+// Our own names, in the `inmesh.` namespace.
+export const ATTR_INMESH_SERVICE = 'inmesh.service';
+/** Physical attempts made for the logical call (1 = no retry). */
+export const ATTR_INMESH_ATTEMPTS = 'inmesh.attempts';
+/** `address:port` of the endpoint that answered (or that the last attempt went to). */
+export const ATTR_INMESH_ENDPOINT = 'inmesh.endpoint';
+export const METRIC_INMESH_CLIENT_ATTEMPTS = 'inmesh.client.attempts';
+
+/**
+ * Bucket boundaries of `http.client.request.duration`, in seconds, as the HTTP
+ * semantic conventions recommend.
+ */
+export const HTTP_DURATION_BUCKETS: readonly number[] = [
+  0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10,
+];
+
+/** The methods the HTTP conventions know; anything else is reported as `_OTHER`. */
+export const KNOWN_HTTP_METHODS: ReadonlySet<string> = new Set([
+  'CONNECT',
+  'DELETE',
+  'GET',
+  'HEAD',
+  'OPTIONS',
+  'PATCH',
+  'POST',
+  'PUT',
+  'TRACE',
+  'QUERY',
+]);
