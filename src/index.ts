@@ -8,3 +8,6 @@ export type * from './policy/types.ts';
 export { extractContext, withServerSpan } from './telemetry/server.ts';
 export type { InboundHeaders, ServerSpanOptions } from './telemetry/server.ts';
 export type { TelemetryOptions, TelemetryRequestHook, TelemetryResponseHook } from './telemetry/types.ts';
+// Load balancing and passive outlier detection.
+export { createLoadBalancer } from './balancer/balancer.ts';
+export type * from './balancer/types.ts';
