@@ -1,0 +1,17 @@
+/** The policy model: schema, validation, resolution, route matching. */
+export { POLICY_DEFAULTS } from './defaults.ts';
+export { formatDuration, parseDuration } from './duration.ts';
+export { buildJsonSchema, documentSchema, type FieldMapping, type PolicyDocument, type UpstreamDocument, type UpstreamPolicyDocument, type RouteDocument, type InboundDocument } from './schema.ts';
+export { parsePolicy, policyIssues, endpointsVariable, type ParsePolicyOptions } from './validate.ts';
+export {
+  resolvePolicy,
+  matchRoute,
+  upstreamFor,
+  defaultUpstream,
+  upstreamOrDefault,
+  parseConsulHost,
+  explainPolicy,
+  type MatchHeaders,
+  type ConsulHost,
+  type ResolvePolicyOptions,
+} from './resolve.ts';

@@ -1,0 +1,893 @@
+/**
+ * The policy document schema: the single source of truth for the document
+ * types (`PolicyDocument`), field validation, the published JSON Schema
+ * (schema/policy.schema.json) and the field reference (docs/policy-reference.md).
+ *
+ * Every leaf field carries `.meta()` with a description, a unit, the built-in
+ * default (read from defaults.ts, never restated) and `x-inmesh-maps`: where
+ * the same intent lives in Istio (a path in the DestinationRule /
+ * VirtualService CRD, checked by a test against the CRD schema), Consul config
+ * entries and Envoy, or `sdkOnly` with the nearest equivalent.
+ *
+ * Rules that JSON Schema cannot express (duration ranges, regex syntax,
+ * cross-field rules) are checked by validate.ts after this schema.
+ */
+import { z } from 'zod';
+import { POLICY_DEFAULTS as D } from './defaults.ts';
+import { DURATION_PATTERN, MAX_DURATION_MS, formatDuration, parseDuration } from './duration.ts';
+import { unknownFieldMessage } from './suggest.ts';
+
+/** Where a field lives in the systems a policy exports to. `null` = no equivalent there. */
+export interface FieldMapping {
+  /** `DestinationRule <path>` or `VirtualService <path>` in Istio's networking CRDs, or null. */
+  istio: string | null;
+  /** Consul config entry and field, or null. */
+  consul: string | null;
+  /** Envoy API field, or null. */
+  envoy: string | null;
+  /** No sidecar has it: the SDK implements it alone. */
+  sdkOnly?: true;
+  /** For SDK-only fields: what to use instead in a sidecar mesh. */
+  nearest?: string;
+  /** Caveats of the mapping. */
+  note?: string;
+}
+
+export type FieldUnit = 'duration' | 'percent' | 'count' | 'bytes' | 'requests/s' | 'status code';
+
+interface FieldInfo {
+  unit?: FieldUnit;
+  default?: unknown;
+}
+
+const DURATION_RE = new RegExp(DURATION_PATTERN);
+
+// ---------------------------------------------------------------- leaf builders
+
+function field<T extends z.ZodType>(schema: T, description: string, maps: FieldMapping, info: FieldInfo = {}) {
+  return schema.optional().meta({
+    description,
+    'x-inmesh-maps': maps,
+    ...(info.unit === undefined ? {} : { 'x-inmesh-unit': info.unit }),
+    ...(info.default === undefined ? {} : { default: info.default }),
+  });
+}
+
+function int(min: number, max?: number) {
+  const message = max === undefined ? `expected an integer of at least ${min}` : `expected an integer from ${min} to ${max}`;
+  const schema = z.int({ error: message }).min(min, { error: message });
+  return max === undefined ? schema : schema.max(max, { error: message });
+}
+
+function percent() {
+  const message = 'expected a percentage from 0 to 100';
+  return z.number({ error: message }).min(0, { error: message }).max(100, { error: message });
+}
+
+function positive(max: number) {
+  const message = `expected a number greater than 0 and at most ${max}`;
+  return z.number({ error: message }).positive({ error: message }).max(max, { error: message });
+}
+
+function bool() {
+  return z.boolean({ error: 'expected true or false' });
+}
+
+function text(what = 'a non-empty string') {
+  return z.string({ error: `expected ${what}` }).min(1, { error: `expected ${what}` });
+}
+
+function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
+  return z.enum(values, { error: `expected one of ${values.join(', ')}` });
+}
+
+function list<T extends z.ZodType>(item: T, what: string) {
+  return z.array(item, { error: `expected a list of ${what}` });
+}
+
+/**
+ * A duration string ("250ms", "10s", "1m30s"). Numbers are refused with a hint,
+ * so that `timeout: 250` is never silently read as seconds or milliseconds.
+ */
+function duration(minMs: number, maxMs = MAX_DURATION_MS) {
+  const shape = 'expected a duration such as "250ms", "10s" or "1m30s" (units h, m, s, ms)';
+  const range = `expected a duration from ${formatDuration(minMs)} to ${formatDuration(maxMs)}`;
+  return z
+    .string({
+      error: (issue) =>
+        typeof issue.input === 'number'
+          ? `numbers are not durations: write a string such as "${formatDuration(Math.max(0, Math.round(issue.input)))}" (${String(Math.max(0, Math.round(issue.input)))} milliseconds) or "10s"`
+          : shape,
+    })
+    .regex(DURATION_RE, { error: shape, abort: true })
+    .superRefine((value, ctx) => {
+      const ms = parseDuration(value);
+      if (ms === undefined) ctx.addIssue({ code: 'custom', message: 'expected a whole number of milliseconds' });
+      else if (ms < minMs || ms > maxMs) ctx.addIssue({ code: 'custom', message: range });
+    });
+}
+
+/** An object that rejects unknown fields, suggesting the closest known one. */
+function block<S extends z.ZodRawShape>(shape: S, what: string) {
+  const known = Object.keys(shape);
+  return z.strictObject(shape, {
+    error: (issue) => {
+      if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => unknownFieldMessage(key, known)).join('\n');
+      if (issue.code === 'invalid_type') return `expected ${what}`;
+      return undefined;
+    },
+  });
+}
+
+/** `false` turns an inherited block off; an object sets it. */
+function orFalse<T extends z.ZodType>(schema: T, what: string) {
+  return z.union([z.literal(false), schema], { error: `expected false (to turn it off) or ${what}` });
+}
+
+const ms = (value: number): string => formatDuration(value);
+
+// ---------------------------------------------------------------- blocks
+
+const IDEMPOTENT_NOTE = 'GET HEAD OPTIONS PUT DELETE TRACE';
+
+export const discoverySchema = block(
+  {
+    registry: field(
+      oneOf(['consul', 'static', 'file']),
+      'Where endpoints come from: the Consul catalogue, a fixed list (`endpoints`), or a watched file (`file`).',
+      {
+        istio: null,
+        consul: 'catalog/health API: /v1/health/service/<service>',
+        envoy: 'cluster.type (EDS for consul/file, STATIC for static)',
+        note: 'Istio takes endpoints from Kubernetes or ServiceEntry, not from a DestinationRule.',
+      },
+      { default: D.discovery.registry },
+    ),
+    service: field(
+      text('a service name'),
+      'Name of the service in the registry. Defaults to the upstream\'s key; cannot be set in `defaults`.',
+      {
+        istio: 'DestinationRule host',
+        consul: 'service-resolver Name (the catalogue service name)',
+        envoy: 'cluster.eds_cluster_config.service_name',
+      },
+    ),
+    datacenter: field(text('a datacenter name'), 'Consul datacenter to query instead of the agent\'s own.', {
+      istio: null,
+      consul: 'service-resolver Redirect.Datacenter; catalogue query ?dc=',
+      envoy: null,
+      note: 'Consul-specific; Istio and Envoy see one flat endpoint set.',
+    }),
+    tags: field(
+      list(text('a tag'), 'tags'),
+      'Only instances carrying all of these tags.',
+      {
+        istio: 'DestinationRule subsets[].labels',
+        consul: 'service-resolver Subsets.<name>.Filter ("<tag>" in Service.Tags)',
+        envoy: 'cluster.lb_subset_config',
+        note: 'Sidecars express a tag filter as a subset; export creates one.',
+      },
+      { default: D.discovery.tags },
+    ),
+    passingOnly: field(
+      bool(),
+      'Only instances whose health checks all pass.',
+      {
+        istio: null,
+        consul: 'service-resolver Subsets.<name>.OnlyPassing; /v1/health/service?passing',
+        envoy: 'EDS lb_endpoints[].health_status',
+        note: 'Istio uses Kubernetes readiness instead.',
+      },
+      { default: D.discovery.passingOnly },
+    ),
+    endpoints: field(
+      list(
+        z
+          .string({ error: 'expected "host:port"' })
+          .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/, { error: 'expected "host:port"', abort: true })
+          .refine(
+            (value) => {
+              const port = Number(value.slice(value.lastIndexOf(':') + 1));
+              return port >= 1 && port <= 65_535;
+            },
+            { error: 'expected "host:port" with a port from 1 to 65535' },
+          ),
+        '"host:port" entries',
+      ),
+      'Static registry: the fixed list of endpoints. Required with `registry: static`, refused otherwise. `INMESH_ENDPOINTS_<SERVICE>` overrides it.',
+      { istio: null, consul: null, envoy: 'cluster.load_assignment (type STATIC)', note: 'Istio: ServiceEntry endpoints.' },
+      { default: D.discovery.endpoints },
+    ),
+    file: field(text('a file path'), 'File registry: path of a JSON or YAML file of endpoints, watched for changes. Required with `registry: file`.', {
+      istio: null,
+      consul: null,
+      envoy: 'eds_cluster_config.eds_config.path_config_source',
+    }),
+  },
+  'an object with registry, service, datacenter, tags, passingOnly, endpoints, file',
+);
+
+export const hashOnSchema = block(
+  {
+    header: field(text('a header name'), 'Hash on this request header.', {
+      istio: 'DestinationRule trafficPolicy.loadBalancer.consistentHash.httpHeaderName',
+      consul: 'service-resolver LoadBalancer.HashPolicies[] {Field: header, FieldValue}',
+      envoy: 'route.hash_policy[].header.header_name',
+    }),
+    cookie: field(text('a cookie name'), 'Hash on this cookie (never generated by inmesh: without it, the key is random).', {
+      istio: 'DestinationRule trafficPolicy.loadBalancer.consistentHash.httpCookie.name',
+      consul: 'service-resolver LoadBalancer.HashPolicies[] {Field: cookie, FieldValue}',
+      envoy: 'route.hash_policy[].cookie.name',
+    }),
+    queryParameter: field(text('a query parameter name'), 'Hash on this query parameter.', {
+      istio: 'DestinationRule trafficPolicy.loadBalancer.consistentHash.httpQueryParameterName',
+      consul: 'service-resolver LoadBalancer.HashPolicies[] {Field: query_parameter, FieldValue}',
+      envoy: 'route.hash_policy[].query_parameter.name',
+    }),
+  },
+  'an object with exactly one of header, cookie, queryParameter',
+)
+  .superRefine((value, ctx) => {
+    const set = Object.values(value).filter((v) => v !== undefined).length;
+    if (set !== 1) ctx.addIssue({ code: 'custom', message: 'expected exactly one of header, cookie, queryParameter' });
+  })
+  .meta({ oneOf: [{ required: ['header'] }, { required: ['cookie'] }, { required: ['queryParameter'] }] });
+
+const hashOnField = hashOnSchema.optional().meta({
+  description: 'ring_hash only: where the hash key comes from. Without it each request gets a random key.',
+});
+
+export const loadBalancerSchema = block(
+  {
+    policy: field(
+      oneOf(['round_robin', 'random', 'least_request', 'ring_hash', 'peak_ewma']),
+      'Balancing algorithm. `peak_ewma` (latency-aware, Linkerd\'s default) has no sidecar equivalent: it exports as least_request.',
+      {
+        istio: 'DestinationRule trafficPolicy.loadBalancer.simple',
+        consul: 'service-resolver LoadBalancer.Policy',
+        envoy: 'cluster.lb_policy',
+        note: 'Istio takes ring_hash as loadBalancer.consistentHash; peak_ewma maps nowhere (nearest: least_request).',
+      },
+      { default: D.loadBalancer.policy },
+    ),
+    choiceCount: field(
+      int(2, 100),
+      'least_request: how many random endpoints are compared per pick (2 = power of two choices).',
+      {
+        istio: null,
+        consul: 'service-resolver LoadBalancer.LeastRequestConfig.ChoiceCount',
+        envoy: 'cluster.least_request_lb_config.choice_count',
+        note: 'Istio always uses Envoy\'s default of 2.',
+      },
+      { unit: 'count', default: D.loadBalancer.choiceCount },
+    ),
+    hashOn: hashOnField,
+    minimumRingSize: field(
+      int(1, 8_388_608),
+      'ring_hash: minimum number of virtual nodes on the ring.',
+      {
+        istio: 'DestinationRule trafficPolicy.loadBalancer.consistentHash.ringHash.minimumRingSize',
+        consul: 'service-resolver LoadBalancer.RingHashConfig.MinimumRingSize',
+        envoy: 'cluster.ring_hash_lb_config.minimum_ring_size',
+      },
+      { unit: 'count', default: D.loadBalancer.minimumRingSize },
+    ),
+    ewma: block(
+      {
+        decay: field(
+          duration(1),
+          'peak_ewma: decay window of the latency moving average.',
+          { istio: null, consul: null, envoy: null, sdkOnly: true, nearest: 'least_request (Linkerd: built-in peak EWMA)' },
+          { unit: 'duration', default: ms(D.loadBalancer.ewmaDecay) },
+        ),
+        defaultRtt: field(
+          duration(0, 60_000),
+          'peak_ewma: latency assumed for an endpoint with no sample yet.',
+          { istio: null, consul: null, envoy: null, sdkOnly: true, nearest: 'least_request (Linkerd: built-in peak EWMA)' },
+          { unit: 'duration', default: ms(D.loadBalancer.ewmaDefaultRtt) },
+        ),
+      },
+      'an object with decay, defaultRtt',
+    )
+      .optional()
+      .meta({ description: 'peak_ewma tuning (SDK-only).' }),
+  },
+  'an object with policy, choiceCount, hashOn, minimumRingSize, ewma',
+);
+
+/** A route may only change the hash key: the algorithm belongs to the upstream (Envoy: cluster vs route hash_policy). */
+export const routeLoadBalancerSchema = block({ hashOn: hashOnField }, 'an object with hashOn');
+
+export const timeoutsSchema = block(
+  {
+    connect: field(
+      duration(1),
+      'TCP (and TLS) connect timeout of a new connection.',
+      {
+        istio: 'DestinationRule trafficPolicy.connectionPool.tcp.connectTimeout',
+        consul: 'service-resolver ConnectTimeout',
+        envoy: 'cluster.connect_timeout',
+      },
+      { unit: 'duration', default: ms(D.timeouts.connect) },
+    ),
+    request: field(
+      duration(0),
+      'Total deadline of a call, every attempt and backoff included. "0s" = none.',
+      {
+        istio: 'VirtualService http[].timeout',
+        consul: 'service-router Routes[].Destination.RequestTimeout',
+        envoy: 'route.timeout',
+      },
+      { unit: 'duration', default: ms(D.timeouts.request) },
+    ),
+    perTry: field(
+      duration(0),
+      'Deadline of one attempt. "0s" = none (only `request` applies). At most `request`.',
+      {
+        istio: 'VirtualService http[].retries.perTryTimeout',
+        consul: null,
+        envoy: 'route.retry_policy.per_try_timeout',
+      },
+      { unit: 'duration', default: ms(D.timeouts.perTry) },
+    ),
+    idle: field(
+      duration(1),
+      'How long an idle keep-alive socket is kept in the pool.',
+      {
+        istio: 'DestinationRule trafficPolicy.connectionPool.http.idleTimeout',
+        consul: 'service-router Routes[].Destination.IdleTimeout (newer than 1.8)',
+        envoy: 'cluster.common_http_protocol_options.idle_timeout',
+      },
+      { unit: 'duration', default: ms(D.timeouts.idle) },
+    ),
+  },
+  'an object with connect, request, perTry, idle',
+);
+
+export const RETRY_ON = [
+  'connect-failure',
+  'refused-stream',
+  'reset',
+  '5xx',
+  'gateway-error',
+  'retriable-4xx',
+  'retriable-status-codes',
+] as const;
+
+export const retryBudgetSchema = block(
+  {
+    percent: field(
+      percent(),
+      'Retries in flight may be at most this percent of the requests in flight.',
+      {
+        istio: 'DestinationRule trafficPolicy.retryBudget.percent',
+        consul: null,
+        envoy: 'cluster.circuit_breakers.thresholds[].retry_budget.budget_percent',
+      },
+      { unit: 'percent', default: D.retries.budgetPercent },
+    ),
+    minConcurrency: field(
+      int(0, 1_000_000),
+      'Retries are always allowed while fewer than this many are in flight.',
+      {
+        istio: 'DestinationRule trafficPolicy.retryBudget.minRetryConcurrency',
+        consul: null,
+        envoy: 'cluster.circuit_breakers.thresholds[].retry_budget.min_retry_concurrency',
+      },
+      { unit: 'count', default: D.retries.budgetMinConcurrency },
+    ),
+  },
+  'an object with percent, minConcurrency',
+);
+
+export const retriesSchema = block(
+  {
+    attempts: field(
+      int(0, 10),
+      'Retries after the first try (Istio `attempts`, Envoy `num_retries`): 2 means at most 3 tries. 0 = no retries. gRPC\'s maxAttempts is this + 1.',
+      {
+        istio: 'VirtualService http[].retries.attempts',
+        consul: 'service-router Routes[].Destination.NumRetries',
+        envoy: 'route.retry_policy.num_retries',
+      },
+      { unit: 'count', default: D.retries.attempts },
+    ),
+    retryOn: field(
+      list(oneOf(RETRY_ON), 'retry conditions'),
+      'What is retried, in Envoy\'s `retry_on` words: connect-failure, refused-stream, reset, 5xx, gateway-error (502/503/504), retriable-4xx (409), retriable-status-codes.',
+      {
+        istio: 'VirtualService http[].retries.retryOn',
+        consul: 'service-router Routes[].Destination.RetryOnConnectFailure / RetryOn[] (newer than 1.8)',
+        envoy: 'route.retry_policy.retry_on',
+      },
+      { default: D.retries.retryOn },
+    ),
+    retriableStatusCodes: field(
+      list(int(100, 599), 'HTTP status codes'),
+      'Status codes retried when `retryOn` has retriable-status-codes (required then).',
+      {
+        istio: 'VirtualService http[].retries.retryOn',
+        consul: 'service-router Routes[].Destination.RetryOnStatusCodes',
+        envoy: 'route.retry_policy.retriable_status_codes',
+        note: 'Istio lists the codes inside retryOn ("503,retriable-status-codes").',
+      },
+      { unit: 'status code', default: D.retries.retriableStatusCodes },
+    ),
+    backoff: block(
+      {
+        base: field(
+          duration(1, 60_000),
+          'Backoff base: retry n waits a random time in [0, base × (2^n − 1)] (full jitter), capped at `max`.',
+          {
+            istio: 'VirtualService http[].retries.backoff',
+            consul: null,
+            envoy: 'route.retry_policy.retry_back_off.base_interval',
+          },
+          { unit: 'duration', default: ms(D.retries.backoffBase) },
+        ),
+        max: field(
+          duration(1, 300_000),
+          'Backoff cap. At least `base`.',
+          {
+            istio: null,
+            consul: null,
+            envoy: 'route.retry_policy.retry_back_off.max_interval',
+            note: 'Istio takes a single backoff value.',
+          },
+          { unit: 'duration', default: ms(D.retries.backoffMax) },
+        ),
+      },
+      'an object with base, max',
+    )
+      .optional()
+      .meta({ description: 'Exponential backoff with full jitter, as Envoy.' }),
+    idempotentOnly: field(
+      bool(),
+      `Retry only idempotent methods (${IDEMPOTENT_NOTE}) unless the call says otherwise.`,
+      {
+        istio: null,
+        consul: null,
+        envoy: null,
+        sdkOnly: true,
+        nearest: 'a route that matches only idempotent methods carries the retry policy',
+      },
+      { default: D.retries.idempotentOnly },
+    ),
+    budget: orFalse(retryBudgetSchema, 'an object with percent, minConcurrency')
+      .optional()
+      .meta({ description: 'Retry budget (Envoy retry_budget); `false` turns it off.' }),
+    maxBodyBytes: field(
+      int(0, 1_073_741_824),
+      'Largest request body kept in memory for replay; a larger body is sent once and never retried.',
+      {
+        istio: null,
+        consul: null,
+        envoy: 'route.per_request_buffer_limit_bytes',
+      },
+      { unit: 'bytes', default: D.retries.maxBodyBytes },
+    ),
+    maxRetryAfter: field(
+      duration(0),
+      'Honour `Retry-After` on 429/503 up to this long; a longer wait is not retried. "0s" = ignore the header.',
+      {
+        istio: null,
+        consul: null,
+        envoy: 'route.retry_policy.rate_limited_retry_back_off.max_interval',
+      },
+      { unit: 'duration', default: ms(D.retries.maxRetryAfter) },
+    ),
+  },
+  'an object with attempts, retryOn, retriableStatusCodes, backoff, idempotentOnly, budget, maxBodyBytes, maxRetryAfter',
+);
+
+export const outlierDetectionSchema = block(
+  {
+    consecutive5xx: field(
+      int(0, 1_000_000),
+      'Eject an endpoint after this many consecutive 5xx; local timeouts, resets and connect failures count (Envoy). 0 = off.',
+      {
+        istio: 'DestinationRule trafficPolicy.outlierDetection.consecutive5xxErrors',
+        consul: 'service-defaults UpstreamConfig.Defaults.PassiveHealthCheck.MaxFailures (1.10+)',
+        envoy: 'cluster.outlier_detection.consecutive_5xx',
+      },
+      { unit: 'count', default: D.outlierDetection.consecutive5xx },
+    ),
+    consecutiveGatewayErrors: field(
+      int(0, 1_000_000),
+      'Eject after this many consecutive 502/503/504 or connect failures. 0 = off. Useful only below `consecutive5xx`.',
+      {
+        istio: 'DestinationRule trafficPolicy.outlierDetection.consecutiveGatewayErrors',
+        consul: null,
+        envoy: 'cluster.outlier_detection.consecutive_gateway_failure (with enforcing_consecutive_gateway_failure 100)',
+      },
+      { unit: 'count', default: D.outlierDetection.consecutiveGatewayErrors },
+    ),
+    interval: field(
+      duration(1),
+      'How often ejections are reviewed (ejected endpoints whose time is up return).',
+      {
+        istio: 'DestinationRule trafficPolicy.outlierDetection.interval',
+        consul: 'service-defaults UpstreamConfig.Defaults.PassiveHealthCheck.Interval (1.10+)',
+        envoy: 'cluster.outlier_detection.interval',
+      },
+      { unit: 'duration', default: ms(D.outlierDetection.interval) },
+    ),
+    baseEjectionTime: field(
+      duration(1),
+      'Ejection time = this × number of times the endpoint was ejected, capped at `maxEjectionTime`.',
+      {
+        istio: 'DestinationRule trafficPolicy.outlierDetection.baseEjectionTime',
+        consul: 'service-defaults UpstreamConfig.Defaults.PassiveHealthCheck.BaseEjectionTime (newer)',
+        envoy: 'cluster.outlier_detection.base_ejection_time',
+      },
+      { unit: 'duration', default: ms(D.outlierDetection.baseEjectionTime) },
+    ),
+    maxEjectionTime: field(
+      duration(1),
+      'Cap of the ejection time. At least `baseEjectionTime`.',
+      {
+        istio: null,
+        consul: null,
+        envoy: 'cluster.outlier_detection.max_ejection_time',
+        note: 'Istio has no cap (Envoy\'s default of 300s applies).',
+      },
+      { unit: 'duration', default: ms(D.outlierDetection.maxEjectionTime) },
+    ),
+    maxEjectionPercent: field(
+      percent(),
+      'At most this percent of endpoints ejected at once; at least one may always be.',
+      {
+        istio: 'DestinationRule trafficPolicy.outlierDetection.maxEjectionPercent',
+        consul: 'service-defaults UpstreamConfig.Defaults.PassiveHealthCheck.MaxEjectionPercent (newer)',
+        envoy: 'cluster.outlier_detection.max_ejection_percent',
+      },
+      { unit: 'percent', default: D.outlierDetection.maxEjectionPercent },
+    ),
+    panicThresholdPercent: field(
+      percent(),
+      'Below this percent of healthy endpoints the balancer ignores health and uses them all (panic). 0 = never.',
+      {
+        istio: 'DestinationRule trafficPolicy.outlierDetection.minHealthPercent',
+        consul: null,
+        envoy: 'cluster.common_lb_config.healthy_panic_threshold',
+        note: 'Istio\'s minHealthPercent turns ejection off below the threshold rather than panicking: close, not identical.',
+      },
+      { unit: 'percent', default: D.outlierDetection.panicThresholdPercent },
+    ),
+  },
+  'an object with consecutive5xx, consecutiveGatewayErrors, interval, baseEjectionTime, maxEjectionTime, maxEjectionPercent, panicThresholdPercent',
+);
+
+export const limitsSchema = block(
+  {
+    maxConnections: field(
+      int(1, 4_294_967_295),
+      'Most connections open to the whole upstream.',
+      {
+        istio: 'DestinationRule trafficPolicy.connectionPool.tcp.maxConnections',
+        consul: 'service-defaults UpstreamConfig.Defaults.Limits.MaxConnections (1.10+)',
+        envoy: 'cluster.circuit_breakers.thresholds[].max_connections',
+      },
+      { unit: 'count', default: D.limits.maxConnections },
+    ),
+    maxPendingRequests: field(
+      int(0, 4_294_967_295),
+      'Most requests waiting for a connection; beyond it calls are shed (never counted against an endpoint).',
+      {
+        istio: 'DestinationRule trafficPolicy.connectionPool.http.http1MaxPendingRequests',
+        consul: 'service-defaults UpstreamConfig.Defaults.Limits.MaxPendingRequests (1.10+)',
+        envoy: 'cluster.circuit_breakers.thresholds[].max_pending_requests',
+      },
+      { unit: 'count', default: D.limits.maxPendingRequests },
+    ),
+    maxRequests: field(
+      int(1, 4_294_967_295),
+      'Most requests in flight to the whole upstream.',
+      {
+        istio: 'DestinationRule trafficPolicy.connectionPool.http.http2MaxRequests',
+        consul: 'service-defaults UpstreamConfig.Defaults.Limits.MaxConcurrentRequests (1.10+)',
+        envoy: 'cluster.circuit_breakers.thresholds[].max_requests',
+      },
+      { unit: 'count', default: D.limits.maxRequests },
+    ),
+    maxRequestsPerConnection: field(
+      int(0, 4_294_967_295),
+      'Close a connection after this many requests. 0 = unlimited.',
+      {
+        istio: 'DestinationRule trafficPolicy.connectionPool.http.maxRequestsPerConnection',
+        consul: null,
+        envoy: 'cluster.common_http_protocol_options.max_requests_per_connection',
+      },
+      { unit: 'count', default: D.limits.maxRequestsPerConnection },
+    ),
+  },
+  'an object with maxConnections, maxPendingRequests, maxRequests, maxRequestsPerConnection',
+);
+
+const BREAKER_NEAREST = 'outlierDetection (ejects single endpoints); sidecar "circuit breaking" is `limits`';
+
+export const circuitBreakerSchema = block(
+  {
+    enabled: field(
+      bool(),
+      'Turn the error-rate breaker on or off.',
+      { istio: null, consul: null, envoy: null, sdkOnly: true, nearest: BREAKER_NEAREST },
+      { default: D.circuitBreaker.enabled },
+    ),
+    errorThresholdPercent: field(
+      percent(),
+      'Open when at least this percent of the calls in the window failed.',
+      { istio: null, consul: null, envoy: null, sdkOnly: true, nearest: BREAKER_NEAREST },
+      { unit: 'percent', default: D.circuitBreaker.errorThresholdPercent },
+    ),
+    minimumRequests: field(
+      int(1, 1_000_000),
+      'No decision before this many calls in the window.',
+      { istio: null, consul: null, envoy: null, sdkOnly: true, nearest: BREAKER_NEAREST },
+      { unit: 'count', default: D.circuitBreaker.minimumRequests },
+    ),
+    window: field(
+      duration(100, 3_600_000),
+      'Rolling window the error rate is measured over.',
+      { istio: null, consul: null, envoy: null, sdkOnly: true, nearest: BREAKER_NEAREST },
+      { unit: 'duration', default: ms(D.circuitBreaker.window) },
+    ),
+    halfOpenAfter: field(
+      duration(1),
+      'Open → half-open (one trial call) after this long.',
+      { istio: null, consul: null, envoy: null, sdkOnly: true, nearest: BREAKER_NEAREST },
+      { unit: 'duration', default: ms(D.circuitBreaker.halfOpenAfter) },
+    ),
+  },
+  'an object with enabled, errorThresholdPercent, minimumRequests, window, halfOpenAfter',
+);
+
+const RATE_MAX = 1_000_000;
+
+export const rateLimitSchema = block(
+  {
+    requestsPerSecond: field(
+      positive(RATE_MAX),
+      'Token refill rate. Required when the block is set.',
+      {
+        istio: null,
+        consul: 'service-defaults RateLimits.InstanceLevel.RequestsPerSecond (Enterprise, newer)',
+        envoy: 'http local_ratelimit token_bucket.tokens_per_fill / fill_interval',
+        note: 'Istio needs an EnvoyFilter.',
+      },
+      { unit: 'requests/s' },
+    ),
+    burst: field(
+      int(1, RATE_MAX),
+      'Bucket size: requests allowed at once after a quiet period. Defaults to requestsPerSecond (rounded up).',
+      {
+        istio: null,
+        consul: 'service-defaults RateLimits.InstanceLevel.RequestsMaxBurst (Enterprise, newer)',
+        envoy: 'http local_ratelimit token_bucket.max_tokens',
+      },
+      { unit: 'count' },
+    ),
+    shared: field(
+      bool(),
+      'Share one bucket across processes through Redis (`INMESH_REDIS_URL`).',
+      {
+        istio: null,
+        consul: null,
+        envoy: 'envoy.filters.http.ratelimit (global limit through an external rate limit service)',
+      },
+      { default: D.rateLimit.shared },
+    ),
+  },
+  'an object with requestsPerSecond, burst, shared',
+);
+
+export const upstreamPolicyShape = {
+  discovery: discoverySchema.optional().meta({ description: 'Where the endpoints of the upstream come from.' }),
+  loadBalancer: loadBalancerSchema.optional().meta({ description: 'How an endpoint is picked for each attempt.' }),
+  timeouts: timeoutsSchema.optional().meta({ description: 'Deadlines.' }),
+  retries: retriesSchema.optional().meta({ description: 'Retries (Istio/Envoy semantics).' }),
+  outlierDetection: outlierDetectionSchema
+    .optional()
+    .meta({ description: 'Passive health: ejects single failing endpoints (Envoy semantics).' }),
+  limits: limitsSchema.optional().meta({ description: 'Concurrency limits ("circuit breaking" in Envoy and Istio).' }),
+  circuitBreaker: circuitBreakerSchema
+    .optional()
+    .meta({ description: 'Error-rate breaker over the whole upstream (closed/open/half-open). SDK-only.' }),
+  rateLimit: orFalse(rateLimitSchema, 'an object with requestsPerSecond, burst, shared')
+    .optional()
+    .meta({ description: 'Client-side token bucket; `false` turns an inherited one off. Off by default.' }),
+};
+
+const METHOD_RE = /^[A-Z][A-Z-]*$/;
+
+export const headerMatchSchema = block(
+  {
+    name: text('a header name').meta({
+      description: 'Header name (case-insensitive).',
+      'x-inmesh-maps': {
+        istio: 'VirtualService http[].match[].headers',
+        consul: 'service-router Routes[].Match.HTTP.Header[].Name',
+        envoy: 'route.match.headers[].name',
+      } satisfies FieldMapping,
+    }),
+    exact: field(z.string({ error: 'expected a string' }), 'The header equals this.', {
+      istio: 'VirtualService http[].match[].headers{}.exact',
+      consul: 'service-router Routes[].Match.HTTP.Header[].Exact',
+      envoy: 'route.match.headers[].string_match.exact',
+    }),
+    prefix: field(text('a non-empty prefix'), 'The header starts with this.', {
+      istio: 'VirtualService http[].match[].headers{}.prefix',
+      consul: 'service-router Routes[].Match.HTTP.Header[].Prefix',
+      envoy: 'route.match.headers[].string_match.prefix',
+    }),
+    regex: field(text('a regular expression'), 'The whole header matches this regular expression (anchored, as RE2 in Envoy).', {
+      istio: 'VirtualService http[].match[].headers{}.regex',
+      consul: 'service-router Routes[].Match.HTTP.Header[].Regex',
+      envoy: 'route.match.headers[].string_match.safe_regex',
+    }),
+    present: field(bool(), 'true: the header is present; false: it is absent.', {
+      istio: 'VirtualService http[].match[].withoutHeaders',
+      consul: 'service-router Routes[].Match.HTTP.Header[].Present',
+      envoy: 'route.match.headers[].present_match',
+      note: 'Istio matches presence with `headers: {name: {}}` and absence with withoutHeaders.',
+    }),
+  },
+  'an object with name and one of exact, prefix, regex, present',
+)
+  .superRefine((value, ctx) => {
+    const set = [value.exact, value.prefix, value.regex, value.present].filter((v) => v !== undefined).length;
+    if (set !== 1) ctx.addIssue({ code: 'custom', message: 'expected exactly one of exact, prefix, regex, present' });
+  })
+  .meta({ oneOf: [{ required: ['exact'] }, { required: ['prefix'] }, { required: ['regex'] }, { required: ['present'] }] });
+
+export const routeMatchSchema = block(
+  {
+    methods: field(
+      list(z.string({ error: 'expected an HTTP method in upper case, such as GET' }).regex(METHOD_RE, { error: 'expected an HTTP method in upper case, such as GET' }), 'HTTP methods'),
+      'Any of these methods (upper case).',
+      {
+        istio: 'VirtualService http[].match[].method',
+        consul: 'service-router Routes[].Match.HTTP.Methods',
+        envoy: 'route.match.headers[":method"]',
+        note: 'Istio takes one method per match: export writes one match per method.',
+      },
+    ),
+    path: field(
+      z.string({ error: 'expected a path starting with /' }).startsWith('/', { error: 'expected a path starting with /' }),
+      'The path (without the query string) equals this.',
+      {
+        istio: 'VirtualService http[].match[].uri.exact',
+        consul: 'service-router Routes[].Match.HTTP.PathExact',
+        envoy: 'route.match.path',
+      },
+    ),
+    pathPrefix: field(
+      z.string({ error: 'expected a path starting with /' }).startsWith('/', { error: 'expected a path starting with /' }),
+      'The path starts with this (plain string prefix, as Envoy and Istio).',
+      {
+        istio: 'VirtualService http[].match[].uri.prefix',
+        consul: 'service-router Routes[].Match.HTTP.PathPrefix',
+        envoy: 'route.match.prefix',
+      },
+    ),
+    headers: list(headerMatchSchema, 'header matches')
+      .optional()
+      .meta({ description: 'All of these header conditions.' }),
+  },
+  'an object with methods, path, pathPrefix, headers',
+)
+  .superRefine((value, ctx) => {
+    if (value.path !== undefined && value.pathPrefix !== undefined)
+      ctx.addIssue({ code: 'custom', message: 'expected at most one of path, pathPrefix' });
+  })
+  .meta({ not: { required: ['path', 'pathPrefix'] } });
+
+export const routeSchema = block(
+  {
+    name: field(text('a route name'), 'Name used in telemetry and errors. Defaults to `route-<index>`.', {
+      istio: 'VirtualService http[].name',
+      consul: null,
+      envoy: 'route.name',
+    }),
+    match: routeMatchSchema.optional().meta({ description: 'All conditions must hold; no match = every request.' }),
+    timeouts: timeoutsSchema.optional().meta({ description: 'Overrides the upstream\'s timeouts for matching requests.' }),
+    retries: retriesSchema.optional().meta({ description: 'Overrides the upstream\'s retries for matching requests.' }),
+    loadBalancer: routeLoadBalancerSchema
+      .optional()
+      .meta({ description: 'Only `hashOn` (Envoy route hash_policy); the algorithm is the upstream\'s.' }),
+  },
+  'an object with name, match, timeouts, retries, loadBalancer',
+);
+
+export const UPSTREAM_NAME_PATTERN = '^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$';
+
+export const upstreamPolicySchema = block(upstreamPolicyShape, 'an object of policy blocks').meta({
+  id: 'UpstreamPolicy',
+  description: 'Policy of an upstream service. Every block and field is optional.',
+});
+
+export const upstreamSchema = block(
+  {
+    ...upstreamPolicyShape,
+    routes: list(routeSchema, 'routes')
+      .optional()
+      .meta({ description: 'Per-route overrides, tried in order; the first match wins.' }),
+  },
+  'an object of policy blocks and routes',
+).meta({ id: 'Upstream', description: 'An upstream service: policy blocks plus routes.' });
+
+export const inboundSchema = block(
+  {
+    rateLimit: block(
+      {
+        requestsPerSecond: rateLimitSchema.shape.requestsPerSecond,
+        burst: rateLimitSchema.shape.burst,
+      },
+      'an object with requestsPerSecond, burst',
+    )
+      .optional()
+      .meta({ description: 'Token bucket in front of the server; excess requests get 429.' }),
+    maxConcurrent: field(
+      int(0, 1_000_000),
+      'Most requests handled at once; beyond it 503 with Retry-After. 0 = unlimited.',
+      {
+        istio: null,
+        consul: null,
+        envoy: 'inbound cluster circuit_breakers.thresholds[].max_requests',
+        note: 'Istio applies connectionPool limits to the inbound cluster only through a Sidecar resource.',
+      },
+      { unit: 'count', default: D.inbound.maxConcurrent },
+    ),
+    timeouts: block(
+      {
+        request: field(
+          duration(0),
+          'Deadline of handling one request; "0s" = none.',
+          {
+            istio: null,
+            consul: 'service-defaults LocalRequestTimeoutMs (newer than 1.8)',
+            envoy: 'inbound route timeout',
+          },
+          { unit: 'duration', default: ms(D.inbound.request) },
+        ),
+      },
+      'an object with request',
+    )
+      .optional()
+      .meta({ description: 'Server-side deadlines.' }),
+  },
+  'an object with rateLimit, maxConcurrent, timeouts',
+);
+
+export const documentSchema = block(
+  {
+    $schema: z.string({ error: 'expected a string' }).optional().meta({ description: 'JSON Schema reference for editors; ignored.' }),
+    apiVersion: z.literal('inmesh/v1', { error: 'expected "inmesh/v1"' }).meta({ description: 'Version of the document format.' }),
+    defaults: upstreamPolicySchema.optional().meta({ description: 'Applied to every upstream, declared or not.' }),
+    upstreams: z
+      .record(
+        z.string().regex(new RegExp(UPSTREAM_NAME_PATTERN), {
+          error: 'expected an upstream name of letters, digits, ".", "_" and "-" (the host name callers use)',
+        }),
+        upstreamSchema,
+        { error: 'expected a map of upstream name to policy' },
+      )
+      .optional()
+      .meta({ description: 'Policy per upstream service, keyed by the name callers use as host.' }),
+    inbound: inboundSchema.optional().meta({ description: 'Policy of the server side (requests this process receives).' }),
+  },
+  'an object with apiVersion, defaults, upstreams, inbound',
+).meta({ title: 'inmesh policy document', description: 'In-process service mesh policy (inmesh/v1).' });
+
+/** The document users write (YAML, JSON or code). Durations are strings. */
+export type PolicyDocument = z.input<typeof documentSchema>;
+/** One upstream's policy as written. */
+export type UpstreamPolicyDocument = z.input<typeof upstreamPolicySchema>;
+export type UpstreamDocument = z.input<typeof upstreamSchema>;
+export type RouteDocument = z.input<typeof routeSchema>;
+export type InboundDocument = z.input<typeof inboundSchema>;
+
+/** JSON Schema (draft 2020-12) of the document, as published in schema/policy.schema.json. */
+export function buildJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(documentSchema, { io: 'input', target: 'draft-2020-12' }) as Record<string, unknown>;
+}
