@@ -1,0 +1,198 @@
+/**
+ * The thin HTTP layer to the Consul agent, on top of the `consul` npm client.
+ *
+ * `consul` 2.0.1 (last released 2024) is used only as an HTTP helper: its
+ * papi-based request pipeline (`_request`, the protected method papi clients are
+ * built on) with our own path, query, headers and timeout. Its `watch()` is not
+ * used (the watch loop is ours, consul-watch.ts), and its typed helpers are not
+ * used either because they cannot express `?cached`, namespaces or per-request
+ * timeouts.
+ *
+ * The ACL token travels ONLY in the `X-Consul-Token` header, never in a URL, and
+ * never appears in an error message: errors carry the method, the path (which
+ * holds no secret), the status and Consul's short error text with the token
+ * scrubbed out, and no `cause` (a papi error references the request, whose
+ * headers hold the token).
+ */
+import { readFileSync } from 'node:fs';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { EventEmitter } from 'node:events';
+import Consul from 'consul';
+import { RegistryError } from '../errors.ts';
+import type { ConsulConnection } from '../config/consul.ts';
+
+/** How to reach the agent: the `ConsulConnection` shape from config/consul.ts, every field optional. */
+export type ConsulConnectionOptions = Partial<ConsulConnection>;
+
+export interface ConsulResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: unknown;
+}
+
+export interface ConsulRequest {
+  method: 'GET' | 'PUT';
+  /** Path below /v1 with `{name}` placeholders, e.g. `/health/service/{service}`. */
+  path: string;
+  params?: Record<string, string>;
+  query?: Record<string, string | readonly string[]>;
+  body?: unknown;
+  timeoutMs: number;
+  /** Aborts the request (the promise rejects with a RegistryError). */
+  signal?: AbortSignal;
+}
+
+interface PapiResponse {
+  statusCode: number;
+  headers: Record<string, string | string[] | undefined>;
+  body?: unknown;
+}
+
+interface PapiError extends Error {
+  isResponse?: boolean;
+  isTimeout?: boolean;
+  isAbort?: boolean;
+  code?: string;
+  response?: PapiResponse;
+}
+
+interface PapiClient {
+  _request(opts: {
+    method: string;
+    path: string;
+    params?: Record<string, string>;
+    query?: Record<string, string | readonly string[]>;
+    headers?: Record<string, string>;
+    body?: unknown;
+    type?: string;
+    timeout?: number;
+    ctx?: EventEmitter;
+  }): Promise<PapiResponse>;
+}
+
+function readPem(file: string, what: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new RegistryError(`cannot read the Consul ${what} file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+}
+
+export class ConsulHttp {
+  readonly host: string;
+  readonly port: number;
+  readonly secure: boolean;
+  readonly namespace: string | undefined;
+  readonly datacenter: string | undefined;
+  private readonly client: PapiClient;
+  private readonly consul: Consul;
+  private readonly agent: HttpAgent;
+  private readonly token: string | undefined;
+
+  constructor(connection: ConsulConnectionOptions = {}) {
+    this.host = connection.host ?? '127.0.0.1';
+    this.port = connection.port ?? (connection.secure ? 8501 : 8500);
+    this.secure = connection.secure ?? false;
+    this.namespace = connection.namespace || undefined;
+    this.datacenter = connection.datacenter || undefined;
+    const token = connection.token?.reveal();
+    this.token = token ? token : undefined;
+    if (!Number.isInteger(this.port) || this.port < 1 || this.port > 65535) {
+      throw new RegistryError(`Consul port must be an integer 1-65535, got ${String(connection.port)}`);
+    }
+    // keepAlive: each blocking query holds one socket; they are reused between rounds.
+    this.agent = this.secure
+      ? new HttpsAgent({
+          keepAlive: true,
+          ...(connection.caFile ? { ca: readPem(connection.caFile, 'CA') } : {}),
+          ...(connection.certFile ? { cert: readPem(connection.certFile, 'client certificate') } : {}),
+          ...(connection.keyFile ? { key: readPem(connection.keyFile, 'client key') } : {}),
+          ...(connection.tlsServerName ? { servername: connection.tlsServerName } : {}),
+        })
+      : new HttpAgent({ keepAlive: true });
+    this.consul = new Consul({ host: this.host, port: this.port, secure: this.secure, agent: this.agent });
+    this.client = this.consul as unknown as PapiClient;
+  }
+
+  /** `host:port` for messages. */
+  get address(): string {
+    return `${this.host}:${this.port}`;
+  }
+
+  /** Whether a token is configured (its value is never exposed). */
+  get hasToken(): boolean {
+    return this.token !== undefined;
+  }
+
+  async request(req: ConsulRequest): Promise<ConsulResponse> {
+    const headers: Record<string, string> = {};
+    if (this.token) headers['x-consul-token'] = this.token;
+    const ctx = new EventEmitter();
+    const onAbort = (): void => {
+      ctx.emit('cancel');
+    };
+    if (req.signal?.aborted) throw new RegistryError(`consul ${req.method} ${this.describe(req)} aborted`);
+    req.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const res = await this.client._request({
+        method: req.method,
+        path: req.path,
+        ...(req.params ? { params: req.params } : {}),
+        ...(req.query ? { query: req.query } : {}),
+        headers,
+        ...(req.body === undefined ? {} : { body: req.body, type: 'json' }),
+        timeout: req.timeoutMs,
+        ctx,
+      });
+      return { status: res.statusCode, headers: res.headers, body: res.body };
+    } catch (err) {
+      throw this.translate(req, err as PapiError);
+    } finally {
+      req.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  destroy(): void {
+    this.consul.destroy();
+    this.agent.destroy();
+  }
+
+  private describe(req: ConsulRequest): string {
+    let path = `/v1${req.path}`;
+    for (const [k, v] of Object.entries(req.params ?? {})) path = path.replace(`{${k}}`, encodeURIComponent(v));
+    return path;
+  }
+
+  private scrub(text: string): string {
+    const clean = this.token ? text.split(this.token).join('[redacted]') : text;
+    return clean.replace(/[\u0000-\u001f\u007f]/g, ' ').slice(0, 200);
+  }
+
+  private translate(req: ConsulRequest, err: PapiError): RegistryError {
+    const where = `consul ${req.method} ${this.describe(req)} at ${this.address}`;
+    if (err.isResponse && err.response) {
+      const status = err.response.statusCode;
+      const body = err.response.body;
+      const text = typeof body === 'string' ? body.trim() : Buffer.isBuffer(body) ? body.toString('utf8').trim() : '';
+      const hint =
+        status === 403
+          ? this.hasToken
+            ? ' (the ACL token was refused: check its policy)'
+            : ' (no ACL token configured: set CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE)'
+          : '';
+      return new RegistryError(`${where} answered ${status}${text ? `: ${this.scrub(text)}` : ''}${hint}`, {
+        statusCode: status,
+      });
+    }
+    if (err.isTimeout) return new RegistryError(`${where} timed out after ${req.timeoutMs} ms`);
+    if (err.isAbort) return new RegistryError(`${where} aborted`);
+    return new RegistryError(`${where} failed: ${err.code ?? this.scrub(err.message)}`);
+  }
+}
+
+/** Reads one header as a string. */
+export function header(res: ConsulResponse, name: string): string | undefined {
+  const v = res.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}

@@ -1,0 +1,355 @@
+/**
+ * Registering this process as an instance of a service with the local Consul agent.
+ *
+ * - One instance id per process (default `${name}-${hostname}-${port}-${random}`).
+ * - The address is detected from the network interfaces (first non-internal
+ *   IPv4, then IPv6, loopback as the fallback) unless given.
+ * - A health check: an HTTP check the agent runs against the service's health
+ *   endpoint, or a TTL check this object keeps alive (timers unref'd, so it never
+ *   holds the process open).
+ * - Only fields Consul 1.8.7 accepts are sent: its decoder answers 400 to unknown
+ *   fields.
+ * - The agent forgetting us (a `-dev` agent restarting, an operator's
+ *   deregistration) is noticed by a periodic `GET /v1/agent/service/:id` (404) or a
+ *   TTL update that fails with "unknown check", and the service is registered again.
+ * - Leaving: `drain()` first takes the instance out of rotation (maintenance mode,
+ *   and a failed TTL) so that callers stop picking it while in-flight requests
+ *   finish; `deregister()` then removes it. `leave({ drainMs })` does both.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname, networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
+import { InvalidArgumentError, RegistryError } from '../errors.ts';
+import { ConsulHttp, type ConsulConnectionOptions } from './consul-http.ts';
+import { consoleLogger } from './logger.ts';
+import { checkAddress, checkPort } from './validate.ts';
+import type { Logger } from './types.ts';
+
+/** The agent polls this URL; any 2xx is passing, 429 warning, anything else critical. */
+export interface HttpCheckOptions {
+  /** Full URL of the health endpoint, e.g. `http://10.0.0.5:8080/healthz`. */
+  readonly http: string;
+  /** @default 10_000 ms */
+  readonly intervalMs?: number;
+  /** @default 5_000 ms */
+  readonly timeoutMs?: number;
+  /** Consul removes the instance after it has been critical this long. @default 60_000 ms */
+  readonly deregisterCriticalAfterMs?: number;
+  /** @default 'GET' */
+  readonly method?: 'GET' | 'HEAD';
+}
+
+/** Passing as long as this process keeps sending updates (every ttl/3). */
+export interface TtlCheckOptions {
+  /** @default 15_000 ms */
+  readonly ttlMs: number;
+  /** @default 60_000 ms */
+  readonly deregisterCriticalAfterMs?: number;
+}
+
+export interface ServiceRegistrationOptions {
+  /** Service name in the registry. */
+  readonly name: string;
+  /** Instance id, unique per agent. @default `${name}-${hostname}-${port}-${random hex}` */
+  readonly id?: string;
+  /** Address others use to reach this instance. @default detected (first non-internal IPv4, else IPv6, else 127.0.0.1) */
+  readonly address?: string;
+  readonly port: number;
+  readonly tags?: readonly string[];
+  readonly meta?: Readonly<Record<string, string>>;
+  /** Written to meta.version. */
+  readonly version?: string;
+  /** Written to meta.zone. */
+  readonly zone?: string;
+  /** Weights.Passing for weighted balancing. @default 1 */
+  readonly weight?: number;
+  /** @default no check (the instance is passing as long as the agent's node is) */
+  readonly check?: HttpCheckOptions | TtlCheckOptions;
+  readonly connection?: ConsulConnectionOptions;
+  /** How often to confirm the agent still knows the instance (0: never). @default 10_000 ms */
+  readonly verifyIntervalMs?: number;
+  readonly logger?: Logger;
+}
+
+export type RegistrationState = 'new' | 'registered' | 'draining' | 'deregistered';
+
+const DEFAULTS = {
+  intervalMs: 10_000, // HTTP check interval
+  timeoutMs: 5_000, // HTTP check timeout
+  deregisterCriticalAfterMs: 60_000, // Consul's reaper: at least 1 min in practice (it runs every 30 s)
+  verifyIntervalMs: 10_000, // re-registration check
+  requestTimeoutMs: 10_000, // one agent API call
+} as const;
+
+function goDuration(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${Math.max(1, Math.round(ms))}ms`;
+}
+
+/** First non-internal IPv4 address, else IPv6 (not link-local), else 127.0.0.1. */
+export function detectAddress(interfaces: NodeJS.Dict<NetworkInterfaceInfo[]> = networkInterfaces()): string {
+  const all = Object.values(interfaces).flatMap((list) => list ?? []);
+  const v4 = all.find((i) => i.family === 'IPv4' && !i.internal && checkAddress(i.address) === undefined);
+  if (v4) return v4.address;
+  const v6 = all.find((i) => i.family === 'IPv6' && !i.internal && i.scopeid === 0 && checkAddress(i.address) === undefined);
+  if (v6) return v6.address;
+  return '127.0.0.1';
+}
+
+function defaultId(name: string, port: number): string {
+  const host = hostname().replace(/[^A-Za-z0-9-]/g, '-').slice(0, 63) || 'host';
+  return `${name}-${host}-${port}-${randomBytes(4).toString('hex')}`;
+}
+
+function isTtl(check: HttpCheckOptions | TtlCheckOptions): check is TtlCheckOptions {
+  return 'ttlMs' in check;
+}
+
+function positive(value: number | undefined, fallback: number, what: string): number {
+  const v = value ?? fallback;
+  if (!Number.isFinite(v) || v <= 0) throw new InvalidArgumentError(`${what} must be a positive number of ms, got ${String(value)}`);
+  return v;
+}
+
+export class ConsulRegistration {
+  readonly id: string;
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+  readonly checkId: string | undefined;
+  /** How many times the instance was registered again after the agent forgot it. */
+  reregistrations = 0;
+  private status: RegistrationState = 'new';
+  private readonly http: ConsulHttp;
+  private readonly body: Record<string, unknown>;
+  private readonly ttlMs: number | undefined;
+  private readonly verifyMs: number;
+  private readonly logger: Logger;
+  private ttlTimer: NodeJS.Timeout | undefined;
+  private verifyTimer: NodeJS.Timeout | undefined;
+  private inflight: Promise<void> | undefined;
+
+  constructor(options: ServiceRegistrationOptions) {
+    if (typeof options.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(options.name)) {
+      throw new InvalidArgumentError(`service name must be 1-128 letters, digits, '-', '_' or '.', got ${JSON.stringify(options.name)}`);
+    }
+    const portProblem = checkPort(options.port);
+    if (portProblem) throw new InvalidArgumentError(`${portProblem}, got ${String(options.port)}`);
+    this.name = options.name;
+    this.port = options.port;
+    this.address = options.address ?? detectAddress();
+    const addressProblem = checkAddress(this.address);
+    if (addressProblem) throw new InvalidArgumentError(`registration address refused: ${addressProblem} (${JSON.stringify(this.address)})`);
+    this.id = options.id ?? defaultId(this.name, this.port);
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,254}$/.test(this.id)) {
+      throw new InvalidArgumentError(`instance id must be letters, digits, '-', '_', '.' or ':', got ${JSON.stringify(this.id)}`);
+    }
+    const weight = options.weight ?? 1;
+    if (!Number.isInteger(weight) || weight < 1) throw new InvalidArgumentError(`weight must be an integer >= 1, got ${String(weight)}`);
+    this.logger = options.logger ?? consoleLogger;
+    this.verifyMs = options.verifyIntervalMs ?? DEFAULTS.verifyIntervalMs;
+
+    const meta: Record<string, string> = { ...options.meta };
+    if (options.version !== undefined) meta.version = options.version;
+    if (options.zone !== undefined) meta.zone = options.zone;
+
+    // Exactly the fields of Consul 1.8.7's ServiceDefinition / CheckType.
+    const body: Record<string, unknown> = {
+      ID: this.id,
+      Name: this.name,
+      Tags: [...(options.tags ?? [])],
+      Address: this.address,
+      Port: this.port,
+      Meta: meta,
+      Weights: { Passing: weight, Warning: 1 },
+    };
+    const check = options.check;
+    if (check) {
+      this.checkId = `service:${this.id}`;
+      const deregister = goDuration(positive(check.deregisterCriticalAfterMs, DEFAULTS.deregisterCriticalAfterMs, 'deregisterCriticalAfterMs'));
+      if (isTtl(check)) {
+        this.ttlMs = positive(check.ttlMs, 15_000, 'ttlMs');
+        body.Check = {
+          CheckID: this.checkId,
+          Name: `${this.name} TTL`,
+          TTL: goDuration(this.ttlMs),
+          DeregisterCriticalServiceAfter: deregister,
+        };
+      } else {
+        let url: URL;
+        try {
+          url = new URL(check.http);
+        } catch {
+          throw new InvalidArgumentError(`check.http must be a full http(s) URL, got ${JSON.stringify(check.http)}`);
+        }
+        if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+          throw new InvalidArgumentError(`check.http must be an http(s) URL, got ${JSON.stringify(check.http)}`);
+        }
+        body.Check = {
+          CheckID: this.checkId,
+          Name: `${this.name} HTTP`,
+          HTTP: url.href,
+          Method: check.method ?? 'GET',
+          Interval: goDuration(positive(check.intervalMs, DEFAULTS.intervalMs, 'check.intervalMs')),
+          Timeout: goDuration(positive(check.timeoutMs, DEFAULTS.timeoutMs, 'check.timeoutMs')),
+          DeregisterCriticalServiceAfter: deregister,
+        };
+      }
+    } else {
+      this.checkId = undefined;
+    }
+    this.body = body;
+    this.http = new ConsulHttp(options.connection);
+  }
+
+  get state(): RegistrationState {
+    return this.status;
+  }
+
+  /** Registers (or registers again: the agent treats it as an update). Starts the TTL and verify timers. */
+  async register(): Promise<void> {
+    if (this.status === 'deregistered') throw new RegistryError(`instance ${this.id} was deregistered; create a new registration`);
+    await this.put();
+    this.status = 'registered';
+    this.startTimers();
+  }
+
+  private async put(): Promise<void> {
+    await this.http.request({ method: 'PUT', path: '/agent/service/register', body: this.body, timeoutMs: DEFAULTS.requestTimeoutMs });
+    if (this.ttlMs !== undefined) await this.pass();
+  }
+
+  private async pass(): Promise<void> {
+    if (!this.checkId) return;
+    await this.http.request({
+      method: 'PUT',
+      path: '/agent/check/pass/{id}',
+      params: { id: this.checkId },
+      timeoutMs: DEFAULTS.requestTimeoutMs,
+    });
+  }
+
+  private startTimers(): void {
+    if (this.ttlMs !== undefined && !this.ttlTimer) {
+      this.ttlTimer = setInterval(() => void this.keepAlive(), Math.max(50, Math.floor(this.ttlMs / 3)));
+      this.ttlTimer.unref();
+    }
+    if (this.verifyMs > 0 && !this.verifyTimer) {
+      this.verifyTimer = setInterval(() => void this.verify(), this.verifyMs);
+      this.verifyTimer.unref();
+    }
+  }
+
+  private stopTimers(): void {
+    if (this.ttlTimer) clearInterval(this.ttlTimer);
+    if (this.verifyTimer) clearInterval(this.verifyTimer);
+    this.ttlTimer = undefined;
+    this.verifyTimer = undefined;
+  }
+
+  private async keepAlive(): Promise<void> {
+    if (this.status !== 'registered' || this.inflight) return;
+    try {
+      await this.pass();
+    } catch (err) {
+      const e = err as RegistryError;
+      // 1.8.7 answers an update of a check it does not know with 500 "does not have associated TTL" (404 in later versions).
+      if (e.statusCode === 404 || (e.statusCode === 500 && /TTL|unknown check/i.test(e.message))) {
+        await this.reregister('the agent no longer knows the TTL check');
+      } else {
+        this.logger.warn(`TTL update for ${this.id} failed: ${e.message}`, { service: this.name, status: e.statusCode });
+      }
+    }
+  }
+
+  /** Confirms that the agent still knows the instance; registers it again if not. */
+  async verify(): Promise<void> {
+    if (this.status !== 'registered' || this.inflight) return;
+    try {
+      await this.http.request({ method: 'GET', path: '/agent/service/{id}', params: { id: this.id }, timeoutMs: DEFAULTS.requestTimeoutMs });
+    } catch (err) {
+      const e = err as RegistryError;
+      if (e.statusCode === 404) await this.reregister('the agent no longer knows the service');
+      else this.logger.debug(`verifying ${this.id} failed: ${e.message}`, { service: this.name, status: e.statusCode });
+    }
+  }
+
+  private async reregister(why: string): Promise<void> {
+    if (this.inflight) return this.inflight;
+    this.inflight = (async () => {
+      try {
+        if (this.status !== 'registered') return;
+        await this.put();
+        this.reregistrations++;
+        this.logger.warn(`registered ${this.id} again: ${why}`, { service: this.name });
+      } catch (err) {
+        this.logger.warn(`registering ${this.id} again failed: ${(err as Error).message}`, { service: this.name });
+      } finally {
+        this.inflight = undefined;
+      }
+    })();
+    return this.inflight;
+  }
+
+  /**
+   * Takes the instance out of rotation without removing it: maintenance mode (the
+   * agent adds a critical check, so `?passing` queries drop it at once) and, with a
+   * TTL check, a failed TTL. Registrations that forgot us are not renewed while draining.
+   */
+  async drain(reason = 'draining before shutdown'): Promise<void> {
+    if (this.status !== 'registered') return;
+    this.status = 'draining';
+    if (this.ttlTimer) clearInterval(this.ttlTimer);
+    this.ttlTimer = undefined;
+    await this.http.request({
+      method: 'PUT',
+      path: '/agent/service/maintenance/{id}',
+      params: { id: this.id },
+      query: { enable: 'true', reason },
+      timeoutMs: DEFAULTS.requestTimeoutMs,
+    });
+    if (this.ttlMs !== undefined && this.checkId) {
+      await this.http
+        .request({ method: 'PUT', path: '/agent/check/fail/{id}', params: { id: this.checkId }, query: { note: reason }, timeoutMs: DEFAULTS.requestTimeoutMs })
+        .catch((err: unknown) => this.logger.debug(`failing the TTL of ${this.id} failed: ${(err as Error).message}`));
+    }
+  }
+
+  /** Removes the instance from the agent and stops every timer. Idempotent. */
+  async deregister(): Promise<void> {
+    if (this.status === 'deregistered') return;
+    this.stopTimers();
+    const was = this.status;
+    this.status = 'deregistered';
+    if (was === 'new') return;
+    try {
+      await this.http.request({ method: 'PUT', path: '/agent/service/deregister/{id}', params: { id: this.id }, timeoutMs: DEFAULTS.requestTimeoutMs });
+    } catch (err) {
+      if ((err as RegistryError).statusCode !== 404) throw err;
+    }
+  }
+
+  /** drain(), wait `drainMs` for callers to move away, then deregister(). */
+  async leave(options: { drainMs?: number; reason?: string } = {}): Promise<void> {
+    await this.drain(options.reason);
+    const ms = options.drainMs ?? 0;
+    if (ms > 0) await new Promise((r) => setTimeout(r, ms));
+    await this.deregister();
+  }
+
+  /** Stops timers and closes connections; does NOT deregister (call leave() or deregister() first). */
+  close(): void {
+    this.stopTimers();
+    this.http.destroy();
+  }
+}
+
+/** Creates a ConsulRegistration and registers it. */
+export async function registerService(options: ServiceRegistrationOptions): Promise<ConsulRegistration> {
+  const registration = new ConsulRegistration(options);
+  try {
+    await registration.register();
+  } catch (err) {
+    registration.close();
+    throw err;
+  }
+  return registration;
+}

@@ -1,0 +1,259 @@
+/**
+ * The Consul blocking-query loop for one query: `/v1/health/service/:name`.
+ *
+ * Rules (Consul's "Blocking Queries" page, and node-consul lib/watch.js):
+ * - the first request is a plain read; then `index` = the last `X-Consul-Index`
+ *   and `wait` (default 60 s);
+ * - an index that goes backwards (agent restart, snapshot restore) resets to 0,
+ *   so the next read is a plain one; an index of 0 is never used for blocking
+ *   (1 instead);
+ * - the client timeout sits above `wait + wait/16` (Consul's jitter) plus a margin;
+ * - queries are at least `minIntervalMs` apart (a fast-changing index cannot spin
+ *   the loop);
+ * - errors back off with full jitter (`random(0, min(cap, base * 2^n))`), a 4xx
+ *   (ACL refusal, bad request) waits the full cap at once: it will not fix itself
+ *   in a tight loop;
+ * - every answer is validated entry by entry (validate.ts): bad entries are
+ *   dropped with a warning, a body that is not a list is one failed round, never
+ *   the end of the watch.
+ */
+import { RegistryError } from '../errors.ts';
+import type { ConsulHttp, ConsulResponse } from './consul-http.ts';
+import { header } from './consul-http.ts';
+import { describeValue, validateEndpoint, type ValidateOptions } from './validate.ts';
+import type { NormalizedQuery, WatchSink, WatchSource } from './watch-hub.ts';
+import type { Endpoint, Logger } from './types.ts';
+
+export interface ConsulWatchOptions extends ValidateOptions {
+  /** Blocking wait per query. Default 60 000 ms (Consul caps it at 10 min). */
+  readonly waitMs?: number;
+  /** Minimum time between the starts of two queries. Default 50 ms. */
+  readonly minIntervalMs?: number;
+  /** First back-off step after an error. Default 250 ms. */
+  readonly backoffBaseMs?: number;
+  /** Back-off cap; also the pause after a 4xx. Default 30 000 ms. */
+  readonly backoffMaxMs?: number;
+  /** Read from any server (`?stale`), not only the leader. Default false. */
+  readonly stale?: boolean;
+  /** Use the agent cache (`?cached`; background-refreshed, blocking supported). Default false. */
+  readonly cached?: boolean;
+}
+
+export const CONSUL_WATCH_DEFAULTS = {
+  waitMs: 60_000, // Consul's default is 5 min; 1 min keeps idle connections honest behind NATs
+  minIntervalMs: 50, // at most 20 queries/s per watch
+  backoffBaseMs: 250, // first retry after an error within 0-250 ms
+  backoffMaxMs: 30_000, // node-consul's cap; also the pause after a 4xx
+  timeoutMarginMs: 5_000, // on top of wait + wait/16
+} as const;
+
+interface HealthEntry {
+  Node?: { Node?: unknown; Address?: unknown; Datacenter?: unknown };
+  Service?: { ID?: unknown; Address?: unknown; Port?: unknown; Tags?: unknown; Meta?: unknown; Weights?: { Passing?: unknown } };
+}
+
+/** Go duration text for `wait`. */
+function goDuration(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+export class ConsulHealthWatch implements WatchSource {
+  private sink: WatchSink | undefined;
+  private stopped = false;
+  private index = 0n;
+  private failures = 0;
+  private lastStart = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private abort: AbortController | undefined;
+  private hadInstances = false;
+  private warnedEmpty = false;
+  /** Requests sent so far (for tests and stats). */
+  requests = 0;
+  private readonly waitMs: number;
+  private readonly minIntervalMs: number;
+  private readonly baseMs: number;
+  private readonly maxMs: number;
+
+  constructor(
+    private readonly http: ConsulHttp,
+    private readonly query: NormalizedQuery,
+    private readonly options: ConsulWatchOptions,
+    private readonly logger: Logger,
+    /** Runs before the first query of every round until it succeeds once (namespace check). */
+    private readonly preflight: () => Promise<void>,
+    private readonly onStop: (watch: ConsulHealthWatch) => void = () => undefined,
+  ) {
+    this.waitMs = options.waitMs ?? CONSUL_WATCH_DEFAULTS.waitMs;
+    this.minIntervalMs = options.minIntervalMs ?? CONSUL_WATCH_DEFAULTS.minIntervalMs;
+    this.baseMs = options.backoffBaseMs ?? CONSUL_WATCH_DEFAULTS.backoffBaseMs;
+    this.maxMs = options.backoffMaxMs ?? CONSUL_WATCH_DEFAULTS.backoffMaxMs;
+  }
+
+  start(sink: WatchSink): void {
+    this.sink = sink;
+    this.schedule(0);
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.onStop(this);
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.abort?.abort();
+  }
+
+  /** A method, not the field, so that TypeScript does not narrow it across awaits. */
+  private isStopped(): boolean {
+    return this.stopped;
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    const sinceLast = Date.now() - this.lastStart;
+    const delay = Math.max(delayMs, this.minIntervalMs - sinceLast, 0);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.round();
+    }, delay);
+  }
+
+  private async round(): Promise<void> {
+    if (this.stopped) return;
+    this.lastStart = Date.now();
+    const blocking = this.index > 0n;
+    const query: Record<string, string | readonly string[]> = {};
+    if (this.query.passingOnly) query.passing = '1';
+    if (this.query.tags.length > 0) query.tag = this.query.tags;
+    const dc = this.query.datacenter ?? this.http.datacenter;
+    if (dc) query.dc = dc;
+    if (this.http.namespace) query.ns = this.http.namespace;
+    if (this.options.stale) query.stale = '';
+    if (this.options.cached) query.cached = '';
+    if (blocking) {
+      query.index = this.index.toString();
+      query.wait = goDuration(this.waitMs);
+    }
+    const timeoutMs = blocking ? this.waitMs + Math.ceil(this.waitMs / 16) + CONSUL_WATCH_DEFAULTS.timeoutMarginMs : 10_000 + CONSUL_WATCH_DEFAULTS.timeoutMarginMs;
+    const abort = new AbortController();
+    this.abort = abort;
+    let res: ConsulResponse;
+    try {
+      await this.preflight();
+      if (this.isStopped()) return;
+      this.requests++;
+      res = await this.http.request({
+        method: 'GET',
+        path: '/health/service/{service}',
+        params: { service: this.query.service },
+        query,
+        timeoutMs,
+        signal: abort.signal,
+      });
+    } catch (err) {
+      if (this.isStopped()) return;
+      this.failed(err instanceof Error ? err : new RegistryError(String(err)));
+      return;
+    } finally {
+      if (this.abort === abort) this.abort = undefined;
+    }
+    if (this.isStopped()) return;
+
+    const body = res.body;
+    if (!Array.isArray(body)) {
+      this.failed(new RegistryError(`consul answered a non-list body for service ${this.query.service}: ${describeValue(body)}`));
+      return;
+    }
+    this.advanceIndex(header(res, 'x-consul-index'));
+    const endpoints = this.toEndpoints(body as HealthEntry[]);
+    this.failures = 0;
+    this.checkEmpty(endpoints.length, body.length);
+    this.sink?.update(endpoints);
+    this.schedule(0);
+  }
+
+  private advanceIndex(text: string | undefined): void {
+    let next = 0n;
+    if (text !== undefined && /^\d{1,20}$/.test(text)) next = BigInt(text);
+    if (next < this.index) {
+      // Went backwards (restart, restore): start over with a plain read.
+      this.logger.info('consul index went backwards, resetting the watch', { service: this.query.service });
+      this.index = 0n;
+      return;
+    }
+    this.index = next > 0n ? next : 1n;
+  }
+
+  private toEndpoints(entries: HealthEntry[]): Endpoint[] {
+    const out: Endpoint[] = [];
+    const seen = new Set<string>();
+    for (const entry of entries) {
+      const svc = (entry as HealthEntry | null)?.Service;
+      const node = (entry as HealthEntry | null)?.Node;
+      if (!svc || typeof svc !== 'object') {
+        this.logger.warn('dropped a Consul health entry without a Service', { service: this.query.service });
+        continue;
+      }
+      // An empty Service.Address means "use the node's address".
+      const address = svc.Address === '' || svc.Address === undefined ? node?.Address : svc.Address;
+      const result = validateEndpoint(
+        {
+          id: svc.ID,
+          address,
+          port: svc.Port,
+          tags: svc.Tags,
+          meta: svc.Meta,
+          weight: svc.Weights?.Passing,
+          datacenter: node?.Datacenter,
+        },
+        this.options,
+      );
+      if (!result.ok) {
+        this.logger.warn(`dropped a Consul endpoint of ${this.query.service}: ${result.reason}`, {
+          service: this.query.service,
+          id: describeValue(svc.ID),
+        });
+        continue;
+      }
+      const e = result.endpoint;
+      if (!this.query.tags.every((t) => e.tags.includes(t))) continue;
+      if (seen.has(e.id)) continue;
+      seen.add(e.id);
+      out.push(e);
+    }
+    return out;
+  }
+
+  private checkEmpty(valid: number, total: number): void {
+    if (valid > 0) {
+      this.hadInstances = true;
+      this.warnedEmpty = false;
+      return;
+    }
+    if (this.hadInstances && !this.warnedEmpty && total === 0) {
+      this.warnedEmpty = true;
+      this.logger.warn(
+        `consul reports no ${this.query.passingOnly ? 'passing ' : ''}instances of ${this.query.service}, which had instances before` +
+          (this.http.hasToken ? '' : ' (under default-deny ACLs a missing token looks exactly like "no instances": check CONSUL_HTTP_TOKEN)'),
+        { service: this.query.service },
+      );
+    }
+  }
+
+  private failed(error: Error): void {
+    this.failures++;
+    // The agent may have restarted with a lower index: a blocking read with the old,
+    // higher index would then hang for the whole wait. Start over with a plain read.
+    this.index = 0n;
+    const status = error instanceof RegistryError ? error.statusCode : undefined;
+    const clientError = status !== undefined && status >= 400 && status < 500 && status !== 429;
+    const ceiling = Math.min(this.maxMs, this.baseMs * 2 ** Math.min(this.failures - 1, 30));
+    const delay = clientError ? this.maxMs : Math.random() * ceiling;
+    // A watch that cannot reach Consul keeps its last good set; log the first failure loudly, the rest quietly.
+    const fields = { service: this.query.service, status, failures: this.failures, retryInMs: Math.round(delay) };
+    if (this.failures === 1 || clientError) this.logger.warn(`consul watch failed: ${error.message}`, fields);
+    else this.logger.debug(`consul watch failed: ${error.message}`, fields);
+    this.sink?.fail(error);
+    this.schedule(delay);
+  }
+}

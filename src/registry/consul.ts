@@ -1,0 +1,112 @@
+/**
+ * Consul discovery: healthy instances from the agent's `/v1/health/service/:name`,
+ * kept current by one blocking-query watch per query (consul-watch.ts), shared
+ * by every subscriber (watch-hub.ts).
+ *
+ * While Consul is unreachable the last known good set is served and
+ * `staleness()` grows; a watch never dies on a bad answer. The ACL token goes in
+ * the `X-Consul-Token` header only (consul-http.ts).
+ */
+import { RegistryError } from '../errors.ts';
+import { ConsulHttp, type ConsulConnectionOptions } from './consul-http.ts';
+import { ConsulHealthWatch, type ConsulWatchOptions } from './consul-watch.ts';
+import { consoleLogger } from './logger.ts';
+import { WatchHub, type RegistrySubscription, type SubscribeOptions } from './watch-hub.ts';
+import type { Endpoint, EndpointsListener, Logger, Registry, ResolveQuery } from './types.ts';
+
+export interface ConsulRegistryOptions extends ConsulWatchOptions {
+  /** How to reach the agent (the ConsulConnection shape from the config module). Default: 127.0.0.1:8500, plain HTTP, no token. */
+  readonly connection?: ConsulConnectionOptions;
+  /** Where warnings go (dropped entries, failures). Default: console, warnings and errors only. */
+  readonly logger?: Logger;
+}
+
+export interface ConsulRegistryStats {
+  /** Watches running now: one per distinct query. */
+  watches: number;
+  /** HTTP requests the watches have sent so far (closed watches included). */
+  requests: number;
+}
+
+export class ConsulRegistry implements Registry {
+  readonly kind = 'consul' as const;
+  private readonly http: ConsulHttp;
+  private readonly hub: WatchHub;
+  private readonly logger: Logger;
+  private readonly live = new Set<ConsulHealthWatch>();
+  private finishedRequests = 0;
+  private checked: Promise<void> | undefined;
+
+  constructor(options: ConsulRegistryOptions = {}) {
+    this.logger = options.logger ?? consoleLogger;
+    this.http = new ConsulHttp(options.connection);
+    this.hub = new WatchHub(
+      'consul',
+      (query) => {
+        const watch = new ConsulHealthWatch(this.http, query, options, this.logger, () => this.preflight(), (w) => {
+          if (this.live.delete(w)) this.finishedRequests += w.requests;
+        });
+        this.live.add(watch);
+        return watch;
+      },
+      this.logger,
+    );
+  }
+
+  /**
+   * Checks what the agent cannot honour, once: a namespace (CONSUL_NAMESPACE)
+   * needs Consul Enterprise. Rejects with a RegistryError that says so. A network
+   * failure is not cached (the next call tries again). Watches run it first.
+   */
+  preflight(): Promise<void> {
+    if (!this.http.namespace) return Promise.resolve();
+    this.checked ??= this.checkNamespace().catch((err: unknown) => {
+      if (err instanceof RegistryError && err.statusCode === 400) throw err;
+      this.checked = undefined;
+      throw err;
+    });
+    return this.checked;
+  }
+
+  private async checkNamespace(): Promise<void> {
+    let res;
+    try {
+      res = await this.http.request({ method: 'GET', path: '/agent/self', timeoutMs: 10_000 });
+    } catch (err) {
+      if (err instanceof RegistryError && err.statusCode === 403) {
+        this.logger.warn('cannot verify that the Consul agent supports namespaces (agent:read refused); using the namespace as configured');
+        return;
+      }
+      throw err;
+    }
+    const config = (res.body as { Config?: { Version?: unknown } } | null)?.Config;
+    const version = typeof config?.Version === 'string' ? config.Version : '';
+    if (!version.includes('+ent')) {
+      throw new RegistryError(
+        `the Consul namespace "${this.http.namespace ?? ''}" (CONSUL_NAMESPACE) needs Consul Enterprise, ` +
+          `but the agent at ${this.http.address} is Consul ${version || 'OSS'}: unset CONSUL_NAMESPACE or use an Enterprise agent`,
+        { statusCode: 400 },
+      );
+    }
+  }
+
+  subscribe(query: ResolveQuery, listener: EndpointsListener, options?: SubscribeOptions): RegistrySubscription {
+    return this.hub.subscribe(query, listener, options);
+  }
+
+  resolve(query: ResolveQuery): Promise<readonly Endpoint[]> {
+    return this.hub.resolve(query);
+  }
+
+  stats(): ConsulRegistryStats {
+    let requests = this.finishedRequests;
+    for (const w of this.live) requests += w.requests;
+    return { watches: this.hub.watchCount, requests };
+  }
+
+  close(): Promise<void> {
+    this.hub.close();
+    this.http.destroy();
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,244 @@
+/**
+ * Endpoint validation. Registry data is untrusted: whatever Consul, a file or an
+ * environment variable says, only entries that pass here become `Endpoint`s, and
+ * nothing else ever reaches a socket.
+ *
+ * - address: an IP literal (no zone id) or a strict host name (RFC 1123 labels,
+ *   at most 253 characters, a last label that is not numeric so that inet_aton
+ *   forms such as `169.254.43518` or `0xa9.0xfe.0xa9.0xfe` cannot sneak an IP
+ *   past the checks). No spaces, CR/LF, `/`, `@`, `:` outside IPv6, `%`.
+ * - refused unless `allowLinkLocal`: link-local 169.254.0.0/16 and fe80::/10
+ *   (also inside IPv4-mapped IPv6), cloud metadata endpoints (169.254.169.254,
+ *   fd00:ec2::254, metadata.google.internal, metadata, instance-data).
+ * - always refused: the unspecified addresses 0.0.0.0 and ::.
+ * - port: an integer 1-65535 (strings only in `parseHostPort`, digits only).
+ * - weight: an integer >= 1 (anything else becomes 1).
+ */
+import { isIP } from 'node:net';
+import type { Endpoint } from './types.ts';
+
+export interface ValidateOptions {
+  /** Accept link-local and cloud metadata addresses. Default false. */
+  readonly allowLinkLocal?: boolean;
+}
+
+/** Candidate data for an endpoint, as read from a registry (every field unchecked). */
+export interface RawEndpoint {
+  id?: unknown;
+  address: unknown;
+  port: unknown;
+  tags?: unknown;
+  meta?: unknown;
+  weight?: unknown;
+  datacenter?: unknown;
+  zone?: unknown;
+}
+
+export type ValidationResult = { ok: true; endpoint: Endpoint } | { ok: false; reason: string };
+
+const LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+const NUMERIC_LABEL = /^(?:\d+|0x[0-9a-f]*)$/i;
+const METADATA_HOSTS = new Set(['metadata.google.internal', 'metadata', 'metadata.goog', 'instance-data', 'instance-data.ec2.internal']);
+const MAX_TAGS = 64;
+const MAX_META = 64;
+const MAX_STRING = 512;
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** True for a strict RFC 1123 host name (not an IP, not an inet_aton form). */
+export function isStrictHostname(name: string): boolean {
+  if (name.length === 0 || name.length > 253) return false;
+  const labels = (name.endsWith('.') ? name.slice(0, -1) : name).split('.');
+  if (!labels.every((l) => LABEL.test(l))) return false;
+  const last = labels.at(-1) ?? '';
+  return !NUMERIC_LABEL.test(last);
+}
+
+/** Parses an IPv4 literal into its four octets. */
+function ipv4Octets(address: string): number[] {
+  return address.split('.').map((p) => Number.parseInt(p, 10));
+}
+
+/** Expands a valid IPv6 literal into eight 16-bit groups (handles `::` and an embedded IPv4 tail). */
+function ipv6Groups(address: string): number[] {
+  let text = address.toLowerCase();
+  let tail: number[] = [];
+  const lastColon = text.lastIndexOf(':');
+  const last = text.slice(lastColon + 1);
+  if (last.includes('.')) {
+    const [a = 0, b = 0, c = 0, d = 0] = ipv4Octets(last);
+    tail = [(a << 8) | b, (c << 8) | d];
+    text = text.slice(0, lastColon + 1);
+    if (!text.endsWith('::')) text = text.slice(0, -1);
+  }
+  const parse = (s: string): number[] => (s === '' ? [] : s.split(':').map((g) => Number.parseInt(g, 16)));
+  const gap = text.indexOf('::');
+  if (gap < 0) return [...parse(text), ...tail];
+  const head = parse(text.slice(0, gap));
+  const rest = parse(text.slice(gap + 2));
+  const fill = Math.max(8 - head.length - rest.length - tail.length, 0);
+  return [...head, ...Array<number>(fill).fill(0), ...rest, ...tail];
+}
+
+/** Why an IP literal must not be used, or undefined when it may. */
+function refuseIp(address: string, family: number, allowLinkLocal: boolean): string | undefined {
+  if (family === 4) {
+    const [a, b, c, d] = ipv4Octets(address);
+    if (a === 0 && b === 0 && c === 0 && d === 0) return 'the unspecified address 0.0.0.0';
+    if (a === 169 && b === 254 && !allowLinkLocal) {
+      return c === 169 && d === 254 ? 'a cloud metadata address (169.254.169.254)' : 'a link-local address (169.254.0.0/16)';
+    }
+    return undefined;
+  }
+  const g = ipv6Groups(address);
+  if (g.every((x) => x === 0)) return 'the unspecified address ::';
+  // IPv4-mapped (::ffff:a.b.c.d) and IPv4-compatible forms carry an IPv4 address.
+  if (g.slice(0, 5).every((x) => x === 0) && (g[5] === 0xffff || g[5] === 0)) {
+    const v4 = `${(g[6] ?? 0) >> 8}.${(g[6] ?? 0) & 255}.${(g[7] ?? 0) >> 8}.${(g[7] ?? 0) & 255}`;
+    const inner = refuseIp(v4, 4, allowLinkLocal);
+    if (inner) return `${inner} inside an IPv6 address`;
+  }
+  if (!allowLinkLocal) {
+    if (((g[0] ?? 0) & 0xffc0) === 0xfe80) return 'a link-local address (fe80::/10)';
+    if (g[0] === 0xfd00 && g[1] === 0x0ec2 && g.slice(2, 7).every((x) => x === 0) && g[7] === 0x254) {
+      return 'a cloud metadata address (fd00:ec2::254)';
+    }
+  }
+  return undefined;
+}
+
+/** Why `address` must not be used, or undefined when it is acceptable. */
+export function checkAddress(address: unknown, options: ValidateOptions = {}): string | undefined {
+  if (typeof address !== 'string' || address.length === 0) return 'address is missing or not a string';
+  if (address.length > 253 || CONTROL.test(address) || /[\s/@\\%#?[\]]/.test(address)) {
+    return 'address contains characters no host name or IP literal has';
+  }
+  const family = isIP(address);
+  const allow = options.allowLinkLocal === true;
+  if (family !== 0) return refuseIp(address, family, allow);
+  if (!isStrictHostname(address)) return 'address is neither an IP literal nor a valid host name';
+  const lower = address.toLowerCase().replace(/\.$/, '');
+  if (!allow && METADATA_HOSTS.has(lower)) return `a cloud metadata host name (${lower})`;
+  return undefined;
+}
+
+/** Why `port` must not be used, or undefined when it is an integer 1-65535. */
+export function checkPort(port: unknown): string | undefined {
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) return 'port must be an integer 1-65535';
+  return undefined;
+}
+
+function cleanString(value: unknown): string | undefined {
+  return typeof value === 'string' && value.length <= MAX_STRING && !CONTROL.test(value) ? value : undefined;
+}
+
+/** Renders an untrusted value for a log line: bounded, control characters escaped. */
+export function describeValue(value: unknown): string {
+  let s: string;
+  try {
+    // JSON.stringify returns undefined for undefined and functions.
+    s = value === undefined || typeof value === 'function' || typeof value === 'symbol' ? String(value) : JSON.stringify(value);
+  } catch {
+    s = typeof value;
+  }
+  s = s.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return s.length > 120 ? `${s.slice(0, 117)}...` : s;
+}
+
+/** Checks one candidate endpoint; returns a frozen `Endpoint` or the reason it was refused. */
+export function validateEndpoint(raw: RawEndpoint, options: ValidateOptions = {}): ValidationResult {
+  const addressProblem = checkAddress(raw.address, options);
+  if (addressProblem) return { ok: false, reason: `${addressProblem}: ${describeValue(raw.address)}` };
+  const portProblem = checkPort(raw.port);
+  if (portProblem) return { ok: false, reason: `${portProblem}: ${describeValue(raw.port)}` };
+  const address = raw.address as string;
+  const port = raw.port as number;
+
+  let id = `${isIP(address) === 6 ? `[${address}]` : address}:${port}`;
+  if (raw.id !== undefined && raw.id !== null && raw.id !== '') {
+    const given = cleanString(raw.id);
+    if (given === undefined) return { ok: false, reason: `id is not a clean string: ${describeValue(raw.id)}` };
+    id = given;
+  }
+
+  const tags: string[] = [];
+  if (raw.tags !== undefined && raw.tags !== null) {
+    if (!Array.isArray(raw.tags)) return { ok: false, reason: `tags must be a list of strings: ${describeValue(raw.tags)}` };
+    for (const t of raw.tags.slice(0, MAX_TAGS) as unknown[]) {
+      const s = cleanString(t);
+      if (s === undefined) return { ok: false, reason: `tag is not a clean string: ${describeValue(t)}` };
+      tags.push(s);
+    }
+  }
+
+  const meta: Record<string, string> = {};
+  if (raw.meta !== undefined && raw.meta !== null) {
+    if (typeof raw.meta !== 'object' || Array.isArray(raw.meta)) {
+      return { ok: false, reason: `meta must be a map of strings: ${describeValue(raw.meta)}` };
+    }
+    for (const [k, v] of Object.entries(raw.meta as Record<string, unknown>).slice(0, MAX_META)) {
+      const key = cleanString(k);
+      const value = cleanString(v);
+      if (key === undefined || value === undefined || key === '__proto__') {
+        return { ok: false, reason: `meta entry is not a clean string pair: ${describeValue(k)}` };
+      }
+      meta[key] = value;
+    }
+  }
+
+  const weight = typeof raw.weight === 'number' && Number.isInteger(raw.weight) && raw.weight >= 1 && raw.weight <= 1_000_000 ? raw.weight : 1;
+  const datacenter = cleanString(raw.datacenter);
+  const zone = cleanString(raw.zone) ?? meta.zone;
+  const endpoint: Endpoint = Object.freeze({
+    id,
+    address,
+    port,
+    tags: Object.freeze(tags),
+    meta: Object.freeze(meta),
+    weight,
+    ...(datacenter ? { datacenter } : {}),
+    ...(zone ? { zone } : {}),
+  });
+  return { ok: true, endpoint };
+}
+
+/**
+ * Parses `host:port`, `[v6]:port` (and nothing looser). Returns the parts or a
+ * reason; the parts still have to pass `validateEndpoint`.
+ */
+export function parseHostPort(entry: string): { address: string; port: number } | { error: string } {
+  const text = entry.trim();
+  let host: string;
+  let portText: string;
+  if (text.startsWith('[')) {
+    const end = text.indexOf(']');
+    if (end < 0 || text[end + 1] !== ':') return { error: 'expected [ipv6]:port' };
+    host = text.slice(1, end);
+    portText = text.slice(end + 2);
+    if (isIP(host) !== 6) return { error: 'the part in brackets is not an IPv6 address' };
+  } else {
+    const colon = text.lastIndexOf(':');
+    if (colon < 0) return { error: 'expected host:port' };
+    host = text.slice(0, colon);
+    portText = text.slice(colon + 1);
+    if (host.includes(':')) return { error: 'an IPv6 address must be written [addr]:port' };
+  }
+  if (!/^\d{1,5}$/.test(portText)) return { error: 'port must be an integer 1-65535' };
+  return { address: host, port: Number(portText) };
+}
+
+/** A canonical string of an endpoint set, equal for sets that differ only in order. */
+export function canonicalEndpoints(endpoints: readonly Endpoint[]): string {
+  const rows = endpoints.map((e) =>
+    JSON.stringify([
+      e.id,
+      e.address,
+      e.port,
+      e.weight,
+      [...e.tags].sort(),
+      Object.entries(e.meta).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+      e.datacenter ?? '',
+      e.zone ?? '',
+    ]),
+  );
+  return rows.sort().join('\n');
+}
