@@ -24,7 +24,7 @@ export interface StartTelemetryOptions {
    * behind a BatchSpanProcessor configured by `OTEL_BSP_*`.
    */
   spanProcessors?: NodeSDKConfiguration['spanProcessors'];
-  /** Metric readers. @default from `OTEL_METRICS_EXPORTER` (none when unset). */
+  /** Metric readers. @default from `OTEL_METRICS_EXPORTER` (OTLP over HTTP when unset; `none` for no metrics). */
   metricReaders?: NodeSDKConfiguration['metricReaders'];
   /** Instrumentations to enable, e.g. `new UndiciInstrumentation()` for per-attempt spans. @default [] */
   instrumentations?: NodeSDKConfiguration['instrumentations'];

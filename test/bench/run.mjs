@@ -1,0 +1,201 @@
+#!/usr/bin/env node
+// inmesh benchmark: every client side by side in ONE run, against node:http
+// upstreams in other processes on 127.0.0.1, at 1, 16 and 64 requests in
+// flight. See docs/benchmarks.md for what each cell means.
+//
+//   npm run bench                 full run (~3-4 min on 2 cores)
+//   BENCH_QUICK=1 npm run bench   smoke run (~30 s)
+//
+// Knobs (env): BENCH_DURATION_MS (measured time per run, default 2500),
+// BENCH_WARMUP_MS (500), BENCH_ROUNDS (runs per cell, ABBA order, best kept; 2),
+// BENCH_CONCURRENCY ("1,16,64"), BENCH_CELLS (comma list of cell ids),
+// BENCH_MAX_REQUESTS (cap per run, 400000), BENCH_JSON (write results there).
+import { fork } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import * as peers from './clients.mjs';
+import { meshCells } from './mesh-clients.mjs';
+import { Samples, fmt, fmtInt, table } from './stats.mjs';
+
+const quick = process.env.BENCH_QUICK === '1';
+const num = (name, dflt) => {
+  const v = process.env[name];
+  return v === undefined || v === '' ? dflt : Number(v);
+};
+const config = {
+  durationMs: num('BENCH_DURATION_MS', quick ? 600 : 2500),
+  warmupMs: num('BENCH_WARMUP_MS', quick ? 250 : 500),
+  rounds: num('BENCH_ROUNDS', quick ? 1 : 2),
+  maxRequests: num('BENCH_MAX_REQUESTS', 400_000),
+  concurrency: (process.env.BENCH_CONCURRENCY ?? '1,16,64').split(',').map(Number),
+  upstreams: 3,
+};
+const only = process.env.BENCH_CELLS?.split(',').map((s) => s.trim()).filter(Boolean);
+
+const cells = [
+  { id: 'raw-1pool', label: 'undici.request, 1 Pool (1 upstream)', create: peers.rawOnePool },
+  { id: 'raw-3pools', label: 'undici.request, 3 Pools round robin', create: peers.rawThreePools },
+  ...meshCells, // mesh-request, mesh-request-traced, mesh-fetch (or nothing before the mesh exists)
+  { id: 'raw-fetch', label: 'undici fetch, 3 upstreams round robin', create: peers.rawFetch },
+  { id: 'opossum-pretry', label: 'opossum + p-retry + undici.request', create: peers.opossumPRetry },
+  { id: 'cockatiel', label: 'cockatiel retry+breaker+timeout + undici.request', create: peers.cockatielPolicy },
+  { id: 'got', label: 'got (retry 2, timeout)', create: peers.gotClient },
+].filter((c) => !only || only.includes(c.id));
+
+// ---- upstream processes ---------------------------------------------------
+
+async function startUpstreams(n) {
+  const script = fileURLToPath(new URL('./upstream.mjs', import.meta.url));
+  const children = [];
+  const ports = await Promise.all(
+    Array.from({ length: n }, () => {
+      const child = fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
+      children.push(child);
+      return new Promise((resolve, reject) => {
+        child.once('message', (m) => resolve(m.port));
+        child.once('exit', (code) => reject(new Error(`upstream exited early (${code})`)));
+      });
+    }),
+  );
+  const stop = () => Promise.all(
+    children.map((c) => new Promise((resolve) => {
+      if (c.exitCode !== null) return resolve();
+      c.once('exit', resolve);
+      c.disconnect();
+      setTimeout(() => c.kill(), 2000).unref();
+    })),
+  );
+  return { ports, stop };
+}
+
+// ---- load loop --------------------------------------------------------------
+
+async function drive(call, concurrency, ms, maxRequests, samples) {
+  const end = performance.now() + ms;
+  let issued = 0;
+  let errors = 0;
+  let lastError;
+  const worker = async () => {
+    while (issued < maxRequests) {
+      const start = performance.now();
+      if (start >= end) break;
+      issued++;
+      try {
+        await call();
+        samples?.add(performance.now() - start);
+      } catch (err) {
+        errors++;
+        lastError = err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return { errors, lastError };
+}
+
+async function runOnce(cell, ports, concurrency) {
+  const client = await cell.create(ports);
+  try {
+    await drive(client.call, concurrency, config.warmupMs, config.maxRequests, undefined);
+    globalThis.gc?.();
+    const samples = new Samples(Math.min(config.maxRequests, 1_000_000));
+    const t0 = performance.now();
+    const { errors, lastError } = await drive(client.call, concurrency, config.durationMs, config.maxRequests, samples);
+    const elapsed = performance.now() - t0;
+    return { ...samples.summary(elapsed), errors, lastError: lastError && String(lastError?.message ?? lastError) };
+  } finally {
+    await client.close();
+  }
+}
+
+// ---- main -------------------------------------------------------------------
+
+const started = Date.now();
+const machine = {
+  date: new Date().toISOString(),
+  node: process.version,
+  cpu: `${cpus().length} x ${cpus()[0]?.model ?? 'unknown'}`,
+  loadBefore: loadavg().map((l) => l.toFixed(2)).join(' '),
+};
+console.log(`inmesh bench: Node ${machine.node}, ${machine.cpu}, load ${machine.loadBefore}`);
+console.log(
+  `config: ${config.rounds} run(s) per cell (ABBA order, best req/s kept), warm-up ${config.warmupMs} ms, ` +
+    `measure ${config.durationMs} ms, cap ${config.maxRequests} req/run, ${config.upstreams} upstream processes` +
+    (globalThis.gc ? ', gc between runs' : ''),
+);
+if (meshCells.length === 0) console.log('note: createMesh is not available in dist/ yet: mesh cells skipped');
+
+const { ports, stop } = await startUpstreams(config.upstreams);
+const results = {}; // results[concurrency][cellId] = best run
+try {
+  for (const concurrency of config.concurrency) {
+    results[concurrency] = {};
+    for (let round = 0; round < config.rounds; round++) {
+      const order = round % 2 === 0 ? cells : [...cells].reverse(); // A B C, C B A, ...
+      for (const cell of order) {
+        const r = await runOnce(cell, ports, concurrency);
+        const best = results[concurrency][cell.id];
+        results[concurrency][cell.id] = !best || r.rps > best.rps ? { ...r, runs: [...(best?.runs ?? []), r.rps] } : { ...best, runs: [...best.runs, r.rps] };
+        process.stdout.write(
+          `  c=${String(concurrency).padStart(2)} round ${round + 1} ${cell.id.padEnd(20)} ${fmtInt(r.rps).padStart(7)} req/s  p50 ${fmt(r.p50, 3)} ms  p99 ${fmt(r.p99, 3)} ms` +
+            (r.errors ? `  ERRORS ${r.errors} (${r.lastError})` : '') + '\n',
+        );
+      }
+    }
+  }
+} finally {
+  await stop();
+}
+
+// ---- report -----------------------------------------------------------------
+
+const ratio = (a, b) => (a && b ? a / b : NaN);
+const rows = [];
+for (const concurrency of config.concurrency) {
+  const base1 = results[concurrency]['raw-1pool'];
+  const base3 = results[concurrency]['raw-3pools'];
+  for (const cell of cells) {
+    const r = results[concurrency][cell.id];
+    rows.push([
+      String(concurrency),
+      cell.id,
+      fmtInt(r.rps),
+      fmt(r.p50, 3),
+      fmt(r.p99, 3),
+      fmt(ratio(r.rps, base1?.rps)),
+      fmt(ratio(r.rps, base3?.rps)),
+      fmt(ratio(r.p50, base3?.p50)),
+      r.errors ? String(r.errors) : '0',
+    ]);
+  }
+}
+const header = ['in flight', 'cell', 'req/s', 'p50 ms', 'p99 ms', 'req/s ÷ 1 Pool', 'req/s ÷ 3 Pools', 'p50 ÷ 3 Pools', 'errors'];
+console.log('\n' + table(header, rows));
+
+// Goals: mesh.request >= 0.90x raw (3 Pools) throughput and p50 <= 1.10x; traced >= 0.75x.
+const goals = [];
+for (const concurrency of config.concurrency) {
+  const base = results[concurrency]['raw-3pools'];
+  const mesh = results[concurrency]['mesh-request'];
+  const traced = results[concurrency]['mesh-request-traced'];
+  if (base && mesh) {
+    goals.push([`c=${concurrency} mesh.request throughput ≥ 0.90× 3 Pools`, ratio(mesh.rps, base.rps), ratio(mesh.rps, base.rps) >= 0.9]);
+    goals.push([`c=${concurrency} mesh.request p50 ≤ 1.10× 3 Pools`, ratio(mesh.p50, base.p50), ratio(mesh.p50, base.p50) <= 1.1]);
+  }
+  if (base && traced) {
+    goals.push([`c=${concurrency} mesh.request traced throughput ≥ 0.75× 3 Pools`, ratio(traced.rps, base.rps), ratio(traced.rps, base.rps) >= 0.75]);
+  }
+}
+if (goals.length > 0) {
+  console.log('\n' + table(['goal', 'measured', 'met'], goals.map(([g, v, ok]) => [g, fmt(v), ok ? 'yes' : 'NO'])));
+}
+machine.loadAfter = loadavg().map((l) => l.toFixed(2)).join(' ');
+console.log(`\nload average after: ${machine.loadAfter}; wall time ${((Date.now() - started) / 1000).toFixed(1)} s`);
+
+if (process.env.BENCH_JSON) {
+  writeFileSync(process.env.BENCH_JSON, JSON.stringify({ machine, config, results, goals }, null, 2));
+  console.log(`results written to ${process.env.BENCH_JSON}`);
+}
+const anyErrors = Object.values(results).some((byCell) => Object.values(byCell).some((r) => r.errors > 0));
+process.exitCode = anyErrors ? 1 : 0;
