@@ -27,4 +27,12 @@ export default defineConfig([
     platform: 'node',
     noExternal: ['p-retry', 'is-network-error'],
   },
+  {
+    // The `inmesh` command (bin); ESM only, keeps its #! line.
+    entry: { cli: 'src/cli/main.ts' },
+    format: ['esm'],
+    sourcemap: true,
+    target: 'node22',
+    platform: 'node',
+  },
 ]);

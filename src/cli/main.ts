@@ -1,0 +1,7 @@
+#!/usr/bin/env node
+import { runCli } from './index.ts';
+
+process.exitCode = runCli(process.argv.slice(2), {
+  out: (text) => process.stdout.write(`${text}\n`),
+  err: (text) => process.stderr.write(`${text}\n`),
+});

@@ -1,0 +1,65 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../../../src/cli/index.ts';
+
+function run(...argv: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = runCli(argv, { out: (t) => out.push(t), err: (t) => err.push(t) });
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'inmesh-cli-'));
+const good = join(dir, 'good.yaml');
+writeFileSync(
+  good,
+  ['apiVersion: inmesh/v1', 'upstreams:', '  orders:', '    timeouts: { request: 3s }', '    retries: { attempts: 1 }'].join('\n'),
+);
+const bad = join(dir, 'bad.yaml');
+writeFileSync(bad, ['apiVersion: inmesh/v1', 'defaults:', '  retries: { atempts: 3 }'].join('\n'));
+
+describe('inmesh CLI', () => {
+  it('validate accepts a good file', () => {
+    const r = run('validate', good);
+    expect(r.code).toBe(0);
+    expect(r.out).toBe(`${good}: valid`);
+  });
+
+  it('validate rejects a bad file with the field, the value and a suggestion', () => {
+    const r = run('validate', good, bad);
+    expect(r.code).toBe(1);
+    expect(r.out).toBe(`${good}: valid`);
+    expect(r.err).toContain('defaults.retries.atempts');
+    expect(r.err).toContain("did you mean 'attempts'");
+  });
+
+  it('validate names a missing file', () => {
+    const r = run('validate', join(dir, 'nope.yaml'));
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('nope.yaml');
+  });
+
+  it('explain prints the resolved policy with defaults applied', () => {
+    const r = run('explain', good);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('orders');
+    expect(r.out).toMatch(/request: 3s/);
+    expect(r.out).toMatch(/attempts: 1/);
+  });
+
+  it('schema prints the JSON Schema of the document', () => {
+    const r = run('schema');
+    expect(r.code).toBe(0);
+    const schema = JSON.parse(r.out);
+    expect(schema.$schema).toBe('https://json-schema.org/draft/2020-12/schema');
+    expect(schema.properties.apiVersion).toBeDefined();
+  });
+
+  it('usage errors exit 2', () => {
+    expect(run('frobnicate').code).toBe(2);
+    expect(run('explain').code).toBe(2);
+    expect(run().code).toBe(2);
+  });
+});
