@@ -6,6 +6,7 @@
  */
 import type { Dispatcher } from 'undici';
 import type { ResolvedCallPolicy, ResolvedUpstream } from '../policy/types.ts';
+import type { Endpoint } from '../registry/types.ts';
 
 export type HttpMethod = string;
 
@@ -35,6 +36,8 @@ export interface MeshRequest {
   readonly path: string;
   /** The authority the caller used (kept as the Host header). */
   readonly host: string;
+  /** `http:` or `https:`, as the caller wrote it; with https the TLS servername is the caller's host name. */
+  readonly protocol: 'http:' | 'https:';
   headers: Record<string, string | string[]>;
   readonly body: Dispatcher.DispatchOptions['body'];
   /** The caller's signal, combined with deadlines by the deadline layer. */
@@ -46,6 +49,8 @@ export interface MeshRequest {
   readonly tried: Set<string>;
   /** 0 for the first try. */
   attempt: number;
+  /** The endpoint picked for the current attempt (set by the balance layer, read by the transport). */
+  endpoint: Endpoint | undefined;
 }
 
 export interface MeshResponse {

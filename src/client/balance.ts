@@ -1,0 +1,63 @@
+/**
+ * The balance layer: a fresh pick on every attempt (so a retry can move to
+ * another host), excluding the endpoints this call already tried when another
+ * one exists, and exactly one `pick.done(outcome, latencyMs)` per attempt so
+ * that least-request, peak-EWMA and outlier detection (per-endpoint health)
+ * see every outcome. No endpoint at all → NoEndpointsError.
+ */
+import type { LoadBalancer, PickContext } from '../balancer/types.ts';
+import { NoEndpointsError } from '../errors.ts';
+import type { ResolvedHashOn } from '../policy/types.ts';
+import { classify, outcomeOfStatus } from '../resilience/classify.ts';
+import type { Handler, Layer, MeshRequest } from './types.ts';
+
+function headerValue(req: MeshRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** The ring_hash key of a request: the per-call `hashKey`, else the policy's `hashOn` source. */
+export function hashKeyOf(req: MeshRequest): string | undefined {
+  if (req.options.hashKey !== undefined) return req.options.hashKey;
+  const lb = req.policy.loadBalancer;
+  if (lb.policy !== 'ring_hash') return undefined;
+  const on: Readonly<ResolvedHashOn> | undefined = lb.hashOn;
+  if (on === undefined) return undefined;
+  if (on.header !== undefined) return headerValue(req, on.header.toLowerCase());
+  if (on.cookie !== undefined) {
+    const cookie = headerValue(req, 'cookie');
+    if (cookie === undefined) return undefined;
+    for (const part of cookie.split(';')) {
+      const eq = part.indexOf('=');
+      if (eq !== -1 && part.slice(0, eq).trim() === on.cookie) return part.slice(eq + 1).trim();
+    }
+    return undefined;
+  }
+  if (on.queryParameter !== undefined) {
+    const q = req.path.indexOf('?');
+    if (q === -1) return undefined;
+    return new URLSearchParams(req.path.slice(q + 1)).get(on.queryParameter) ?? undefined;
+  }
+  return undefined;
+}
+
+export function createBalanceLayer(balancer: LoadBalancer): Layer {
+  return (next: Handler): Handler =>
+    async function balance(req) {
+      const ctx: PickContext = { hashKey: hashKeyOf(req), exclude: req.tried.size === 0 ? undefined : req.tried };
+      const pick = balancer.pick(ctx);
+      if (pick === undefined) throw new NoEndpointsError(req.service);
+      req.endpoint = pick.endpoint;
+      req.tried.add(pick.endpoint.id);
+      const start = performance.now();
+      let res;
+      try {
+        res = await next(req);
+      } catch (error) {
+        pick.done(classify({ error }, undefined).outcome, performance.now() - start);
+        throw error;
+      }
+      pick.done(outcomeOfStatus(res.statusCode), performance.now() - start);
+      return res;
+    };
+}
