@@ -1,0 +1,97 @@
+// CJS smoke test of the built package (TOOLCHAIN pitfall 5): load dist/index.cjs
+// with require() in a child process on this Node, and call through a retry,
+// which is where p-retry (ESM-only, bundled into the CJS build) runs.
+import { execFile, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const distCjs = join(root, 'dist', 'index.cjs');
+const telemetryCjs = join(root, 'dist', 'telemetry.cjs');
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+/** Builds dist/ when it is missing or older than src/ (with this Node first on PATH). */
+function ensureBuild(): void {
+  if (existsSync(distCjs) && existsSync(telemetryCjs) && statSync(distCjs).mtimeMs >= newestMtime(join(root, 'src'))) return;
+  const build = spawnSync('npm', ['run', 'build'], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` },
+  });
+  if (build.status !== 0) throw new Error(`npm run build failed:\n${build.stdout}\n${build.stderr}`);
+}
+
+function runCjs(script: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['-e', script], { cwd: root, timeout: 30_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+// Two endpoints of one service, sharing one counter: the very first request
+// gets a 503 (a gateway error, retried by the default policy), the rest 200.
+let served = 0;
+const servers: Server[] = [];
+const ports: number[] = [];
+
+beforeAll(async () => {
+  ensureBuild();
+  for (let i = 0; i < 2; i++) {
+    const server = createServer((req, res) => {
+      served++;
+      req.resume();
+      res.writeHead(served === 1 ? 503 : 200, { 'content-type': 'text/plain' }).end(served === 1 ? 'busy' : 'ok');
+    });
+    server.keepAliveTimeout = 10;
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    servers.push(server);
+    ports.push((server.address() as AddressInfo).port);
+  }
+}, 300_000);
+
+afterAll(async () => {
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+});
+
+describe('CommonJS build', () => {
+  it('require("dist/index.cjs") works and a retried mesh.request goes through p-retry', async () => {
+    const script = `
+      const { createMesh, isInmeshError } = require(${JSON.stringify(distCjs)});
+      if (typeof isInmeshError !== 'function') throw new Error('isInmeshError missing');
+      const mesh = createMesh({ registry: { static: { svc: ${JSON.stringify(ports.map((p) => `127.0.0.1:${p}`))} } } });
+      mesh.request('http://svc/x').then(async (res) => {
+        const text = await res.body.text();
+        console.log(JSON.stringify({ status: res.statusCode, attempts: res.attempts, text }));
+        await mesh.close();
+      }).catch((err) => { console.error(err); process.exit(1); });
+    `;
+    const out = await runCjs(script);
+    expect(out.stderr).toBe('');
+    expect(out.code).toBe(0);
+    expect(JSON.parse(out.stdout)).toEqual({ status: 200, attempts: 2, text: 'ok' });
+    expect(served).toBe(2);
+  });
+
+  it('require("dist/telemetry.cjs") exports startTelemetry', async () => {
+    const out = await runCjs(`
+      const t = require(${JSON.stringify(telemetryCjs)});
+      console.log([typeof t.startTelemetry, typeof t.extractContext, typeof t.withServerSpan].join(','));
+    `);
+    expect(out.code).toBe(0);
+    expect(out.stdout.trim()).toBe('function,function,function');
+  });
+});
