@@ -113,8 +113,7 @@ function block<S extends z.ZodRawShape>(shape: S, what: string) {
   return z.strictObject(shape, {
     error: (issue) => {
       if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => unknownFieldMessage(key, known)).join('\n');
-      if (issue.code === 'invalid_type') return `expected ${what}`;
-      return undefined;
+      return `expected ${what}`;
     },
   });
 }
@@ -889,5 +888,5 @@ export type InboundDocument = z.input<typeof inboundSchema>;
 
 /** JSON Schema (draft 2020-12) of the document, as published in schema/policy.schema.json. */
 export function buildJsonSchema(): Record<string, unknown> {
-  return z.toJSONSchema(documentSchema, { io: 'input', target: 'draft-2020-12' }) as Record<string, unknown>;
+  return z.toJSONSchema(documentSchema, { io: 'input', target: 'draft-2020-12' });
 }

@@ -347,11 +347,11 @@ export function endpointsVariable(service: string): string {
 }
 
 /** Validation without throwing: the problems found, empty when the document is valid. */
-export function policyIssues(input: unknown, options: ParsePolicyOptions = {}): PolicyIssue[] {
+export function policyIssues(input: unknown, options: ParsePolicyOptions & { crossField?: boolean } = {}): PolicyIssue[] {
   const issues: PolicyIssue[] = [];
   const result = documentSchema.safeParse(input);
   if (!result.success) for (const issue of result.error.issues) convertIssue(issue, [], input, issues);
-  if (isRecord(input)) issues.push(...crossFieldIssues(input, options));
+  if (isRecord(input) && options.crossField !== false) issues.push(...crossFieldIssues(input, options));
   // One problem per path and message (a bad value can trip a rule twice).
   const seen = new Set<string>();
   return issues.filter((issue) => {

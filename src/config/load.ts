@@ -1,0 +1,392 @@
+/**
+ * loadConfig(): one frozen ResolvedConfig from four sources. Precedence, for
+ * each setting (OpenTelemetry SDK's rule, code wins):
+ *
+ *   code  >  environment variables  >  policy file  >  built-in defaults
+ *
+ * Policy variables (INMESH_TIMEOUT_REQUEST, …) set the document's `defaults`:
+ * they override the file's `defaults`, while an upstream that sets the same
+ * field keeps its own value (a more specific policy level, not a lower source).
+ */
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve as resolvePath } from 'node:path';
+import { parseDocument, stringify } from 'yaml';
+import { ErrorCodes, InvalidPolicyError, type PolicyIssue } from '../errors.ts';
+import { explainPolicy, resolvePolicy, deepFreeze } from '../policy/resolve.ts';
+import type { PolicyDocument } from '../policy/schema.ts';
+import type { ResolvedPolicy } from '../policy/types.ts';
+import { endpointsVariable, policyIssues } from '../policy/validate.ts';
+import { suggest } from '../policy/suggest.ts';
+import { CONSUL_DEFAULTS, type ConsulConnection } from './consul.ts';
+import { ENV_VARIABLES, parseConsulAddress, redactUrl, type SettingsLayer } from './env.ts';
+import { Secret } from './secret.ts';
+
+export interface ServiceIdentity {
+  /** Name this process registers under. */
+  readonly name: string;
+  readonly address?: string;
+  readonly port?: number;
+}
+
+export interface TelemetrySettings {
+  /** inmesh spans and metrics on (they are no-ops until an OpenTelemetry SDK is registered). Default true. */
+  readonly enabled: boolean;
+  /** OTEL_SERVICE_NAME, else the service name. */
+  readonly serviceName?: string;
+}
+
+/** Where a setting's value came from. */
+export type SettingSource = 'code' | 'default' | `env:${string}` | `file:${string}`;
+
+export interface ResolvedConfig {
+  readonly policy: ResolvedPolicy;
+  /** Absolute path of the policy file read, if any. */
+  readonly policyFile?: string;
+  readonly service?: ServiceIdentity;
+  readonly consul: ConsulConnection;
+  /** Redis for shared rate limits; the whole URL is a Secret (it may carry a password). */
+  readonly redisUrl?: Secret;
+  readonly telemetry: TelemetrySettings;
+  /**
+   * Which source set each setting: `consul.host` → `env:CONSUL_HTTP_ADDR`,
+   * `policy.upstreams.orders.timeouts.request` → `file:/app/inmesh.yaml`.
+   * Policy fields not listed have their built-in default.
+   */
+  readonly sources: Readonly<Record<string, SettingSource>>;
+  /** Things that are not errors but are probably mistakes (an unknown INMESH_* variable). */
+  readonly warnings: readonly string[];
+}
+
+/** A policy document in code: `apiVersion` may be left out. */
+export type CodePolicy = Omit<PolicyDocument, 'apiVersion'> & { apiVersion?: 'inmesh/v1' };
+
+/** Settings given in code; they win over every other source. */
+export interface ConfigInput {
+  policy?: CodePolicy;
+  /** Policy file to read (instead of INMESH_POLICY_FILE). */
+  policyFile?: string;
+  service?: { name: string; address?: string; port?: number };
+  consul?: {
+    /** As CONSUL_HTTP_ADDR: `host:port` or a URL. */
+    address?: string;
+    host?: string;
+    port?: number;
+    secure?: boolean;
+    token?: string | Secret;
+    caFile?: string;
+    certFile?: string;
+    keyFile?: string;
+    tlsServerName?: string;
+    namespace?: string;
+    datacenter?: string;
+  };
+  redisUrl?: string | Secret;
+  telemetry?: { enabled?: boolean; serviceName?: string };
+}
+
+export interface LoadConfigOptions {
+  code?: ConfigInput;
+  /** Environment to read. Default `process.env`. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Directory relative paths are resolved against. Default `process.cwd()`. */
+  cwd?: string;
+}
+
+const KNOWN_ENV = ENV_VARIABLES.map((v) => v.name).filter((name) => !name.includes('<'));
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+// ---------------------------------------------------------------- environment
+
+function readEnvironment(env: Readonly<Record<string, string | undefined>>): {
+  layer: SettingsLayer;
+  issues: PolicyIssue[];
+  setBy: Map<string, string>;
+  warnings: string[];
+} {
+  const layer: SettingsLayer = {};
+  const issues: PolicyIssue[] = [];
+  const setBy = new Map<string, string>();
+  for (const variable of ENV_VARIABLES) {
+    if (variable.apply === undefined) continue;
+    const raw = env[variable.name];
+    if (raw === undefined || raw === '') continue;
+    const result = variable.apply(raw, layer);
+    if (result.ok) setBy.set(variable.name, variable.target);
+    else
+      issues.push({
+        path: variable.name,
+        value: variable.secret === true ? (variable.name === 'INMESH_REDIS_URL' ? redactUrl(raw) : '[redacted]') : raw,
+        message: result.message,
+      });
+  }
+  const warnings: string[] = [];
+  for (const name of Object.keys(env)) {
+    if (!name.startsWith('INMESH_') || name.startsWith('INMESH_ENDPOINTS_') || KNOWN_ENV.includes(name)) continue;
+    const guess = suggest(name, KNOWN_ENV);
+    warnings.push(`unknown environment variable ${name}${guess === undefined ? '' : `; did you mean ${guess}?`}`);
+  }
+  return { layer, issues, setBy, warnings };
+}
+
+// ---------------------------------------------------------------- code
+
+function readCode(code: ConfigInput | undefined): { layer: SettingsLayer; issues: PolicyIssue[] } {
+  const layer: SettingsLayer = {};
+  const issues: PolicyIssue[] = [];
+  if (code === undefined) return { layer, issues };
+  if (code.policyFile !== undefined) layer.policyFile = code.policyFile;
+  if (code.policy !== undefined) layer.policy = { ...code.policy };
+  if (code.service !== undefined) {
+    const { name, address, port } = code.service;
+    if (typeof name !== 'string' || name === '') issues.push({ path: 'service.name', value: name, message: 'expected a non-empty service name' });
+    if (port !== undefined && !(Number.isInteger(port) && port >= 1 && port <= 65_535))
+      issues.push({ path: 'service.port', value: port, message: 'expected a port number from 1 to 65535' });
+    layer.service = { name, ...(address === undefined ? {} : { address }), ...(port === undefined ? {} : { port }) };
+  }
+  if (code.consul !== undefined) {
+    const { address, token, ...rest } = code.consul;
+    const consul: NonNullable<SettingsLayer['consul']> = {};
+    Object.assign(consul, rest);
+    if (address !== undefined) {
+      const parsed = parseConsulAddress(address);
+      if (parsed.ok) Object.assign(consul, parsed.value);
+      else issues.push({ path: 'consul.address', value: address, message: parsed.message });
+    }
+    if (consul.port !== undefined && !(Number.isInteger(consul.port) && consul.port >= 1 && consul.port <= 65_535))
+      issues.push({ path: 'consul.port', value: consul.port, message: 'expected a port number from 1 to 65535' });
+    if (token !== undefined) consul.token = token instanceof Secret ? token : new Secret(token);
+    layer.consul = consul;
+  }
+  if (code.redisUrl !== undefined) {
+    const url = code.redisUrl instanceof Secret ? code.redisUrl.reveal() : code.redisUrl;
+    if (/^rediss?:\/\//.test(url)) layer.redisUrl = code.redisUrl instanceof Secret ? code.redisUrl : new Secret(url);
+    else issues.push({ path: 'redisUrl', value: redactUrl(url), message: 'expected a redis:// or rediss:// URL' });
+  }
+  if (code.telemetry !== undefined) {
+    layer.telemetry = {};
+    if (code.telemetry.enabled !== undefined) layer.telemetry.enabled = code.telemetry.enabled;
+    if (code.telemetry.serviceName !== undefined) layer.telemetry.serviceName = code.telemetry.serviceName;
+  }
+  return { layer, issues };
+}
+
+// ---------------------------------------------------------------- policy file
+
+/**
+ * Reads a YAML or JSON policy file (YAML is a superset of JSON: one parser,
+ * the `yaml` package, for both). A syntax error names the file and line.
+ */
+export function readPolicyFile(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    throw new InvalidPolicyError(file, [
+      { path: '', value: file, message: `cannot read the policy file (${code === 'ENOENT' ? 'no such file' : code})` },
+    ]);
+  }
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const error = doc.errors[0];
+  if (error !== undefined) {
+    const line = error.linePos?.[0].line;
+    const col = error.linePos?.[0].col;
+    const reason = (error.message.split('\n')[0] ?? error.message).replace(/ at line \d+, column \d+:?$/, '');
+    const kind = file.toLowerCase().endsWith('.json') ? 'JSON' : 'YAML';
+    throw new InvalidPolicyError(file, [
+      {
+        path: line === undefined ? '' : `line ${line}`,
+        value: line === undefined ? undefined : text.split(/\r?\n/)[line - 1]?.trim(),
+        message: `${kind} syntax error${line === undefined ? '' : ` at ${file}:${line}:${col ?? 1}`}: ${reason}`,
+      },
+    ]);
+  }
+  return doc.toJS() as unknown;
+}
+
+// ---------------------------------------------------------------- merge
+
+/** Deep merge of policy documents: objects merge, arrays, `false` and `hashOn` replace. */
+function mergeDocuments(...docs: readonly (Record<string, unknown> | undefined)[]): Record<string, unknown> {
+  const merge = (a: unknown, b: unknown, key: string): unknown => {
+    if (b === undefined) return a;
+    if (!isRecord(a) || !isRecord(b) || key === 'hashOn') return b;
+    const out: Record<string, unknown> = { ...a };
+    for (const [k, v] of Object.entries(b)) out[k] = merge(out[k], v, k);
+    return out;
+  };
+  let result: Record<string, unknown> = {};
+  for (const doc of docs) result = merge(result, doc, '') as Record<string, unknown>;
+  return result;
+}
+
+function recordLeaves(doc: unknown, prefix: string, source: SettingSource, into: Record<string, SettingSource>): void {
+  if (!isRecord(doc)) {
+    if (doc !== undefined) into[prefix] = source;
+    return;
+  }
+  for (const [key, value] of Object.entries(doc)) recordLeaves(value, `${prefix}.${key}`, source, into);
+}
+
+// ---------------------------------------------------------------- loadConfig
+
+/**
+ * Loads the configuration: code > environment > policy file > defaults.
+ * Throws InvalidPolicyError (code INMESH_ERR_INVALID_CONFIG for variables and
+ * code settings, INMESH_ERR_INVALID_POLICY for the document) listing every
+ * problem of a source. Secrets are kept as `Secret` and never printed.
+ */
+export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const fromEnv = readEnvironment(env);
+  const fromCode = readCode(options.code);
+  if (fromEnv.issues.length > 0) throw new InvalidPolicyError('environment', fromEnv.issues, ErrorCodes.INVALID_CONFIG);
+  if (fromCode.issues.length > 0) throw new InvalidPolicyError('code configuration', fromCode.issues, ErrorCodes.INVALID_CONFIG);
+  const code = fromCode.layer;
+  const environment = fromEnv.layer;
+  const sources: Record<string, SettingSource> = {};
+  const envSource = (target: string): SettingSource => {
+    for (const [name, t] of fromEnv.setBy) if (t === target || t.split(', ').includes(target)) return `env:${name}`;
+    return 'default';
+  };
+
+  // Policy: file, then environment, then code.
+  const policyFileSetting = code.policyFile ?? environment.policyFile;
+  let policyFile: string | undefined;
+  let fileDoc: Record<string, unknown> | undefined;
+  if (policyFileSetting !== undefined) {
+    policyFile = isAbsolute(policyFileSetting) ? policyFileSetting : resolvePath(cwd, policyFileSetting);
+    sources.policyFile = code.policyFile !== undefined ? 'code' : 'env:INMESH_POLICY_FILE';
+    const raw = readPolicyFile(policyFile);
+    const issues = policyIssues(raw, { crossField: false });
+    if (issues.length > 0) throw new InvalidPolicyError(policyFile, issues);
+    fileDoc = raw as Record<string, unknown>;
+    recordLeaves(fileDoc, 'policy', `file:${policyFile}`, sources);
+  }
+  const envDoc = environment.policy === undefined ? undefined : { apiVersion: 'inmesh/v1', ...environment.policy };
+  if (environment.policy !== undefined) {
+    for (const variable of ENV_VARIABLES)
+      if (variable.target.startsWith('policy.') && fromEnv.setBy.has(variable.name)) sources[variable.target] = `env:${variable.name}`;
+  }
+  const codeDoc = code.policy === undefined ? undefined : { apiVersion: 'inmesh/v1', ...code.policy };
+  if (codeDoc !== undefined) {
+    const issues = policyIssues(codeDoc, { crossField: false });
+    if (issues.length > 0) throw new InvalidPolicyError('policy in code', issues);
+    recordLeaves(code.policy, 'policy', 'code', sources);
+  }
+  delete sources['policy.apiVersion'];
+  delete sources['policy.$schema'];
+
+  const merged = mergeDocuments({ apiVersion: 'inmesh/v1' }, fileDoc, envDoc, codeDoc);
+  delete merged.$schema;
+  const label = [policyFile, envDoc && 'environment', codeDoc && 'code'].filter(Boolean).join(' + ') || 'built-in defaults';
+  const policy = resolvePolicy(merged as PolicyDocument, `policy (${label})`, {
+    externalEndpoints: (upstream, service) =>
+      env[endpointsVariable(service)] !== undefined || env[endpointsVariable(upstream)] !== undefined,
+  });
+
+  // Consul connection.
+  const consul: Record<string, unknown> = {};
+  const consulKeys = ['host', 'port', 'secure', 'caFile', 'certFile', 'keyFile', 'tlsServerName', 'namespace', 'datacenter'] as const;
+  for (const key of consulKeys) {
+    const fromCodeValue = code.consul?.[key];
+    const fromEnvValue = environment.consul?.[key];
+    const fallback = key === 'host' || key === 'port' || key === 'secure' ? CONSUL_DEFAULTS[key] : undefined;
+    let value: unknown = fallback;
+    let source: SettingSource = 'default';
+    if (fromCodeValue !== undefined) [value, source] = [fromCodeValue, 'code'];
+    else if (fromEnvValue !== undefined) {
+      value = fromEnvValue;
+      // CONSUL_HTTP_SSL wins over the scheme of CONSUL_HTTP_ADDR for `secure`.
+      source = key === 'secure' && env.CONSUL_HTTP_SSL !== undefined && env.CONSUL_HTTP_SSL !== '' ? 'env:CONSUL_HTTP_SSL' : envSource(`consul.${key}`);
+    }
+    if (value === undefined) continue;
+    if ((key === 'caFile' || key === 'certFile' || key === 'keyFile') && typeof value === 'string' && !isAbsolute(value))
+      value = resolvePath(cwd, value);
+    consul[key] = value;
+    sources[`consul.${key}`] = source;
+  }
+  if (code.consul?.token !== undefined) {
+    consul.token = code.consul.token;
+    sources['consul.token'] = 'code';
+  } else if (environment.consul?.token !== undefined) {
+    consul.token = environment.consul.token;
+    sources['consul.token'] = 'env:CONSUL_HTTP_TOKEN';
+  } else if (environment.consulTokenFile !== undefined) {
+    consul.token = readTokenFile(resolvePath(cwd, environment.consulTokenFile));
+    sources['consul.token'] = 'env:CONSUL_HTTP_TOKEN_FILE';
+  }
+
+  // Service identity.
+  const serviceName = code.service?.name ?? environment.service?.name;
+  let service: ServiceIdentity | undefined;
+  if (serviceName !== undefined) {
+    const address = code.service?.address ?? environment.service?.address;
+    const port = code.service?.port ?? environment.service?.port;
+    service = { name: serviceName, ...(address === undefined ? {} : { address }), ...(port === undefined ? {} : { port }) };
+    for (const key of ['name', 'address', 'port'] as const) {
+      if (code.service?.[key] !== undefined) sources[`service.${key}`] = 'code';
+      else if (environment.service?.[key] !== undefined) sources[`service.${key}`] = envSource(`service.${key}`);
+    }
+  }
+
+  // Telemetry: code, INMESH_TRACING, OTEL_SDK_DISABLED, default on.
+  let enabled = true;
+  sources['telemetry.enabled'] = 'default';
+  if (code.telemetry?.enabled !== undefined) [enabled, sources['telemetry.enabled']] = [code.telemetry.enabled, 'code'];
+  else if (environment.telemetry?.enabled !== undefined)
+    [enabled, sources['telemetry.enabled']] = [environment.telemetry.enabled, 'env:INMESH_TRACING'];
+  else if (environment.telemetry?.sdkDisabled === true) [enabled, sources['telemetry.enabled']] = [false, 'env:OTEL_SDK_DISABLED'];
+  const telemetryServiceName = code.telemetry?.serviceName ?? environment.telemetry?.serviceName ?? service?.name;
+  if (code.telemetry?.serviceName !== undefined) sources['telemetry.serviceName'] = 'code';
+  else if (environment.telemetry?.serviceName !== undefined) sources['telemetry.serviceName'] = 'env:OTEL_SERVICE_NAME';
+  else if (service !== undefined) sources['telemetry.serviceName'] = sources['service.name'] ?? 'default';
+
+  const redisUrl = code.redisUrl ?? environment.redisUrl;
+  if (redisUrl !== undefined) sources.redisUrl = code.redisUrl !== undefined ? 'code' : 'env:INMESH_REDIS_URL';
+
+  const config: ResolvedConfig = {
+    policy,
+    ...(policyFile === undefined ? {} : { policyFile }),
+    ...(service === undefined ? {} : { service }),
+    consul: consul as unknown as ConsulConnection,
+    ...(redisUrl === undefined ? {} : { redisUrl }),
+    telemetry: { enabled, ...(telemetryServiceName === undefined ? {} : { serviceName: telemetryServiceName }) },
+    sources,
+    warnings: fromEnv.warnings,
+  };
+  return deepFreeze(config);
+}
+
+function readTokenFile(file: string): Secret {
+  let content: string;
+  try {
+    content = readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    throw new InvalidPolicyError(
+      'environment',
+      [{ path: 'CONSUL_HTTP_TOKEN_FILE', value: file, message: `cannot read the token file (${code === 'ENOENT' ? 'no such file' : code})` }],
+      ErrorCodes.INVALID_CONFIG,
+    );
+  }
+  const token = content.trim();
+  if (token === '')
+    throw new InvalidPolicyError(
+      'environment',
+      [{ path: 'CONSUL_HTTP_TOKEN_FILE', value: file, message: 'the token file is empty' }],
+      ErrorCodes.INVALID_CONFIG,
+    );
+  return new Secret(token);
+}
+
+/** YAML view of a configuration (secrets redacted), with where each setting came from. */
+export function explainConfig(config: ResolvedConfig): string {
+  const { policy, ...settings } = config;
+  const view = JSON.parse(JSON.stringify(settings)) as unknown;
+  return `${stringify(view, { lineWidth: 0 })}---\n${explainPolicy(policy)}`;
+}
