@@ -17,3 +17,9 @@ export type { Mesh, MeshOptions, MeshRequestOptions, MeshFetchInit } from './mes
 export type { CallOptions, MeshRequest, MeshResponse, Handler, Layer } from './client/types.ts';
 export { LAYER_ORDER, type LayerName } from './client/compose.ts';
 export { DEADLINE_HEADER } from './client/transport.ts';
+// The policy model and configuration sources.
+export { parsePolicy, resolvePolicy, explainPolicy, matchRoute, upstreamFor, defaultUpstream, upstreamOrDefault } from './policy/index.ts';
+export { policySchema } from './policy/json-schema.ts';
+export type { PolicyDocument, ParsePolicyOptions, MatchHeaders } from './policy/index.ts';
+export { loadConfig, explainConfig, Secret } from './config/index.ts';
+export type { ResolvedConfig, LoadConfigOptions, ConfigInput, ConsulConnection, ServiceIdentity, TelemetrySettings, SettingSource } from './config/index.ts';
