@@ -5,9 +5,11 @@
  *
  * Cost model (the hot path of every call goes through here):
  * - `enabled: false` returns `undefined`, so compose.ts leaves the layer out.
- * - Enabled with no SDK registered: one no-op span from the API's proxy tracer,
- *   nothing else (no attribute object, no context, no closure, no timer); the
- *   handler's promise is returned as is.
+ * - Enabled with no tracer provider registered (and no tracer given): no span
+ *   at all, only `propagation.inject()` of the active context (a no-op without
+ *   a propagator; forwards an inbound trace context with one); the handler's
+ *   promise is returned as is (no attribute object, no closure, no timer).
+ * - A sampled-out or otherwise non-recording span: the same, plus the span.
  * - Recording: the attributes, one context, one `then` and the metric records.
  *
  * Attributes are set after `startSpan()` (not passed in its options) so that
@@ -15,6 +17,7 @@
  * (the method), the kind and the parent, not the attributes.
  */
 import {
+  ProxyTracerProvider,
   SpanKind,
   SpanStatusCode,
   context,
@@ -50,6 +53,20 @@ import type { TelemetryLayerDeps } from './types.ts';
 import { SCOPE_NAME, VERSION } from './version.ts';
 
 const SPAN_OPTIONS: SpanOptions = { kind: SpanKind.CLIENT };
+// ProxyTracerProvider is deprecated for *users* of API 1.x (removed in 2.0); the
+// global provider is still one in 1.10, our whole peer range, and it is the only
+// public way to tell "no SDK" from "an SDK" without starting a span. An API 2
+// upgrade will fail to compile here, which is what we want.
+/** The API's no-op provider: what the global proxy delegates to while no SDK is registered. */
+// eslint-disable-next-line @typescript-eslint/no-deprecated
+const NOOP_TRACER_PROVIDER = new ProxyTracerProvider().getDelegate();
+
+/** True while no tracer provider is registered globally (checked per call: an SDK may come later). */
+function noGlobalTracerProvider(): boolean {
+  const provider = trace.getTracerProvider();
+  // eslint-disable-next-line @typescript-eslint/no-deprecated
+  return provider instanceof ProxyTracerProvider && provider.getDelegate() === NOOP_TRACER_PROVIDER;
+}
 
 /** Builds the telemetry layer, or `undefined` when telemetry is disabled (zero cost). */
 export function createTelemetryLayer(deps: TelemetryLayerDeps): Layer | undefined {
@@ -57,6 +74,7 @@ export function createTelemetryLayer(deps: TelemetryLayerDeps): Layer | undefine
   // The API's global tracer is a proxy: an SDK registered after the mesh was
   // built is still picked up. Meters have no proxy in API 1.x, so the meter is
   // whatever is registered now; with none, metrics are off for this layer.
+  const ownTracer = deps.tracer !== undefined;
   const tracer = deps.tracer ?? trace.getTracer(SCOPE_NAME, VERSION);
   const meter = deps.meter ?? metrics.getMeter(SCOPE_NAME, VERSION);
   const instruments: Instruments | undefined =
@@ -77,6 +95,10 @@ export function createTelemetryLayer(deps: TelemetryLayerDeps): Layer | undefine
 
   return (next: Handler): Handler =>
     (req: MeshRequest): Promise<MeshResponse> => {
+      if (instruments === undefined && !ownTracer && noGlobalTracerProvider()) {
+        propagation.inject(context.active(), req.headers);
+        return next(req);
+      }
       const method = normalizeMethod(req.method);
       const span = tracer.startSpan(method === HTTP_REQUEST_METHOD_VALUE_OTHER ? 'HTTP' : method, SPAN_OPTIONS);
       const recording = span.isRecording();

@@ -3,7 +3,7 @@
 import { context, metrics, propagation, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createTelemetryLayer } from '../../../src/telemetry/layer.ts';
 import { fakeRequest, fakeResponse } from './fixtures.ts';
 import { registerOtel } from './otel-harness.ts';
@@ -32,6 +32,18 @@ describe('telemetry layer without an SDK', () => {
     expect(out).toBe(pending);
     await out;
     expect(req.headers).toEqual({ a: 'b' });
+  });
+
+  it('starts no span at all while no tracer provider is registered', async () => {
+    const startSpan = vi.fn();
+    const spy = vi.spyOn(trace, 'getTracer').mockReturnValue({ startSpan, startActiveSpan: vi.fn() } as never);
+    try {
+      const layer = createTelemetryLayer({ enabled: true })!;
+      await layer(() => Promise.resolve(fakeResponse()))(fakeRequest());
+      expect(startSpan).not.toHaveBeenCalled();
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('still propagates an inbound trace context when only a propagator is registered', async () => {
