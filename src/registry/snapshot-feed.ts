@@ -1,0 +1,56 @@
+/**
+ * Feeds the watches of a registry whose data is a snapshot in memory (static
+ * lists, a watched file): each watch gets its view of the current snapshot, and
+ * every watch is pushed again when the snapshot changes or fails to reload.
+ * Views are pushed from a microtask, never inside `subscribe()` itself.
+ */
+import type { Endpoint } from './types.ts';
+import type { NormalizedQuery, WatchSink, WatchSource } from './watch-hub.ts';
+
+/** The view of one query: the endpoints, or the error that stands for "no good snapshot". */
+export type SnapshotView = (query: NormalizedQuery) => readonly Endpoint[] | Error;
+
+export class SnapshotFeed {
+  private readonly sinks = new Map<WatchSink, NormalizedQuery>();
+
+  constructor(private readonly view: SnapshotView) {}
+
+  source(query: NormalizedQuery): WatchSource {
+    let sink: WatchSink | undefined;
+    return {
+      start: (s) => {
+        sink = s;
+        this.sinks.set(s, query);
+        queueMicrotask(() => {
+          if (sink && this.sinks.has(sink)) this.push(sink, query);
+        });
+      },
+      stop: () => {
+        if (sink) this.sinks.delete(sink);
+        sink = undefined;
+      },
+    };
+  }
+
+  /** Pushes every watch its view of the (new) snapshot. */
+  refresh(): void {
+    for (const [sink, query] of this.sinks) this.push(sink, query);
+  }
+
+  /** Tells every watch that the snapshot could not be renewed (the last good set stays). */
+  fail(error: Error): void {
+    for (const sink of this.sinks.keys()) sink.fail(error);
+  }
+
+  private push(sink: WatchSink, query: NormalizedQuery): void {
+    const result = this.view(query);
+    if (result instanceof Error) sink.fail(result);
+    else sink.update(result);
+  }
+}
+
+/** Keeps the endpoints that carry every tag of the query. */
+export function withTags(endpoints: readonly Endpoint[], query: NormalizedQuery): readonly Endpoint[] {
+  if (query.tags.length === 0) return endpoints;
+  return endpoints.filter((e) => query.tags.every((t) => e.tags.includes(t)));
+}
