@@ -752,7 +752,7 @@ export const routeMatchSchema = block(
       },
     ),
     path: field(
-      z.string({ error: 'expected a path starting with /' }).startsWith('/', { error: 'expected a path starting with /' }),
+      z.string({ error: 'expected a path starting with /' }).regex(/^\//, { error: 'expected a path starting with /' }),
       'The path (without the query string) equals this.',
       {
         istio: 'VirtualService http[].match[].uri.exact',
@@ -761,7 +761,7 @@ export const routeMatchSchema = block(
       },
     ),
     pathPrefix: field(
-      z.string({ error: 'expected a path starting with /' }).startsWith('/', { error: 'expected a path starting with /' }),
+      z.string({ error: 'expected a path starting with /' }).regex(/^\//, { error: 'expected a path starting with /' }),
       'The path starts with this (plain string prefix, as Envoy and Istio).',
       {
         istio: 'VirtualService http[].match[].uri.prefix',

@@ -1,0 +1,122 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { parseAllDocuments } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import type { FieldMapping } from '../../../src/policy/schema.ts';
+import { buildJsonSchema } from '../../../src/policy/schema.ts';
+
+type Json = Record<string, any>;
+
+// Istio's CRD schemas live next to the repository (read-only test data).
+const CRD_FILE = new URL('../../../../shared/istio-crds/networking.istio.io.yaml', import.meta.url);
+
+function loadCrds(): Map<string, Json> {
+  if (!existsSync(CRD_FILE))
+    throw new Error(
+      `Istio CRD schemas not found at ${CRD_FILE.pathname}: the mapping test needs ../shared/istio-crds/networking.istio.io.yaml next to the repository`,
+    );
+  const kinds = new Map<string, Json>();
+  for (const doc of parseAllDocuments(readFileSync(CRD_FILE, 'utf8'))) {
+    const crd = doc.toJS() as Json | null;
+    if (crd?.kind !== 'CustomResourceDefinition') continue;
+    kinds.set(crd.spec.names.kind, crd);
+  }
+  return kinds;
+}
+
+/** Walks `a.b[].c{}.d` through spec.properties of every served version; true if it exists in one. */
+function crdHasPath(crd: Json, path: string): boolean {
+  return (crd.spec.versions as Json[]).some((version) => {
+    let node: Json | undefined = version.schema.openAPIV3Schema.properties.spec;
+    for (const raw of path.split('.')) {
+      const key = raw.replace(/(\[\]|\{\})$/, '');
+      node = node?.properties?.[key];
+      if (raw.endsWith('[]')) node = node?.items;
+      if (raw.endsWith('{}')) node = node?.additionalProperties;
+      if (node === undefined) return false;
+    }
+    return true;
+  });
+}
+
+/** Every leaf field of the schema with its mapping metadata. */
+function leaves(schema: Json): { path: string; node: Json }[] {
+  const defs = schema.$defs ?? {};
+  const deref = (n: Json): Json => (typeof n.$ref === 'string' ? { ...defs[n.$ref.replace('#/$defs/', '')], ...n } : n);
+  const out: { path: string; node: Json }[] = [];
+  const walk = (n: Json, path: string): void => {
+    n = deref(n);
+    if (n['x-inmesh-maps'] !== undefined) {
+      out.push({ path, node: n });
+      return;
+    }
+    for (const branch of n.anyOf ?? []) walk(branch, path);
+    if (n.type === 'array' && n.items) walk(n.items, `${path}[]`);
+    if (n.additionalProperties && typeof n.additionalProperties === 'object') walk(n.additionalProperties, `${path}.<name>`);
+    for (const [key, child] of Object.entries<Json>(n.properties ?? {})) walk(child, path === '' ? key : `${path}.${key}`);
+  };
+  walk(schema, '');
+  return out;
+}
+
+const schema = buildJsonSchema();
+const fields = leaves(schema);
+
+describe('field mapping metadata', () => {
+  it('exists on every leaf field of an upstream, route and inbound', () => {
+    const paths = fields.map((f) => f.path);
+    expect(paths).toContain('upstreams.<name>.retries.attempts');
+    expect(paths).toContain('upstreams.<name>.routes[].match.headers[].regex');
+    expect(paths).toContain('inbound.maxConcurrent');
+    expect(paths.length).toBeGreaterThan(60);
+    // A leaf without metadata would not be collected: check the counts of two blocks independently.
+    const retries = Object.keys(schema.$defs.Upstream.properties.retries.properties);
+    expect(retries.filter((k) => k !== 'backoff' && k !== 'budget').every((k) => paths.includes(`upstreams.<name>.retries.${k}`))).toBe(true);
+  });
+
+  it('maps every field onto Istio, Consul and Envoy, or marks it SDK-only with the nearest equivalent', () => {
+    for (const { path, node } of fields) {
+      const maps = node['x-inmesh-maps'] as FieldMapping;
+      expect(Object.keys(maps), path).toEqual(expect.arrayContaining(['istio', 'consul', 'envoy']));
+      const mapped = [maps.istio, maps.consul, maps.envoy].filter((m) => m !== null);
+      if (mapped.length === 0) {
+        expect(maps.sdkOnly, `${path} maps nowhere: mark it sdkOnly`).toBe(true);
+        expect(maps.nearest, `${path} is SDK-only: name the nearest equivalent`).toMatch(/\w/);
+      } else expect(maps.sdkOnly, `${path} maps somewhere, so it is not SDK-only`).toBeUndefined();
+      expect(typeof node.description, `${path} needs a description`).toBe('string');
+    }
+  });
+
+  it('SDK-only fields are the ones POLICY-MODEL.md says have no sidecar equivalent', () => {
+    const sdkOnly = fields.filter((f) => f.node['x-inmesh-maps'].sdkOnly === true).map((f) => f.path.replace(/^(defaults|upstreams\.<name>)\.(routes\[\]\.)?/, ''));
+    expect([...new Set(sdkOnly)].sort()).toEqual([
+      'circuitBreaker.enabled',
+      'circuitBreaker.errorThresholdPercent',
+      'circuitBreaker.halfOpenAfter',
+      'circuitBreaker.minimumRequests',
+      'circuitBreaker.window',
+      'loadBalancer.ewma.decay',
+      'loadBalancer.ewma.defaultRtt',
+      'retries.idempotentOnly',
+    ]);
+  });
+
+  it('every Istio path named in the mapping exists in the Istio CRD schema', () => {
+    const crds = loadCrds();
+    expect([...crds.keys()]).toEqual(expect.arrayContaining(['DestinationRule', 'VirtualService']));
+    const named = new Set(fields.map((f) => (f.node['x-inmesh-maps'] as FieldMapping).istio).filter((m): m is string => m !== null));
+    expect(named.size).toBeGreaterThan(20);
+    for (const mapping of named) {
+      const match = /^(DestinationRule|VirtualService) (\S+)$/.exec(mapping);
+      expect(match, `"${mapping}" must read "<Kind> <path>"`).not.toBeNull();
+      const [, kind, path] = match!;
+      expect(crdHasPath(crds.get(kind!)!, path!), `${kind} spec.${path} is not in the Istio CRD`).toBe(true);
+    }
+  });
+
+  it('the CRD walker rejects paths that do not exist (so the check above can fail)', () => {
+    const dr = loadCrds().get('DestinationRule')!;
+    expect(crdHasPath(dr, 'trafficPolicy.outlierDetection.consecutive5xxErrors')).toBe(true);
+    expect(crdHasPath(dr, 'trafficPolicy.outlierDetection.maxEjectionTime')).toBe(false);
+    expect(crdHasPath(dr, 'trafficPolicy.connectionPool.tcp.nope')).toBe(false);
+  });
+});

@@ -1,0 +1,350 @@
+import { describe, expect, it } from 'vitest';
+import { ErrorCodes, InvalidPolicyError, type PolicyIssue } from '../../../src/errors.ts';
+import { parsePolicy, policyIssues } from '../../../src/policy/validate.ts';
+
+/** Sets `value` at a dotted path under `upstreams.orders` and validates. */
+function docWith(path: string, value: unknown): Record<string, unknown> {
+  const upstream: Record<string, unknown> = {};
+  let node = upstream;
+  const keys = path.split('.');
+  keys.slice(0, -1).forEach((key) => {
+    const next: Record<string, unknown> = {};
+    node[key] = next;
+    node = next;
+  });
+  node[keys.at(-1)!] = value;
+  return { apiVersion: 'inmesh/v1', upstreams: { orders: upstream } };
+}
+
+function issuesAt(path: string, value: unknown): PolicyIssue[] {
+  const full = `upstreams.orders.${path}`;
+  return policyIssues(docWith(path, value)).filter((i) => i.path === full || i.path.startsWith(`${full}[`));
+}
+
+const INT_0_10 = 'expected an integer from 0 to 10';
+const PERCENT = 'expected a percentage from 0 to 100';
+const DURATION = 'expected a duration such as "250ms", "10s" or "1m30s" (units h, m, s, ms)';
+const BOOL = 'expected true or false';
+
+// field path, good values, [bad value, exact message] pairs
+const FIELDS: [string, unknown[], [unknown, string][]][] = [
+  ['discovery.registry', ['consul'], [['etcd', 'expected one of consul, static, file']]],
+  ['discovery.service', ['orders-v2'], [['', 'expected a service name'], [3, 'expected a service name']]],
+  ['discovery.datacenter', ['dc1'], [['', 'expected a datacenter name']]],
+  ['discovery.tags', [['v2', 'canary'], []], [['v2', 'expected a list of tags'], [[''], 'expected a tag']]],
+  ['discovery.passingOnly', [true, false], [['yes', BOOL]]],
+  ['discovery.file', [], [['', 'expected a file path']]],
+  ['loadBalancer.policy', ['round_robin', 'random', 'least_request', 'peak_ewma'], [['roundrobin', 'expected one of round_robin, random, least_request, ring_hash, peak_ewma']]],
+  ['loadBalancer.choiceCount', [2, 100], [[1, 'expected an integer from 2 to 100'], [2.5, 'expected an integer from 2 to 100']]],
+  ['loadBalancer.minimumRingSize', [1, 8_388_608], [[0, 'expected an integer from 1 to 8388608']]],
+  ['loadBalancer.ewma.decay', ['10s', '1ms'], [['0s', 'expected a duration from 1ms to 24h']]],
+  ['loadBalancer.ewma.defaultRtt', ['0s', '1m'], [['61s', 'expected a duration from 0s to 1m']]],
+  ['timeouts.connect', ['250ms', '1m30s', '1.5s'], [['0s', 'expected a duration from 1ms to 24h'], ['5', DURATION], ['25h', 'expected a duration from 1ms to 24h']]],
+  ['timeouts.request', ['0s', '0', '10s'], [[10, 'numbers are not durations: write a string such as "10ms" (10 milliseconds) or "10s"'], ['10 s', DURATION], ['10sec', DURATION]]],
+  ['timeouts.perTry', ['0s', '2s'], [['-1s', DURATION], ['1.5ms', 'expected a whole number of milliseconds']]],
+  ['timeouts.idle', ['60s'], [['0s', 'expected a duration from 1ms to 24h'], ['1us', DURATION]]],
+  ['retries.attempts', [0, 10], [[11, INT_0_10], [-1, INT_0_10], [1.5, INT_0_10], ['2', INT_0_10]]],
+  ['retries.retryOn', [['5xx', 'reset'], []], [[['5xx', 'unavailable'], 'expected one of connect-failure, refused-stream, reset, 5xx, gateway-error, retriable-4xx, retriable-status-codes'], ['5xx', 'expected a list of retry conditions']]],
+  ['retries.backoff.base', ['25ms', '250ms'], [['0s', 'expected a duration from 1ms to 1m'], [25, 'numbers are not durations: write a string such as "25ms" (25 milliseconds) or "10s"']]],
+  ['retries.backoff.max', ['5m'], [['6m', 'expected a duration from 1ms to 5m']]],
+  ['retries.idempotentOnly', [false], [['false', BOOL]]],
+  ['retries.budget', [false, {}, { percent: 20.5, minConcurrency: 0 }], [[true, 'expected false (to turn it off) or an object with percent, minConcurrency']]],
+  ['retries.budget.percent', [0, 100], [[101, PERCENT], [-1, PERCENT]]],
+  ['retries.budget.minConcurrency', [0], [[-1, 'expected an integer from 0 to 1000000']]],
+  ['retries.maxBodyBytes', [0, 1_048_576], [[-5, 'expected an integer from 0 to 1073741824']]],
+  ['retries.maxRetryAfter', ['0s', '30s'], [['forever', DURATION]]],
+  ['outlierDetection.consecutive5xx', [0, 5], [[0.5, 'expected an integer from 0 to 1000000']]],
+  ['outlierDetection.consecutiveGatewayErrors', [3], [[-1, 'expected an integer from 0 to 1000000']]],
+  ['outlierDetection.interval', ['10s'], [['0s', 'expected a duration from 1ms to 24h']]],
+  ['outlierDetection.baseEjectionTime', ['30s'], [[30, 'numbers are not durations: write a string such as "30ms" (30 milliseconds) or "10s"']]],
+  ['outlierDetection.maxEjectionTime', ['5m'], [['', DURATION]]],
+  ['outlierDetection.maxEjectionPercent', [0, 100], [[150, PERCENT]]],
+  ['outlierDetection.panicThresholdPercent', [0, 50], [['50%', PERCENT]]],
+  ['limits.maxConnections', [1, 4_294_967_295], [[0, 'expected an integer from 1 to 4294967295']]],
+  ['limits.maxPendingRequests', [0], [[-1, 'expected an integer from 0 to 4294967295']]],
+  ['limits.maxRequests', [1], [[0, 'expected an integer from 1 to 4294967295']]],
+  ['limits.maxRequestsPerConnection', [0, 100], [[1.1, 'expected an integer from 0 to 4294967295']]],
+  ['circuitBreaker.enabled', [false], [[1, BOOL]]],
+  ['circuitBreaker.errorThresholdPercent', [50], [[101, PERCENT]]],
+  ['circuitBreaker.minimumRequests', [1], [[0, 'expected an integer from 1 to 1000000']]],
+  ['circuitBreaker.window', ['10s'], [['50ms', 'expected a duration from 100ms to 1h']]],
+  ['circuitBreaker.halfOpenAfter', ['5s'], [['0s', 'expected a duration from 1ms to 24h']]],
+  ['rateLimit', [false, { requestsPerSecond: 0.5 }], [['fast', 'expected false (to turn it off) or an object with requestsPerSecond, burst, shared']]],
+  ['rateLimit.requestsPerSecond', [100, 0.5], [[0, 'expected a number greater than 0 and at most 1000000']]],
+];
+
+describe('parsePolicy: every field, good and bad values', () => {
+  for (const [path, good, bad] of FIELDS) {
+    for (const value of good) {
+      it(`${path} accepts ${JSON.stringify(value)}`, () => {
+        const doc = docWith(path, value);
+        // rateLimit children need requestsPerSecond, budget children a block: fill the siblings in.
+        if (path.startsWith('rateLimit.') && path !== 'rateLimit.requestsPerSecond')
+          (doc.upstreams as any).orders.rateLimit.requestsPerSecond = 10;
+        expect(policyIssues(doc)).toEqual([]);
+      });
+    }
+    for (const [value, message] of bad) {
+      it(`${path} rejects ${JSON.stringify(value)}: ${message}`, () => {
+        const issues = issuesAt(path, value);
+        expect(issues.map((i) => i.message)).toContain(message);
+        const issue = issues.find((i) => i.message === message)!;
+        if (issue.path === `upstreams.orders.${path}`) expect(issue.value).toEqual(value);
+        else expect(issue.value).toEqual((value as unknown[])[Number(/\[(\d+)\]$/.exec(issue.path)![1])]);
+      });
+    }
+  }
+
+  it('discovery.endpoints: host:port entries, with registry static', () => {
+    const ok = { apiVersion: 'inmesh/v1', upstreams: { a: { discovery: { registry: 'static', endpoints: ['10.0.0.1:80', 'orders.internal:8080', '[::1]:9000'] } } } };
+    expect(policyIssues(ok)).toEqual([]);
+    const bad = { apiVersion: 'inmesh/v1', upstreams: { a: { discovery: { registry: 'static', endpoints: ['10.0.0.1', 'h:70000', 'h:80'] } } } };
+    expect(policyIssues(bad)).toEqual([
+      { path: 'upstreams.a.discovery.endpoints[0]', value: '10.0.0.1', message: 'expected "host:port"' },
+      { path: 'upstreams.a.discovery.endpoints[1]', value: 'h:70000', message: 'expected "host:port" with a port from 1 to 65535' },
+    ]);
+  });
+
+  it('loadBalancer.hashOn: exactly one of header, cookie, queryParameter', () => {
+    const base = (hashOn: unknown) => ({ apiVersion: 'inmesh/v1', upstreams: { a: { loadBalancer: { policy: 'ring_hash', hashOn } } } });
+    expect(policyIssues(base({ header: 'x-user' }))).toEqual([]);
+    expect(policyIssues(base({ cookie: 'sid' }))).toEqual([]);
+    expect(policyIssues(base({ queryParameter: 'user' }))).toEqual([]);
+    for (const bad of [{}, { header: 'a', cookie: 'b' }]) {
+      expect(policyIssues(base(bad))).toEqual([
+        { path: 'upstreams.a.loadBalancer.hashOn', value: bad, message: 'expected exactly one of header, cookie, queryParameter' },
+      ]);
+    }
+  });
+
+  it('rateLimit.burst and shared', () => {
+    const doc = { apiVersion: 'inmesh/v1', upstreams: { a: { rateLimit: { requestsPerSecond: 5, burst: 0, shared: 'yes' } } } };
+    expect(policyIssues(doc)).toEqual([
+      { path: 'upstreams.a.rateLimit.burst', value: 0, message: 'expected an integer from 1 to 1000000' },
+      { path: 'upstreams.a.rateLimit.shared', value: 'yes', message: BOOL },
+    ]);
+  });
+
+  it('routes: match fields', () => {
+    const doc = {
+      apiVersion: 'inmesh/v1',
+      upstreams: {
+        a: {
+          routes: [
+            { match: { methods: ['get'], path: 'api', headers: [{ name: 'x', exact: 'a', prefix: 'b' }, { name: 'y' }] } },
+            { name: '', match: { pathPrefix: '/a', path: '/b' } },
+          ],
+        },
+      },
+    };
+    expect(policyIssues(doc)).toEqual([
+      { path: 'upstreams.a.routes[0].match.methods[0]', value: 'get', message: 'expected an HTTP method in upper case, such as GET' },
+      { path: 'upstreams.a.routes[0].match.path', value: 'api', message: 'expected a path starting with /' },
+      { path: 'upstreams.a.routes[0].match.headers[0]', value: { name: 'x', exact: 'a', prefix: 'b' }, message: 'expected exactly one of exact, prefix, regex, present' },
+      { path: 'upstreams.a.routes[0].match.headers[1]', value: { name: 'y' }, message: 'expected exactly one of exact, prefix, regex, present' },
+      { path: 'upstreams.a.routes[1].name', value: '', message: 'expected a route name' },
+      { path: 'upstreams.a.routes[1].match', value: { pathPrefix: '/a', path: '/b' }, message: 'expected at most one of path, pathPrefix' },
+    ]);
+  });
+
+  it('a route may only set hashOn in loadBalancer', () => {
+    const doc = { apiVersion: 'inmesh/v1', upstreams: { a: { routes: [{ loadBalancer: { policy: 'random' } }] } } };
+    expect(policyIssues(doc)).toEqual([
+      { path: 'upstreams.a.routes[0].loadBalancer.policy', value: 'random', message: "unknown field 'policy'; expected one of hashOn" },
+    ]);
+  });
+
+  it('inbound', () => {
+    expect(policyIssues({ apiVersion: 'inmesh/v1', inbound: { rateLimit: { requestsPerSecond: 100, burst: 20 }, maxConcurrent: 256, timeouts: { request: '15s' } } })).toEqual([]);
+    expect(policyIssues({ apiVersion: 'inmesh/v1', inbound: { rateLimit: { requestsPerSecond: 100, shared: true }, maxConcurrent: -1, timeouts: { request: 15 } } })).toEqual([
+      { path: 'inbound.rateLimit.shared', value: true, message: "unknown field 'shared'; expected one of requestsPerSecond, burst" },
+      { path: 'inbound.maxConcurrent', value: -1, message: 'expected an integer from 0 to 1000000' },
+      { path: 'inbound.timeouts.request', value: 15, message: 'numbers are not durations: write a string such as "15ms" (15 milliseconds) or "10s"' },
+    ]);
+  });
+
+  it('document level: apiVersion required, upstream names, top-level type', () => {
+    expect(policyIssues({})).toEqual([{ path: 'apiVersion', value: undefined, message: 'expected "inmesh/v1"' }]);
+    expect(policyIssues('apiVersion: inmesh/v1')).toEqual([
+      { path: '', value: 'apiVersion: inmesh/v1', message: 'expected an object with apiVersion, defaults, upstreams, inbound' },
+    ]);
+    expect(policyIssues({ apiVersion: 'inmesh/v1', upstreams: { 'orders api': {} } })).toEqual([
+      { path: 'upstreams["orders api"]', value: 'orders api', message: 'expected an upstream name of letters, digits, ".", "_" and "-" (the host name callers use)' },
+    ]);
+    expect(policyIssues({ apiVersion: 'inmesh/v1', upstreams: [] })).toEqual([
+      { path: 'upstreams', value: [], message: 'expected a map of upstream name to policy' },
+    ]);
+  });
+});
+
+describe('parsePolicy: unknown fields', () => {
+  it('suggests the closest known field', () => {
+    const cases: [Record<string, unknown>, string, string][] = [
+      [{ retries: { atempts: 3 } }, 'upstreams.a.retries.atempts', "unknown field 'atempts'; did you mean 'attempts'?"],
+      [{ timeouts: { per_try: '1s' } }, 'upstreams.a.timeouts.per_try', "unknown field 'per_try'; did you mean 'perTry'?"],
+      [{ outlierDetection: { consecutive5xxErrors: 5 } }, 'upstreams.a.outlierDetection.consecutive5xxErrors', "unknown field 'consecutive5xxErrors'; did you mean 'consecutive5xx'?"],
+      [{ loadbalancer: {} }, 'upstreams.a.loadbalancer', "unknown field 'loadbalancer'; did you mean 'loadBalancer'?"],
+      [{ zzz: 1 }, 'upstreams.a.zzz', "unknown field 'zzz'; expected one of discovery, loadBalancer, timeouts, retries, outlierDetection, limits, circuitBreaker, rateLimit, routes"],
+    ];
+    for (const [upstream, path, message] of cases) {
+      expect(policyIssues({ apiVersion: 'inmesh/v1', upstreams: { a: upstream } })).toEqual([
+        { path, value: Object.values(upstream)[0] !== undefined ? (path.split('.').reduce<any>((n, k) => n?.[k], { upstreams: { a: upstream } })) : undefined, message },
+      ]);
+    }
+  });
+
+  it('reports unknown fields inside a `false | object` block', () => {
+    expect(policyIssues({ apiVersion: 'inmesh/v1', defaults: { retries: { budget: { percnt: 10 } } } })).toEqual([
+      { path: 'defaults.retries.budget.percnt', value: 10, message: "unknown field 'percnt'; did you mean 'percent'?" },
+    ]);
+  });
+
+  it('at the top level too', () => {
+    expect(policyIssues({ apiVersion: 'inmesh/v1', upstream: {} })).toEqual([
+      { path: 'upstream', value: {}, message: "unknown field 'upstream'; did you mean 'upstreams'?" },
+    ]);
+  });
+});
+
+describe('parsePolicy: all problems at once', () => {
+  const doc = {
+    apiVersion: 'inmesh/v1',
+    defaults: { timeouts: { connect: 5000 } },
+    upstreams: {
+      orders: { retries: { attempts: 11, atempts: 2 }, loadBalancer: { policy: 'fastest' } },
+      users: { outlierDetection: { maxEjectionPercent: 120 } },
+    },
+  };
+
+  it('throws one InvalidPolicyError listing every problem, with the source named', () => {
+    let error: unknown;
+    try {
+      parsePolicy(doc, 'policy.yaml');
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(InvalidPolicyError);
+    const e = error as InvalidPolicyError;
+    expect(e.code).toBe(ErrorCodes.INVALID_POLICY);
+    expect(e.source).toBe('policy.yaml');
+    expect(e.issues.map((i) => i.path).sort()).toEqual([
+      'defaults.timeouts.connect',
+      'upstreams.orders.loadBalancer.policy',
+      'upstreams.orders.retries.atempts',
+      'upstreams.orders.retries.attempts',
+      'upstreams.users.outlierDetection.maxEjectionPercent',
+    ]);
+    expect(e.message).toContain('invalid policy.yaml: 5 problems');
+    expect(e.message).toContain('  - upstreams.orders.retries.attempts: expected an integer from 0 to 10 (got 11)');
+    expect(e.message).toContain('  - defaults.timeouts.connect: numbers are not durations: write a string such as "5s" (5000 milliseconds) or "10s" (got 5000)');
+  });
+
+  it('returns a validated copy of a good document', () => {
+    const good = { apiVersion: 'inmesh/v1', upstreams: { a: { timeouts: { request: '2s' } } } } as const;
+    const parsed = parsePolicy(good);
+    expect(parsed).toEqual(good);
+    expect(parsed).not.toBe(good);
+  });
+});
+
+describe('parsePolicy: cross-field rules', () => {
+  const up = (upstream: Record<string, unknown>, defaults?: Record<string, unknown>) => ({
+    apiVersion: 'inmesh/v1',
+    ...(defaults === undefined ? {} : { defaults }),
+    upstreams: { a: upstream },
+  });
+
+  it('backoff.base <= backoff.max, also across levels', () => {
+    expect(policyIssues(up({ retries: { backoff: { base: '1s', max: '500ms' } } }))).toEqual([
+      { path: 'upstreams.a.retries.backoff.base', value: '1s', message: 'backoff.base (1000 ms) must not exceed backoff.max (500 ms)' },
+    ]);
+    // base from the upstream against the built-in max of 250ms
+    expect(policyIssues(up({ retries: { backoff: { base: '300ms' } } }))[0]?.message).toBe(
+      'backoff.base (300 ms) must not exceed backoff.max (250 ms)',
+    );
+    // max lowered in defaults (fine against the built-in base of 25ms), base raised in the
+    // upstream: reported once, where the conflict is written
+    expect(policyIssues(up({ retries: { backoff: { base: '100ms' } } }, { retries: { backoff: { max: '50ms' } } }))).toEqual([
+      { path: 'upstreams.a.retries.backoff.base', value: '100ms', message: 'backoff.base (100 ms) must not exceed backoff.max (50 ms)' },
+    ]);
+  });
+
+  it('baseEjectionTime <= maxEjectionTime', () => {
+    expect(policyIssues(up({ outlierDetection: { baseEjectionTime: '10m' } }))).toEqual([
+      { path: 'upstreams.a.outlierDetection.baseEjectionTime', value: '10m', message: 'outlierDetection.baseEjectionTime (600000 ms) must not exceed maxEjectionTime (300000 ms)' },
+    ]);
+  });
+
+  it('perTry <= request when both are on', () => {
+    expect(policyIssues(up({ timeouts: { perTry: '20s' } }))[0]?.message).toBe(
+      'timeouts.perTry (20000 ms) must not exceed timeouts.request (15000 ms), which covers every attempt',
+    );
+    expect(policyIssues(up({ timeouts: { perTry: '20s', request: '0s' } }))).toEqual([]);
+  });
+
+  it('hashOn only with ring_hash, for upstreams and routes', () => {
+    expect(policyIssues(up({ loadBalancer: { hashOn: { header: 'x' } } }))).toEqual([
+      { path: 'upstreams.a.loadBalancer.hashOn', value: { header: 'x' }, message: 'hashOn is used only with loadBalancer.policy ring_hash (the policy here is round_robin)' },
+    ]);
+    expect(policyIssues(up({ loadBalancer: { policy: 'least_request' }, routes: [{ loadBalancer: { hashOn: { cookie: 'c' } } }] }))).toEqual([
+      { path: 'upstreams.a.routes[0].loadBalancer.hashOn', value: { cookie: 'c' }, message: 'hashOn is used only with loadBalancer.policy ring_hash (the policy here is least_request)' },
+    ]);
+    expect(policyIssues(up({ loadBalancer: { policy: 'ring_hash' }, routes: [{ loadBalancer: { hashOn: { cookie: 'c' } } }] }))).toEqual([]);
+  });
+
+  it('retriable-status-codes needs codes; codes need retriable-status-codes', () => {
+    expect(policyIssues(up({ retries: { retryOn: ['retriable-status-codes'] } }))).toEqual([
+      { path: 'upstreams.a.retries.retriableStatusCodes', value: undefined, message: 'retryOn has retriable-status-codes, so retriableStatusCodes must list at least one status code' },
+    ]);
+    expect(policyIssues(up({ retries: { retriableStatusCodes: [503] } }))).toEqual([
+      { path: 'upstreams.a.retries.retriableStatusCodes', value: [503], message: 'retriableStatusCodes is used only when retryOn includes retriable-status-codes' },
+    ]);
+    expect(policyIssues(up({ retries: { retryOn: ['retriable-status-codes'], retriableStatusCodes: [503, 429] } }))).toEqual([]);
+    expect(policyIssues(up({ retries: { retriableStatusCodes: [99] } }))[0]).toEqual({
+      path: 'upstreams.a.retries.retriableStatusCodes[0]', value: 99, message: 'expected an integer from 100 to 599',
+    });
+  });
+
+  it('static registry needs endpoints (unless given outside the document); endpoints need static', () => {
+    expect(policyIssues(up({ discovery: { registry: 'static' } }))).toEqual([
+      { path: 'upstreams.a.discovery.endpoints', value: undefined, message: 'registry static needs at least one "host:port" endpoint (in the policy or in INMESH_ENDPOINTS_A)' },
+    ]);
+    expect(policyIssues(up({}, { discovery: { registry: 'static' } })).map((i) => i.path)).toEqual(['upstreams.a.discovery.endpoints']);
+    expect(policyIssues(up({ discovery: { registry: 'static' } }), { externalEndpoints: (name) => name === 'a' })).toEqual([]);
+    expect(policyIssues(up({ discovery: { endpoints: ['h:1'] } }))).toEqual([
+      { path: 'upstreams.a.discovery.endpoints', value: ['h:1'], message: 'endpoints is used only with registry static (the registry here is consul)' },
+    ]);
+  });
+
+  it('file registry needs a file; file needs the file registry', () => {
+    expect(policyIssues(up({ discovery: { registry: 'file' } }))[0]?.message).toBe('registry file needs the path of the endpoints file');
+    expect(policyIssues(up({ discovery: { file: 'x.yaml' } }))[0]?.message).toBe('file is used only with registry file (the registry here is consul)');
+    expect(policyIssues(up({ discovery: { registry: 'file', file: 'x.yaml' } }))).toEqual([]);
+  });
+
+  it('discovery.service cannot be set in defaults', () => {
+    expect(policyIssues({ apiVersion: 'inmesh/v1', defaults: { discovery: { service: 'x' } } })).toEqual([
+      { path: 'defaults.discovery.service', value: 'x', message: "service cannot be set in defaults: it defaults to each upstream's own name" },
+    ]);
+  });
+
+  it('rateLimit needs requestsPerSecond here or inherited; false stops inheritance', () => {
+    expect(policyIssues(up({ rateLimit: { burst: 5 } }))[0]).toEqual({
+      path: 'upstreams.a.rateLimit.requestsPerSecond', value: undefined, message: 'required: a rateLimit block needs requestsPerSecond (here or inherited from defaults)',
+    });
+    expect(policyIssues(up({ rateLimit: { burst: 5 } }, { rateLimit: { requestsPerSecond: 10 } }))).toEqual([]);
+  });
+
+  it('route names are unique and header regexes compile', () => {
+    expect(
+      policyIssues(up({ routes: [{ name: 'r' }, { name: 'r', match: { headers: [{ name: 'x', regex: '([a-z' }] } }] })),
+    ).toEqual([
+      { path: 'upstreams.a.routes[1].name', value: 'r', message: "route names must be unique within an upstream; 'r' is used twice" },
+      {
+        path: 'upstreams.a.routes[1].match.headers[0].regex',
+        value: '([a-z',
+        message: expect.stringMatching(/^expected a valid regular expression \(Invalid regular expression: .*\)$/),
+      },
+    ]);
+  });
+});
