@@ -17,7 +17,8 @@ import { defaultUpstream, parseConsulHost, resolvePolicy, upstreamFor, type Poli
 import type { ResolvedPolicy, ResolvedUpstream } from './policy/types.ts';
 import { ConsulRegistry, type ConsulRegistryOptions } from './registry/consul.ts';
 import type { Logger, Registry } from './registry/types.ts';
-import { createBreakerLayer, type BreakerLayer } from './resilience/breaker.ts';
+import { createBreakerLayer } from './resilience/breaker.ts';
+import { createLimitLayer } from './resilience/limits.ts';
 import { createTelemetryLayer } from './telemetry/layer.ts';
 import type { TelemetryOptions } from './telemetry/types.ts';
 import { MeshDispatcher } from './client/dispatcher.ts';
@@ -86,7 +87,8 @@ class MeshImpl implements Mesh {
   #consul: ConsulRegistry | undefined;
   readonly #hosts = new Map<string, UpstreamRuntime>();
   readonly #runtimes = new Map<Readonly<ResolvedUpstream>, UpstreamRuntime>();
-  readonly #breakers: BreakerLayer[] = [];
+  /** Layers with state to shut down with the mesh (breakers, limits). */
+  readonly #closables: { close(): Promise<void> }[] = [];
   readonly #telemetry: UpstreamLayers['telemetry'];
   #closed = false;
 
@@ -153,7 +155,9 @@ class MeshImpl implements Mesh {
 
   #createRuntime(upstream: Readonly<ResolvedUpstream>): UpstreamRuntime {
     const breaker = createBreakerLayer(upstream);
-    if (breaker !== undefined) this.#breakers.push(breaker);
+    if (breaker !== undefined) this.#closables.push(breaker);
+    const limit = createLimitLayer(upstream);
+    if (limit !== undefined) this.#closables.push(limit);
     return new UpstreamRuntime(upstream, {
       registry: this.#registryFor(upstream),
       createBalancer: (u) => createLoadBalancer(u.loadBalancer, u.outlierDetection),
@@ -161,7 +165,7 @@ class MeshImpl implements Mesh {
         telemetry: this.#telemetry,
         breaker,
         // rateLimit: createRateLimitLayer(upstream, deps)  — slot, wired when src/resilience/rate-limit.ts lands
-        // limit: createLimitLayer(upstream, deps)          — slot, wired when src/resilience/limits.ts lands
+        limit,
       },
       random: this.#options.random,
     });
@@ -223,7 +227,7 @@ class MeshImpl implements Mesh {
     this.#hosts.clear();
     await Promise.all([
       ...runtimes.map((rt) => rt.close()),
-      ...this.#breakers.map((b) => b.close()),
+      ...this.#closables.map((c) => c.close()),
       this.#consul?.close(),
       this.#ownsPassThrough ? this.#passThrough.close() : undefined,
     ]);

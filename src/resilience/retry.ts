@@ -86,6 +86,8 @@ export function retriesOf(req: MeshRequest): number {
   return r === false ? 0 : (r ?? req.policy.retries.attempts);
 }
 
+// A streamed body is never retried, not even after a refused connection:
+// undici's request() destroys the stream when the attempt fails.
 function mayRetry(req: MeshRequest, c: Classification, policy: Readonly<ResolvedRetries>): boolean {
   return c.retryable && (c.beforeSend || isIdempotent(req)) && bodyReplayable(req.body, policy.maxBodyBytes);
 }
