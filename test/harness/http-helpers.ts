@@ -1,0 +1,137 @@
+/**
+ * Loopback HTTP helpers for the Consul tests: a counting proxy in front of the
+ * real agent (to count what the SDK sends, and check that no token is in a URL),
+ * and a scripted hostile responder that stands in for the health endpoint ONLY to
+ * inject malformed registry data.
+ */
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+
+export interface RecordedRequest {
+  at: number;
+  method: string;
+  url: string;
+  path: string;
+  query: URLSearchParams;
+  headers: IncomingMessage['headers'];
+}
+
+async function listen(server: Server): Promise<number> {
+  server.keepAliveTimeout = 10;
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const addr = server.address();
+  return typeof addr === 'object' && addr ? addr.port : 0;
+}
+
+function closeServer(server: Server): Promise<void> {
+  server.closeAllConnections();
+  return new Promise((r) => server.close(() => r()));
+}
+
+function record(req: IncomingMessage): RecordedRequest {
+  const u = new URL(req.url ?? '/', 'http://x');
+  return { at: Date.now(), method: req.method ?? '', url: req.url ?? '', path: u.pathname, query: u.searchParams, headers: req.headers };
+}
+
+/** Forwards everything to `target` (`127.0.0.1:PORT`) and records each request. */
+export async function countingProxy(target: { host: string; port: number }): Promise<{
+  host: string;
+  port: number;
+  requests: RecordedRequest[];
+  count(pathPrefix: string, sinceMs?: number): number;
+  close(): Promise<void>;
+}> {
+  const requests: RecordedRequest[] = [];
+  const server = createServer((req, res) => {
+    requests.push(record(req));
+    const upstream = request(
+      { host: target.host, port: target.port, method: req.method, path: req.url, headers: req.headers },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      },
+    );
+    upstream.on('error', () => {
+      if (!res.headersSent) res.writeHead(502);
+      res.end();
+    });
+    res.on('close', () => upstream.destroy());
+    req.pipe(upstream);
+  });
+  const port = await listen(server);
+  return {
+    host: '127.0.0.1',
+    port,
+    requests,
+    count: (prefix, since = 0) => requests.filter((r) => r.path.startsWith(prefix) && r.at >= since).length,
+    close: () => closeServer(server),
+  };
+}
+
+export interface ScriptedAnswer {
+  status?: number;
+  index?: string;
+  body?: unknown;
+  /** Raw body text instead of JSON. */
+  raw?: string;
+}
+
+/**
+ * Answers `/v1/health/service/*` from a script (one answer per request; the last
+ * answer repeats, blocking requests with an unchanged index are held until the
+ * wait or until `push()` adds an answer).
+ */
+export async function hostileResponder(): Promise<{
+  host: string;
+  port: number;
+  requests: RecordedRequest[];
+  push(answer: ScriptedAnswer): void;
+  close(): Promise<void>;
+}> {
+  const requests: RecordedRequest[] = [];
+  const script: ScriptedAnswer[] = [];
+  let held: (() => void)[] = [];
+  let served = 0;
+  const answer = (res: ServerResponse, a: ScriptedAnswer): void => {
+    const text = a.raw ?? JSON.stringify(a.body);
+    res.writeHead(a.status ?? 200, { 'content-type': 'application/json', ...(a.index === undefined ? {} : { 'x-consul-index': a.index }) });
+    res.end(text);
+  };
+  const server = createServer((req, res) => {
+    const r = record(req);
+    requests.push(r);
+    const serve = (): void => {
+      const next = script[Math.min(served, script.length - 1)];
+      if (!next) {
+        res.writeHead(500).end('no script');
+        return;
+      }
+      if (served < script.length) served++;
+      answer(res, next);
+    };
+    // Hold a blocking query when nothing new is scripted (like Consul does).
+    if (r.query.has('index') && served >= script.length) {
+      const release = (): void => serve();
+      held.push(release);
+      const t = setTimeout(() => {
+        held = held.filter((h) => h !== release);
+        release();
+      }, 2000);
+      res.on('close', () => clearTimeout(t));
+      return;
+    }
+    serve();
+  });
+  const port = await listen(server);
+  return {
+    host: '127.0.0.1',
+    port,
+    requests,
+    push: (a) => {
+      script.push(a);
+      const waiting = held;
+      held = [];
+      for (const h of waiting) h();
+    },
+    close: () => closeServer(server),
+  };
+}
