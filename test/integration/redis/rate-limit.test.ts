@@ -1,0 +1,165 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { ClosedError, RateLimitedError } from '../../../src/errors.ts';
+import { createRateLimitLayer } from '../../../src/resilience/rate-limit.ts';
+import type { RateLimitLayer } from '../../../src/resilience/rate-limit.ts';
+import type { Handler, MeshRequest, MeshResponse } from '../../../src/client/types.ts';
+import type { ResolvedRateLimit, ResolvedUpstream } from '../../../src/policy/types.ts';
+import { startRedis } from '../../harness/redis.ts';
+import type { RedisServer } from '../../harness/redis.ts';
+
+function upstream(name: string, rateLimit: ResolvedRateLimit): ResolvedUpstream {
+  return { name, rateLimit } as unknown as ResolvedUpstream;
+}
+
+function request(up: ResolvedUpstream): MeshRequest {
+  return {
+    service: up.name,
+    upstream: up,
+    policy: up,
+    method: 'GET',
+    path: '/',
+    host: up.name,
+    protocol: 'http:',
+    endpoint: undefined,
+    headers: {},
+    body: null,
+    signal: undefined,
+    options: {},
+    deadline: Infinity,
+    tried: new Set(),
+    attempt: 0,
+  };
+}
+
+const ok: MeshResponse = { statusCode: 200, headers: {}, body: null as never, trailers: {}, endpoint: '127.0.0.1:1', attempts: 1 };
+const inner: Handler = async () => ok;
+
+async function tryCall(h: Handler, up: ResolvedUpstream): Promise<boolean> {
+  try {
+    await h(request(up));
+    return true;
+  } catch (e) {
+    if (e instanceof RateLimitedError) return false;
+    throw e;
+  }
+}
+
+async function clientCount(admin: Redis): Promise<number> {
+  const list = await admin.client('LIST');
+  return String(list).trim().split('\n').length;
+}
+
+describe('shared rate limit (Bottleneck clustering over a real redis-server)', () => {
+  let redis: RedisServer;
+  let admin: Redis;
+  const layers: RateLimitLayer[] = [];
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    admin = new Redis(redis.url);
+  });
+
+  afterAll(async () => {
+    // The server is stopped whatever happens to the layers.
+    try {
+      await Promise.allSettled(layers.map((l) => l.close()));
+      (admin as Redis | undefined)?.disconnect();
+    } finally {
+      await (redis as RedisServer | undefined)?.stop();
+    }
+  });
+
+  it('two limiters (as two processes) sharing one id split one reservoir', async () => {
+    // 5 tokens, refilled at 0.5/s (one every 2 s): the 16 calls below take far less.
+    const up = upstream('orders', { requestsPerSecond: 0.5, burst: 5, shared: true });
+    const a = createRateLimitLayer(up, { redis: { url: redis.url } })!;
+    const b = createRateLimitLayer(up, { redis: { url: redis.url } })!;
+    layers.push(a, b);
+    expect(a.shared).toBe(true);
+    await Promise.all([a.ready(), b.ready()]);
+    const ha = a(inner);
+    const hb = b(inner);
+
+    const got = { a: 0, b: 0 };
+    const t0 = Date.now();
+    for (let i = 0; i < 8; i++) {
+      if (await tryCall(ha, up)) got.a++;
+      if (await tryCall(hb, up)) got.b++;
+    }
+    const refills = Math.floor((Date.now() - t0) / 2000);
+    expect(got.a + got.b).toBe(5 + refills);
+    expect(got.a).toBeGreaterThan(0);
+    expect(got.b).toBeGreaterThan(0);
+    // The reservoir lives in Redis under the limiter id inmesh:orders.
+    expect(await admin.keys('b_inmesh:orders_settings')).toEqual(['b_inmesh:orders_settings']);
+  });
+
+  it('refills the shared bucket over time, never above burst', async () => {
+    // 2 tokens, 10/s: one every 100 ms.
+    const up = upstream('catalog', { requestsPerSecond: 10, burst: 2, shared: true });
+    const a = createRateLimitLayer(up, { redis: { url: redis.url } })!;
+    const b = createRateLimitLayer(up, { redis: { url: redis.url } })!;
+    layers.push(a, b);
+    await Promise.all([a.ready(), b.ready()]);
+    const ha = a(inner);
+    const hb = b(inner);
+    let drained = 0;
+    for (let i = 0; i < 6 && drained < 50; i++) if (await tryCall(i % 2 === 0 ? ha : hb, up)) drained++;
+    expect(drained).toBeGreaterThanOrEqual(2);
+    // Time drives the refill (Bottleneck computes it from the clock in its
+    // scripts): there is no event to await. 350 ms = 3.5 tokens, capped at 2.
+    await new Promise((r) => setTimeout(r, 350));
+    const t0 = Date.now();
+    let refilled = 0;
+    for (let i = 0; i < 4; i++) if (await tryCall(i % 2 === 0 ? ha : hb, up)) refilled++;
+    const extra = Math.floor((Date.now() - t0) / 100);
+    expect(refilled).toBeGreaterThanOrEqual(2);
+    expect(refilled).toBeLessThanOrEqual(2 + extra);
+  });
+
+  it('shares through deps.redis even when rateLimit.shared is false, and a different id has its own bucket', async () => {
+    const up1 = upstream('payments', { requestsPerSecond: 1, burst: 3, shared: false });
+    const up2 = upstream('billing', { requestsPerSecond: 1, burst: 3, shared: false });
+    const p1 = createRateLimitLayer(up1, { redis: { url: redis.url } })!;
+    const p2 = createRateLimitLayer(up1, { redis: { url: redis.url } })!;
+    const q = createRateLimitLayer(up2, { redis: { url: redis.url } })!;
+    layers.push(p1, p2, q);
+    await Promise.all([p1.ready(), p2.ready(), q.ready()]);
+    let admitted = 0;
+    for (let i = 0; i < 6; i++) if (await tryCall((i % 2 === 0 ? p1 : p2)(inner), up1)) admitted++;
+    expect(admitted).toBe(3);
+    let other = 0;
+    for (let i = 0; i < 4; i++) if (await tryCall(q(inner), up2)) other++;
+    expect(other).toBe(3);
+  });
+
+  it('close() disconnects from Redis and later calls fail with ClosedError', async () => {
+    const before = await clientCount(admin);
+    const up = upstream('inventory', { requestsPerSecond: 10, burst: 10, shared: true });
+    const layer = createRateLimitLayer(up, { redis: { url: redis.url } })!;
+    await layer.ready();
+    expect(await clientCount(admin)).toBe(before + 2); // a command client and a subscriber
+    await layer.close();
+    await layer.close();
+    expect(await clientCount(admin)).toBe(before);
+    await expect(layer(inner)(request(up))).rejects.toBeInstanceOf(ClosedError);
+  });
+
+  it('fails open (calls go through, one warning) when Redis is unreachable', async () => {
+    // A port that was just free: nothing listens there.
+    const dead = await startRedis();
+    const url = dead.url;
+    await dead.stop();
+    const warnings: string[] = [];
+    const up = upstream('search', { requestsPerSecond: 1, burst: 1, shared: true });
+    const layer = createRateLimitLayer(up, { redis: { url }, logger: { warn: (m) => warnings.push(m) } })!;
+    layers.push(layer);
+    const h = layer(inner);
+    const results = await Promise.all([h(request(up)), h(request(up)), h(request(up))]);
+    expect(results.every((r) => r.statusCode === 200)).toBe(true);
+    expect(warnings.length).toBeGreaterThanOrEqual(1);
+    expect(warnings.some((w) => w.includes('let through'))).toBe(true);
+    await layer.close();
+  });
+});
