@@ -5,11 +5,13 @@
  * honours `PickContext.exclude`.
  *
  * Hot path:
- * - `pick()`: one clock read when outlier detection or peak_ewma is on, the policy's
+ * - `pick()`: one clock read only while a host is ejected (or its ejection multiplier
+ *   has yet to decay) or for peak_ewma, the policy's
  *   pick (O(1) round_robin/random/least_request/peak_ewma with equal weights,
  *   O(log n) weighted or ring_hash), and one small `Pick` object. With an `exclude`
  *   set, O(|exclude|) more. No closures, no arrays.
- * - `done()`: O(1).
+ * - `done()`: O(1); reads the clock only when it ejects (peak_ewma dates its sample
+ *   pick time + latency).
  * - Ejections, returns and `update()` rebuild the candidate array: O(n), rare.
  */
 import type { Endpoint } from '../registry/types.ts';
@@ -26,6 +28,10 @@ import type { Policy } from './internal-types.ts';
 import { EndpointState } from './state.ts';
 import { OutlierDetector, type OutlierHost } from './outlier.ts';
 import { RoundRobinPolicy } from './round-robin.ts';
+import { RandomPolicy } from './random.ts';
+import { LeastRequestPolicy } from './least-request.ts';
+import { RingHashPolicy } from './ring-hash.ts';
+import { PeakEwmaPolicy } from './peak-ewma.ts';
 
 /**
  * One attempt's pick. A small class rather than a closure per pick; `done()` is
@@ -35,18 +41,21 @@ class PickImpl implements Pick {
   readonly endpoint: Endpoint;
   private state: EndpointState | undefined;
   private readonly balancer: Balancer;
+  /** Clock time of the pick (0 when the policy does not need time). */
+  private readonly start: number;
 
-  constructor(state: EndpointState, balancer: Balancer) {
+  constructor(state: EndpointState, balancer: Balancer, start: number) {
     this.endpoint = state.endpoint;
     this.state = state;
     this.balancer = balancer;
+    this.start = start;
   }
 
   done(outcome: AttemptOutcome, latencyMs: number): void {
     const state = this.state;
     if (state === undefined) return;
     this.state = undefined;
-    this.balancer.finish(state, outcome, latencyMs);
+    this.balancer.finish(state, outcome, latencyMs, this.start);
   }
 }
 
@@ -75,8 +84,8 @@ class Balancer implements MeshLoadBalancer, OutlierHost {
     this.clock = deps.clock ?? defaultClock;
     const random = deps.random ?? Math.random;
     this.policy = createPolicy(config, random);
-    this.detector = new OutlierDetector(outlier, this, this.clock(), deps.onEject, deps.onUnEject);
-    this.needsClock = this.detector.enabled || this.policy.needsClock;
+    this.detector = new OutlierDetector(outlier, this, this.clock, deps.onEject, deps.onUnEject);
+    this.needsClock = this.policy.needsClock;
     if (this.detector.enabled) {
       this.timer = setInterval(() => {
         this.detector.tick(this.clock());
@@ -140,9 +149,12 @@ class Balancer implements MeshLoadBalancer, OutlierHost {
   pick(ctx?: PickContext): Pick | undefined {
     if (this.states.length === 0) return undefined;
     let now = 0;
-    if (this.needsClock) {
+    const detector = this.detector;
+    if (detector.pending) {
       now = this.clock();
-      if (now >= this.detector.due && this.detector.enabled) this.detector.tick(now);
+      if (now >= detector.due) detector.tick(now);
+    } else if (this.needsClock) {
+      now = this.clock();
     }
     const candidates = this.candidates;
     // Every endpoint ejected and panic off: Envoy fails the request ("no healthy upstream").
@@ -151,7 +163,7 @@ class Balancer implements MeshLoadBalancer, OutlierHost {
     if (exclude !== undefined && (exclude.size === 0 || !this.anyOutside(exclude))) exclude = undefined;
     const state = this.policy.pick(ctx?.hashKey, exclude, now);
     state.active++;
-    return new PickImpl(state, this);
+    return new PickImpl(state, this, now);
   }
 
   /** Whether some candidate is not in `exclude`. O(|exclude|). */
@@ -165,13 +177,11 @@ class Balancer implements MeshLoadBalancer, OutlierHost {
   }
 
   /** Called by `Pick.done()`. O(1) (an ejection rebuilds the candidates). */
-  finish(state: EndpointState, outcome: AttemptOutcome, latencyMs: number): void {
+  finish(state: EndpointState, outcome: AttemptOutcome, latencyMs: number, start: number): void {
     if (state.active > 0) state.active--;
-    if (this.policy.needsClock || this.detector.enabled) {
-      const now = this.clock();
-      this.policy.record(state, outcome, latencyMs, now);
-      if (this.detector.enabled) this.detector.record(state, outcome, now);
-    }
+    // The sample was taken when the response came: pick time + latency, no clock read.
+    if (this.needsClock) this.policy.record(state, outcome, latencyMs, start + (latencyMs > 0 ? latencyMs : 0));
+    if (this.detector.enabled) this.detector.record(state, outcome);
   }
 
   stats(): EndpointStats[] {
@@ -210,8 +220,14 @@ function createPolicy(config: Readonly<ResolvedLoadBalancer>, random: () => numb
   switch (policy) {
     case 'round_robin':
       return new RoundRobinPolicy(random);
-    default:
-      return new RoundRobinPolicy(random);
+    case 'random':
+      return new RandomPolicy(random);
+    case 'least_request':
+      return new LeastRequestPolicy(config.choiceCount, random);
+    case 'ring_hash':
+      return new RingHashPolicy(config.minimumRingSize, random);
+    case 'peak_ewma':
+      return new PeakEwmaPolicy(config.ewmaDecay, random);
   }
 }
 

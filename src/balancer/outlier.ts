@@ -22,7 +22,9 @@
  *
  * Ticks are at creation + k x interval. They are driven by an unref'd timer and also
  * evaluated lazily on `pick()` from the clock, so a fake clock needs no timers. Several
- * missed ticks are applied at once with the same result as ticking one by one.
+ * missed ticks are applied at once with the same result as ticking one by one, which
+ * also lets both skip all work (and `pick()` skip the clock read) while no host is
+ * ejected or has a multiplier to decay.
  *
  * Costs: `record()` O(1) (an ejection also rebuilds the candidates, O(n), rare);
  * `tick()` O(n) once per interval.
@@ -43,26 +45,30 @@ export class OutlierDetector {
   readonly enabled: boolean;
   /** Number of currently ejected hosts among `host.states`. */
   ejectedCount = 0;
+  /** Number of hosts whose multiplier is above 0 (ticks have work to do). */
+  private decaying = 0;
   private nextTick: number;
   private readonly interval: number;
   private readonly config: Readonly<ResolvedOutlierDetection>;
   private readonly host: OutlierHost;
+  private readonly clock: () => number;
   private readonly onEject: ((event: EjectionEvent) => void) | undefined;
   private readonly onUnEject: ((event: UnEjectionEvent) => void) | undefined;
 
   constructor(
     config: Readonly<ResolvedOutlierDetection>,
     host: OutlierHost,
-    now: number,
+    clock: () => number,
     onEject: ((event: EjectionEvent) => void) | undefined,
     onUnEject: ((event: UnEjectionEvent) => void) | undefined,
   ) {
     this.config = config;
     this.host = host;
+    this.clock = clock;
     this.enabled = config.consecutive5xx > 0 || config.consecutiveGatewayErrors > 0;
     // A non-positive interval would spin; treat it as 1 ms.
     this.interval = config.interval > 0 ? config.interval : 1;
-    this.nextTick = now + this.interval;
+    this.nextTick = clock() + this.interval;
     this.onEject = onEject;
     this.onUnEject = onUnEject;
   }
@@ -72,8 +78,16 @@ export class OutlierDetector {
     return this.nextTick;
   }
 
-  /** Records one attempt's outcome. O(1) unless it ejects. */
-  record(state: EndpointState, outcome: AttemptOutcome, now: number): void {
+  /**
+   * Whether an interval tick would change anything (a host is ejected or has a
+   * multiplier to decay). When not, `pick()` skips the clock read entirely.
+   */
+  get pending(): boolean {
+    return this.ejectedCount > 0 || this.decaying > 0;
+  }
+
+  /** Records one attempt's outcome. O(1), no clock read unless it ejects. */
+  record(state: EndpointState, outcome: AttemptOutcome): void {
     switch (outcome) {
       case 'success':
         state.consecutive5xx = 0;
@@ -84,24 +98,28 @@ export class OutlierDetector {
       case 'server-error': {
         state.consecutiveGatewayErrors = 0;
         const t = this.config.consecutive5xx;
-        if (++state.consecutive5xx >= t && t > 0) this.fire(state, 'consecutive-5xx', now);
+        if (++state.consecutive5xx >= t && t > 0) this.fire(state, 'consecutive-5xx');
         return;
       }
       case 'gateway-error': {
         // Envoy checks the gateway detector first, then 5xx.
         const tg = this.config.consecutiveGatewayErrors;
-        if (++state.consecutiveGatewayErrors >= tg && tg > 0) this.fire(state, 'consecutive-gateway-errors', now);
+        if (++state.consecutiveGatewayErrors >= tg && tg > 0) this.fire(state, 'consecutive-gateway-errors');
         const t5 = this.config.consecutive5xx;
-        if (++state.consecutive5xx >= t5 && t5 > 0) this.fire(state, 'consecutive-5xx', now);
+        if (++state.consecutive5xx >= t5 && t5 > 0) this.fire(state, 'consecutive-5xx');
         return;
       }
     }
   }
 
-  private fire(state: EndpointState, reason: EjectionEvent['reason'], now: number): void {
-    // Removed from the set since the pick, or already out: nothing to do (Envoy returns
-    // early without resetting the counter; it is reset on return).
-    if (state.index < 0 || state.ejected) return;
+  private fire(state: EndpointState, reason: EjectionEvent['reason']): void {
+    // Removed from the set since the pick: nothing to do.
+    if (state.index < 0) return;
+    // Bring returns and decay up to date first, so the percentage check is current.
+    const now = this.clock();
+    this.tick(now);
+    // Already out: Envoy returns early without resetting the counter (reset on return).
+    if (state.ejected) return;
     if (reason === 'consecutive-5xx') state.consecutive5xx = 0;
     else state.consecutiveGatewayErrors = 0;
 
@@ -112,7 +130,10 @@ export class OutlierDetector {
 
     const base = this.config.baseEjectionTime;
     const max = this.config.maxEjectionTime;
-    if (state.multiplier * base < max + base) state.multiplier++;
+    if (state.multiplier * base < max + base) {
+      if (state.multiplier === 0) this.decaying++;
+      state.multiplier++;
+    }
     const duration = Math.min(base * state.multiplier, max);
     state.ejected = true;
     state.ejectedUntil = now + duration;
@@ -137,7 +158,7 @@ export class OutlierDetector {
    * multiplier decays by one per tick. O(n).
    */
   tick(now: number): void {
-    if (now < this.nextTick) return;
+    if (now < this.nextTick || !this.pending) return;
     const interval = this.interval;
     const first = this.nextTick;
     const count = Math.floor((now - first) / interval) + 1;
@@ -146,6 +167,7 @@ export class OutlierDetector {
 
     let returned: Endpoint[] | undefined;
     let returnedMultipliers: number[] | undefined;
+    let decaying = 0;
     for (const state of this.host.states) {
       if (state.ejected) {
         if (state.ejectedUntil > last) continue;
@@ -163,7 +185,9 @@ export class OutlierDetector {
       } else if (state.multiplier > 0) {
         state.multiplier = Math.max(0, state.multiplier - count);
       }
+      if (state.multiplier > 0) decaying++;
     }
+    this.decaying = decaying;
     if (returned === undefined) return;
     this.host.healthChanged();
     if (this.onUnEject !== undefined) {
@@ -178,9 +202,14 @@ export class OutlierDetector {
 
   /** `update()` removed or added hosts: recount the ejected ones. O(n). */
   recount(): void {
-    let n = 0;
-    for (const s of this.host.states) if (s.ejected) n++;
-    this.ejectedCount = n;
+    let ejected = 0;
+    let decaying = 0;
+    for (const s of this.host.states) {
+      if (s.ejected) ejected++;
+      if (s.multiplier > 0) decaying++;
+    }
+    this.ejectedCount = ejected;
+    this.decaying = decaying;
   }
 }
 

@@ -63,13 +63,14 @@ export function countPicks(
   n: number,
   outcome: AttemptOutcome = 'success',
   hashKey?: string,
+  latencyMs = 1,
 ): Map<string, number> {
   const counts = new Map<string, number>();
   for (let i = 0; i < n; i++) {
     const p = lb.pick(hashKey === undefined ? undefined : { hashKey });
     if (p === undefined) throw new Error('no pick');
     counts.set(p.endpoint.id, (counts.get(p.endpoint.id) ?? 0) + 1);
-    p.done(outcome, 1);
+    p.done(outcome, latencyMs);
   }
   return counts;
 }
