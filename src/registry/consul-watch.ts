@@ -234,7 +234,9 @@ export class ConsulHealthWatch implements WatchSource {
       this.warnedEmpty = true;
       this.logger.warn(
         `consul reports no ${this.query.passingOnly ? 'passing ' : ''}instances of ${this.query.service}, which had instances before` +
-          (this.http.hasToken ? '' : ' (under default-deny ACLs a missing token looks exactly like "no instances": check CONSUL_HTTP_TOKEN)'),
+          (this.http.hasToken
+            ? ' (under default-deny ACLs a token that lost service:read looks exactly like "no instances": check the token\'s policy)'
+            : ' (under default-deny ACLs a missing token looks exactly like "no instances": check CONSUL_HTTP_TOKEN / CONSUL_HTTP_TOKEN_FILE)'),
         { service: this.query.service },
       );
     }
