@@ -189,7 +189,7 @@ export function readPolicyFile(file: string): unknown {
       { path: '', value: file, message: `cannot read the policy file (${code === 'ENOENT' ? 'no such file' : code})` },
     ]);
   }
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   const error = doc.errors[0];
   if (error !== undefined) {
     const line = error.linePos?.[0].line;

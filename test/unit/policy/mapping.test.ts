@@ -58,7 +58,7 @@ function leaves(schema: Json): { path: string; node: Json }[] {
   return out;
 }
 
-const schema = buildJsonSchema();
+const schema = buildJsonSchema() as Json;
 const fields = leaves(schema);
 
 describe('field mapping metadata', () => {

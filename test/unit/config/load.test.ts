@@ -1,0 +1,361 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { format, inspect } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ErrorCodes, InvalidPolicyError } from '../../../src/errors.ts';
+import { ENV_VARIABLES, parseConsulAddress } from '../../../src/config/env.ts';
+import { explainConfig, loadConfig } from '../../../src/config/load.ts';
+import { Secret } from '../../../src/config/secret.ts';
+
+const fixtures = fileURLToPath(new URL('../../fixtures/policy/', import.meta.url));
+const tmp = mkdtempSync(join(tmpdir(), 'inmesh-config-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function thrown(fn: () => unknown): InvalidPolicyError {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(InvalidPolicyError);
+    return error as InvalidPolicyError;
+  }
+  throw new Error('expected an error');
+}
+
+describe('loadConfig: defaults', () => {
+  it('with nothing set: built-in policy, local Consul agent, telemetry on', () => {
+    const config = loadConfig({ env: {}, cwd: tmp });
+    expect(config.policy.defaults.timeouts.request).toBe(15_000);
+    expect(config.consul).toEqual({ host: '127.0.0.1', port: 8500, secure: false });
+    expect(config.service).toBeUndefined();
+    expect(config.redisUrl).toBeUndefined();
+    expect(config.telemetry).toEqual({ enabled: true });
+    expect(config.sources).toMatchObject({ 'consul.host': 'default', 'consul.port': 'default', 'telemetry.enabled': 'default' });
+    expect(config.warnings).toEqual([]);
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.consul)).toBe(true);
+  });
+});
+
+describe('loadConfig: precedence code > env > file > defaults', () => {
+  const env = {
+    INMESH_POLICY_FILE: 'valid.yaml',
+    INMESH_TIMEOUT_CONNECT: '3s',
+    INMESH_RETRY_ATTEMPTS: '4',
+    INMESH_LB_POLICY: 'random',
+  };
+
+  it('the file sets what nothing else sets', () => {
+    const config = loadConfig({ env: { INMESH_POLICY_FILE: 'valid.yaml' }, cwd: fixtures });
+    expect(config.policyFile).toBe(join(fixtures, 'valid.yaml'));
+    expect(config.policy.defaults.timeouts).toMatchObject({ connect: 2000, request: 10_000 });
+    expect(config.policy.upstreams.orders!.timeouts.request).toBe(4000);
+    expect(config.sources['policy.defaults.timeouts.connect']).toBe(`file:${join(fixtures, 'valid.yaml')}`);
+  });
+
+  it('environment beats the file (for the same setting), the file keeps what env does not set', () => {
+    const config = loadConfig({ env, cwd: fixtures });
+    expect(config.policy.defaults.timeouts.connect).toBe(3000); // env over file
+    expect(config.policy.defaults.timeouts.request).toBe(10_000); // file
+    expect(config.policy.defaults.retries.attempts).toBe(4); // env over file's 1
+    expect(config.policy.defaults.loadBalancer.policy).toBe('random');
+    // An upstream's own value is a more specific level, not a lower source: it stays.
+    expect(config.policy.upstreams.orders!.loadBalancer.policy).toBe('least_request');
+    expect(config.policy.upstreams.orders!.timeouts.connect).toBe(3000); // inherited from defaults (env)
+    expect(config.sources['policy.defaults.timeouts.connect']).toBe('env:INMESH_TIMEOUT_CONNECT');
+    expect(config.sources['policy.defaults.timeouts.request']).toBe(`file:${join(fixtures, 'valid.yaml')}`);
+  });
+
+  it('code beats environment and file', () => {
+    const config = loadConfig({
+      env,
+      cwd: fixtures,
+      code: { policy: { defaults: { timeouts: { connect: '1s' } }, upstreams: { orders: { timeouts: { request: '9s' } } } } },
+    });
+    expect(config.policy.defaults.timeouts.connect).toBe(1000);
+    expect(config.policy.defaults.retries.attempts).toBe(4); // env still applies where code is silent
+    expect(config.policy.upstreams.orders!.timeouts.request).toBe(9000);
+    expect(config.policy.upstreams.orders!.loadBalancer.policy).toBe('least_request'); // file, merged
+    expect(config.sources['policy.defaults.timeouts.connect']).toBe('code');
+    expect(config.sources['policy.upstreams.orders.timeouts.request']).toBe('code');
+  });
+
+  it('code.policyFile beats INMESH_POLICY_FILE; JSON files work', () => {
+    const config = loadConfig({ env, cwd: fixtures, code: { policyFile: 'valid.json' } });
+    expect(config.policyFile).toBe(join(fixtures, 'valid.json'));
+    expect(config.sources.policyFile).toBe('code');
+    expect(config.policy.defaults.loadBalancer.policy).toBe('random');
+  });
+
+  it('settings: code > env > default for consul, service, telemetry', () => {
+    const environment = {
+      CONSUL_HTTP_ADDR: 'consul.internal:8600',
+      INMESH_SERVICE_NAME: 'checkout',
+      INMESH_SERVICE_PORT: '8080',
+      OTEL_SERVICE_NAME: 'checkout-otel',
+      INMESH_DATACENTER: 'dc2',
+    };
+    const fromEnv = loadConfig({ env: environment, cwd: tmp });
+    expect(fromEnv.consul).toEqual({ host: 'consul.internal', port: 8600, secure: false, datacenter: 'dc2' });
+    expect(fromEnv.service).toEqual({ name: 'checkout', port: 8080 });
+    expect(fromEnv.telemetry).toEqual({ enabled: true, serviceName: 'checkout-otel' });
+    expect(fromEnv.sources).toMatchObject({
+      'consul.host': 'env:CONSUL_HTTP_ADDR',
+      'consul.port': 'env:CONSUL_HTTP_ADDR',
+      'consul.datacenter': 'env:INMESH_DATACENTER',
+      'service.name': 'env:INMESH_SERVICE_NAME',
+      'telemetry.serviceName': 'env:OTEL_SERVICE_NAME',
+    });
+    const fromCode = loadConfig({
+      env: environment,
+      cwd: tmp,
+      code: { consul: { address: 'https://10.0.0.1:8501' }, service: { name: 'cart' }, telemetry: { serviceName: 'cart-svc', enabled: false } },
+    });
+    expect(fromCode.consul).toMatchObject({ host: '10.0.0.1', port: 8501, secure: true, datacenter: 'dc2' });
+    expect(fromCode.service).toEqual({ name: 'cart', port: 8080 });
+    expect(fromCode.telemetry).toEqual({ enabled: false, serviceName: 'cart-svc' });
+    expect(fromCode.sources['consul.host']).toBe('code');
+    expect(fromCode.sources['service.port']).toBe('env:INMESH_SERVICE_PORT');
+  });
+
+  it('telemetry: INMESH_TRACING wins over OTEL_SDK_DISABLED; OTEL_SDK_DISABLED=true turns it off; service name fallback', () => {
+    expect(loadConfig({ env: { OTEL_SDK_DISABLED: 'true' }, cwd: tmp }).telemetry.enabled).toBe(false);
+    expect(loadConfig({ env: { OTEL_SDK_DISABLED: 'TRUE' }, cwd: tmp }).telemetry.enabled).toBe(false);
+    expect(loadConfig({ env: { OTEL_SDK_DISABLED: 'nope' }, cwd: tmp }).telemetry.enabled).toBe(true);
+    expect(loadConfig({ env: { OTEL_SDK_DISABLED: 'true', INMESH_TRACING: 'true' }, cwd: tmp }).telemetry.enabled).toBe(true);
+    expect(loadConfig({ env: { INMESH_SERVICE_NAME: 'svc' }, cwd: tmp }).telemetry.serviceName).toBe('svc');
+  });
+
+  it('INMESH_ENDPOINTS_<SERVICE> satisfies registry static without endpoints in the document', () => {
+    const code = { policy: { upstreams: { 'user-api': { discovery: { registry: 'static' as const } } } } };
+    expect(() => loadConfig({ env: {}, cwd: tmp, code })).toThrow(/registry static needs at least one "host:port" endpoint \(in the policy or in INMESH_ENDPOINTS_USER_API\)/);
+    const config = loadConfig({ env: { INMESH_ENDPOINTS_USER_API: '127.0.0.1:1' }, cwd: tmp, code });
+    expect(config.policy.upstreams['user-api']!.discovery.registry).toBe('static');
+    expect(config.warnings).toEqual([]); // INMESH_ENDPOINTS_* is known
+  });
+
+  it('warns about unknown INMESH_* variables with a suggestion', () => {
+    const config = loadConfig({ env: { INMESH_TIMEOUT_CONECT: '1s', INMESH_WHATEVER_ELSE_ENTIRELY: 'x' }, cwd: tmp });
+    expect(config.warnings).toEqual([
+      'unknown environment variable INMESH_TIMEOUT_CONECT; did you mean INMESH_TIMEOUT_CONNECT?',
+      'unknown environment variable INMESH_WHATEVER_ELSE_ENTIRELY',
+    ]);
+  });
+});
+
+describe('loadConfig: environment errors name the variable, its value and what was expected', () => {
+  it('collects every bad variable in one INVALID_CONFIG error', () => {
+    const e = thrown(() =>
+      loadConfig({
+        env: {
+          INMESH_RETRY_ATTEMPTS: 'lots',
+          INMESH_TIMEOUT_REQUEST: '250',
+          INMESH_LB_POLICY: 'fastest',
+          INMESH_SERVICE_PORT: '99999',
+          INMESH_TRACING: 'maybe',
+          CONSUL_HTTP_ADDR: 'unix:///var/run/consul.sock',
+          CONSUL_HTTP_SSL: 'yes',
+        },
+        cwd: tmp,
+      }),
+    );
+    expect(e.code).toBe(ErrorCodes.INVALID_CONFIG);
+    expect(e.source).toBe('environment');
+    expect(e.issues).toEqual([
+      { path: 'INMESH_LB_POLICY', value: 'fastest', message: 'expected one of round_robin, random, least_request, ring_hash, peak_ewma' },
+      { path: 'INMESH_TIMEOUT_REQUEST', value: '250', message: 'expected a duration such as "250ms", "10s" or "1m30s" (units h, m, s, ms)' },
+      { path: 'INMESH_RETRY_ATTEMPTS', value: 'lots', message: 'expected an integer from 0 to 10' },
+      { path: 'INMESH_SERVICE_PORT', value: '99999', message: 'expected a port number from 1 to 65535' },
+      { path: 'INMESH_TRACING', value: 'maybe', message: 'expected true or false' },
+      { path: 'CONSUL_HTTP_ADDR', value: 'unix:///var/run/consul.sock', message: 'unix sockets are not supported: expected host:port or an http(s) URL' },
+      { path: 'CONSUL_HTTP_SSL', value: 'yes', message: 'expected true or false' },
+    ]);
+    expect(e.message).toContain('invalid environment: 7 problems');
+    expect(e.message).toContain('  - INMESH_RETRY_ATTEMPTS: expected an integer from 0 to 10 (got "lots")');
+  });
+
+  it('range errors come from the same schema as the document', () => {
+    const e = thrown(() => loadConfig({ env: { INMESH_RETRY_ATTEMPTS: '11', INMESH_TIMEOUT_CONNECT: '0s' }, cwd: tmp }));
+    expect(e.issues.map((i) => `${i.path}: ${i.message}`)).toEqual([
+      'INMESH_TIMEOUT_CONNECT: expected a duration from 1ms to 24h',
+      'INMESH_RETRY_ATTEMPTS: expected an integer from 0 to 10',
+    ]);
+  });
+
+  it('bad code settings are reported too', () => {
+    const e = thrown(() => loadConfig({ env: {}, cwd: tmp, code: { consul: { address: 'ftp://x' }, service: { name: '', port: 0 } } }));
+    expect(e.source).toBe('code configuration');
+    expect(e.issues.map((i) => i.path)).toEqual(['service.name', 'service.port', 'consul.address']);
+  });
+});
+
+describe('loadConfig: policy file errors name the file', () => {
+  it('a YAML syntax error names the file and line', () => {
+    const file = join(fixtures, 'syntax-error.yaml');
+    const e = thrown(() => loadConfig({ env: { INMESH_POLICY_FILE: file }, cwd: tmp }));
+    expect(e.code).toBe(ErrorCodes.INVALID_POLICY);
+    expect(e.source).toBe(file);
+    expect(e.message).toMatch(new RegExp(`YAML syntax error at ${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:5:\\d+: `));
+    expect(e.issues[0]!.path).toBe('line 5');
+    expect(e.issues[0]!.value).toBe('request: 10s');
+  });
+
+  it('a JSON syntax error names the file and line', () => {
+    const file = join(fixtures, 'syntax-error.json');
+    const e = thrown(() => loadConfig({ env: { INMESH_POLICY_FILE: file }, cwd: tmp }));
+    expect(e.message).toContain(`JSON syntax error at ${file}:`);
+    expect(e.issues[0]!.path).toMatch(/^line \d+$/);
+  });
+
+  it('a missing file', () => {
+    const e = thrown(() => loadConfig({ env: { INMESH_POLICY_FILE: 'nope.yaml' }, cwd: tmp }));
+    expect(e.message).toBe(`invalid ${join(tmp, 'nope.yaml')}: 1 problem\n  - (root): cannot read the policy file (no such file) (got "${join(tmp, 'nope.yaml')}")`);
+  });
+
+  it('an invalid document names the file and the field', () => {
+    const e = thrown(() => loadConfig({ env: { INMESH_POLICY_FILE: 'invalid.yaml' }, cwd: fixtures }));
+    expect(e.source).toBe(join(fixtures, 'invalid.yaml'));
+    expect(e.issues).toEqual([{ path: 'defaults.retries.attempts', value: 20, message: 'expected an integer from 0 to 10' }]);
+  });
+
+  it('an invalid policy in code names the code', () => {
+    const e = thrown(() => loadConfig({ env: {}, cwd: tmp, code: { policy: { defaults: { timeouts: { request: 5 as unknown as string } } } } }));
+    expect(e.source).toBe('policy in code');
+  });
+});
+
+describe('Consul variables', () => {
+  it('parses CONSUL_HTTP_ADDR forms', () => {
+    expect(parseConsulAddress('127.0.0.1:8500')).toEqual({ ok: true, value: { host: '127.0.0.1', port: 8500 } });
+    expect(parseConsulAddress('consul')).toEqual({ ok: true, value: { host: 'consul', port: 8500 } });
+    expect(parseConsulAddress('https://consul.internal')).toEqual({ ok: true, value: { host: 'consul.internal', port: 443, secure: true } });
+    expect(parseConsulAddress('http://[::1]:8500')).toEqual({ ok: true, value: { host: '::1', port: 8500, secure: false } });
+    expect(parseConsulAddress('[::1]:8501')).toEqual({ ok: true, value: { host: '::1', port: 8501 } });
+    expect(parseConsulAddress('host:0').ok).toBe(false);
+    expect(parseConsulAddress('http://h/path').ok).toBe(false);
+  });
+
+  it('reads TLS settings and the namespace; CONSUL_HTTP_SSL wins over the scheme', () => {
+    const config = loadConfig({
+      env: {
+        CONSUL_HTTP_ADDR: 'http://consul:8501',
+        CONSUL_HTTP_SSL: 'true',
+        CONSUL_CACERT: 'ca.pem',
+        CONSUL_CLIENT_CERT: '/etc/c.pem',
+        CONSUL_CLIENT_KEY: '/etc/k.pem',
+        CONSUL_TLS_SERVER_NAME: 'consul.internal',
+        CONSUL_NAMESPACE: 'team-a',
+      },
+      cwd: tmp,
+    });
+    expect(config.consul).toEqual({
+      host: 'consul',
+      port: 8501,
+      secure: true,
+      caFile: join(tmp, 'ca.pem'),
+      certFile: '/etc/c.pem',
+      keyFile: '/etc/k.pem',
+      tlsServerName: 'consul.internal',
+      namespace: 'team-a',
+    });
+    expect(config.sources['consul.secure']).toBe('env:CONSUL_HTTP_SSL');
+  });
+
+  it('token: CONSUL_HTTP_TOKEN wins over CONSUL_HTTP_TOKEN_FILE (read and trimmed)', () => {
+    const file = join(tmp, 'token');
+    writeFileSync(file, '  file-token-123\n');
+    const fromFile = loadConfig({ env: { CONSUL_HTTP_TOKEN_FILE: file }, cwd: tmp });
+    expect(fromFile.consul.token?.reveal()).toBe('file-token-123');
+    expect(fromFile.sources['consul.token']).toBe('env:CONSUL_HTTP_TOKEN_FILE');
+    const both = loadConfig({ env: { CONSUL_HTTP_TOKEN_FILE: file, CONSUL_HTTP_TOKEN: 'env-token' }, cwd: tmp });
+    expect(both.consul.token?.reveal()).toBe('env-token');
+    const code = loadConfig({ env: { CONSUL_HTTP_TOKEN: 'env-token' }, cwd: tmp, code: { consul: { token: 'code-token' } } });
+    expect(code.consul.token?.reveal()).toBe('code-token');
+  });
+
+  it('an unreadable or empty token file is an error naming the variable', () => {
+    expect(() => loadConfig({ env: { CONSUL_HTTP_TOKEN_FILE: 'missing' }, cwd: tmp })).toThrow(
+      `invalid environment: 1 problem\n  - CONSUL_HTTP_TOKEN_FILE: cannot read the token file (no such file) (got "${join(tmp, 'missing')}")`,
+    );
+    writeFileSync(join(tmp, 'empty'), ' \n');
+    expect(() => loadConfig({ env: { CONSUL_HTTP_TOKEN_FILE: 'empty' }, cwd: tmp })).toThrow(/CONSUL_HTTP_TOKEN_FILE: the token file is empty/);
+  });
+});
+
+describe('secrets never appear in output', () => {
+  const TOKEN = 's3cr3t-token-value';
+  const PASSWORD = 'hunter2-redis-pass';
+  const FILE_TOKEN = 'file-secret-content';
+
+  function captured(config: unknown): string {
+    return [
+      inspect(config, { depth: Infinity, showHidden: false }),
+      format('%o', config),
+      format('%s %j', config, config),
+      JSON.stringify(config),
+      String((config as { consul: { token: unknown } }).consul.token),
+      explainConfig(config as Parameters<typeof explainConfig>[0]),
+    ].join('\n');
+  }
+
+  it('redacts the token, the token file content and the Redis password', () => {
+    const file = join(tmp, 'secret-token');
+    writeFileSync(file, FILE_TOKEN);
+    for (const env of [
+      { CONSUL_HTTP_TOKEN: TOKEN, INMESH_REDIS_URL: `redis://:${PASSWORD}@127.0.0.1:6379/0` },
+      { CONSUL_HTTP_TOKEN_FILE: file, INMESH_REDIS_URL: `redis://user:${PASSWORD}@127.0.0.1:6379` },
+    ]) {
+      const config = loadConfig({ env, cwd: tmp });
+      const out = captured(config);
+      expect(out).not.toContain(TOKEN);
+      expect(out).not.toContain(PASSWORD);
+      expect(out).not.toContain(FILE_TOKEN);
+      expect(out).toContain('[redacted]');
+      expect(config.redisUrl?.reveal()).toContain(PASSWORD);
+    }
+  });
+
+  it('errors about secret variables do not echo them', () => {
+    const e = thrown(() => loadConfig({ env: { INMESH_REDIS_URL: `http://:${PASSWORD}@h:1`, CONSUL_HTTP_TOKEN: TOKEN, INMESH_TRACING: 'x' }, cwd: tmp }));
+    expect(e.message).not.toContain(PASSWORD);
+    expect(e.message).not.toContain(TOKEN);
+    expect(JSON.stringify(e.issues)).not.toContain(PASSWORD);
+    expect(e.issues[0]).toEqual({ path: 'INMESH_REDIS_URL', value: 'http://:redacted@h:1/', message: 'expected a redis:// or rediss:// URL such as redis://:password@127.0.0.1:6379/0' });
+    const code = thrown(() => loadConfig({ env: {}, cwd: tmp, code: { redisUrl: `mysql://u:${PASSWORD}@h` } }));
+    expect(code.message).not.toContain(PASSWORD);
+  });
+
+  it('Secret prints as [redacted] everywhere', () => {
+    const secret = new Secret('value-123');
+    expect(String(secret)).toBe('[redacted]');
+    // eslint-disable-next-line @typescript-eslint/restrict-template-expressions -- what a careless log line does
+    expect(`${secret}`).toBe('[redacted]');
+    expect(JSON.stringify({ secret })).toBe('{"secret":"[redacted]"}');
+    expect(inspect(secret)).toBe('Secret([redacted])');
+    expect(inspect({ nested: { secret } }, { depth: 5 })).not.toContain('value-123');
+    expect(format('%s %o %O %j', secret, secret, secret, secret)).not.toContain('value-123');
+    expect(secret.reveal()).toBe('value-123');
+  });
+});
+
+describe('the env table', () => {
+  it('has unique names, and every readable entry can be applied', () => {
+    const names = ENV_VARIABLES.map((v) => v.name);
+    expect(new Set(names).size).toBe(names.length);
+    for (const variable of ENV_VARIABLES) {
+      expect(variable.description.length, variable.name).toBeGreaterThan(10);
+      if (variable.name.includes('<')) expect(variable.apply).toBeUndefined();
+      else expect(variable.apply, variable.name).toBeTypeOf('function');
+    }
+    expect(names).toEqual(expect.arrayContaining(['INMESH_POLICY_FILE', 'INMESH_TIMEOUT_PER_TRY', 'CONSUL_HTTP_TOKEN_FILE', 'OTEL_SDK_DISABLED']));
+  });
+
+  it('every example value in the table is accepted', () => {
+    for (const variable of ENV_VARIABLES) {
+      if (variable.apply === undefined || variable.name.endsWith('_FILE')) continue;
+      const result = variable.apply(variable.example, {});
+      expect(result.ok, `${variable.name}=${variable.example}`).toBe(true);
+    }
+  });
+});
