@@ -23,3 +23,41 @@ export { policySchema } from './policy/json-schema.ts';
 export type { PolicyDocument, ParsePolicyOptions, MatchHeaders } from './policy/index.ts';
 export { loadConfig, explainConfig, Secret } from './config/index.ts';
 export type { ResolvedConfig, LoadConfigOptions, ConfigInput, ConsulConnection, ServiceIdentity, TelemetrySettings, SettingSource } from './config/index.ts';
+// Discovery and registration: Consul, static and file registries, registering this process.
+export {
+  createRegistry,
+  ConsulRegistry,
+  StaticRegistry,
+  FileRegistry,
+  ConsulRegistration,
+  registerService,
+  detectAddress,
+  envVariableFor,
+  validateEndpoint,
+  parseHostPort,
+} from './registry/index.ts';
+export type {
+  RegistryOptionsByKind,
+  ConsulRegistryOptions,
+  ConsulRegistryStats,
+  StaticRegistryOptions,
+  FileRegistryOptions,
+  ServiceRegistrationOptions,
+  HttpCheckOptions,
+  TtlCheckOptions,
+  RegistrationState,
+  ConsulConnectionOptions,
+  ConsulWatchOptions,
+  EndpointEntry,
+  ValidateOptions,
+  RawEndpoint,
+  ValidationResult,
+  RegistrySubscription,
+  SubscribeOptions,
+  Endpoint,
+  ResolveQuery,
+  Subscription,
+  EndpointsListener,
+  Registry,
+  Logger,
+} from './registry/index.ts';
