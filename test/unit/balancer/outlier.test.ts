@@ -168,6 +168,28 @@ describe('outlier detection: ejection time', () => {
   });
 });
 
+describe('outlier detection: events', () => {
+  it('a throwing listener does not break picks or done()', () => {
+    const clock = new FakeClock();
+    const lb = createLoadBalancer(lbConfig(), odConfig({ consecutive5xx: 1, maxEjectionPercent: 100 }), {
+      clock: clock.fn,
+      random: seeded(1),
+      onEject: () => {
+        throw new Error('listener bug');
+      },
+      onUnEject: () => {
+        throw new Error('listener bug');
+      },
+    });
+    lb.update(eps(2));
+    expect(() => lb.pick()!.done('server-error', 1)).not.toThrow();
+    expect(lb.stats().filter((s) => s.ejected)).toHaveLength(1);
+    clock.now = 30_000;
+    expect(() => lb.pick()).not.toThrow();
+    expect(lb.stats().filter((s) => s.ejected)).toHaveLength(0);
+  });
+});
+
 describe('outlier detection: limits and panic', () => {
   it('maxEjectionPercent 10 with 3 hosts still allows exactly one ejection', () => {
     const { lb, ejections } = setup({ maxEjectionPercent: 10 }, 3);
