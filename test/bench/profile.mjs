@@ -115,7 +115,10 @@ const walk = (node, onStack) => {
 };
 walk(profile.nodes[0], new Set());
 
-const pct = (c) => `${((c / total) * 100).toFixed(1).padStart(5)} %`;
+const idle = [...hits].filter(([id]) => byId.get(id).callFrame.functionName === '(idle)').reduce((a, [, c]) => a + c, 0);
+const usPerSample = (profile.endTime - profile.startTime) / total;
+const pct = (c) => `${((c / total) * 100).toFixed(1).padStart(5)} % ${((c * usPerSample) / n).toFixed(1).padStart(6)} µs/req`;
+console.log(`busy ${(((total - idle) * usPerSample) / n).toFixed(1)} µs/req (profile time not idle, per request)`);
 console.log(`${cellId} c=${concurrency}: ${n} requests in ${elapsed.toFixed(0)} ms = ${((n / elapsed) * 1000).toFixed(0)} req/s; ${total} samples; profile: ${file}`);
 console.log('\ntop frames by self time:');
 for (const [k, c] of [...frames].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`${pct(c)}  ${k}`);

@@ -100,10 +100,15 @@ async function runOnce(cell, ports, concurrency) {
     await drive(client.call, concurrency, config.warmupMs, config.maxRequests, undefined);
     globalThis.gc?.();
     const samples = new Samples(Math.min(config.maxRequests, 1_000_000));
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const { errors, lastError } = await drive(client.call, concurrency, config.durationMs, config.maxRequests, samples);
     const elapsed = performance.now() - t0;
-    return { ...samples.summary(elapsed), errors, lastError: lastError && String(lastError?.message ?? lastError) };
+    const cpu = process.cpuUsage(cpu0);
+    const summary = samples.summary(elapsed);
+    // Client-process CPU per request: robust to other processes on the machine.
+    const cpuPerReq = (cpu.user + cpu.system) / Math.max(1, summary.requests);
+    return { ...summary, cpuPerReq, errors, lastError: lastError && String(lastError?.message ?? lastError) };
   } finally {
     await client.close();
   }
@@ -138,7 +143,7 @@ try {
         const best = results[concurrency][cell.id];
         results[concurrency][cell.id] = !best || r.rps > best.rps ? { ...r, runs: [...(best?.runs ?? []), r.rps] } : { ...best, runs: [...best.runs, r.rps] };
         process.stdout.write(
-          `  c=${String(concurrency).padStart(2)} round ${round + 1} ${cell.id.padEnd(20)} ${fmtInt(r.rps).padStart(7)} req/s  p50 ${fmt(r.p50, 3)} ms  p99 ${fmt(r.p99, 3)} ms` +
+          `  c=${String(concurrency).padStart(2)} round ${round + 1} ${cell.id.padEnd(20)} ${fmtInt(r.rps).padStart(7)} req/s  p50 ${fmt(r.p50, 3)} ms  p99 ${fmt(r.p99, 3)} ms  cpu ${fmt(r.cpuPerReq, 0)} µs/req` +
             (r.errors ? `  ERRORS ${r.errors} (${r.lastError})` : '') + '\n',
         );
       }
@@ -166,11 +171,13 @@ for (const concurrency of config.concurrency) {
       fmt(ratio(r.rps, base1?.rps)),
       fmt(ratio(r.rps, base3?.rps)),
       fmt(ratio(r.p50, base3?.p50)),
+      fmt(r.cpuPerReq, 0),
+      fmt(ratio(r.cpuPerReq, base3?.cpuPerReq)),
       r.errors ? String(r.errors) : '0',
     ]);
   }
 }
-const header = ['in flight', 'cell', 'req/s', 'p50 ms', 'p99 ms', 'req/s ÷ 1 Pool', 'req/s ÷ 3 Pools', 'p50 ÷ 3 Pools', 'errors'];
+const header = ['in flight', 'cell', 'req/s', 'p50 ms', 'p99 ms', 'req/s ÷ 1 Pool', 'req/s ÷ 3 Pools', 'p50 ÷ 3 Pools', 'CPU µs/req', 'CPU ÷ 3 Pools', 'errors'];
 console.log('\n' + table(header, rows));
 
 // Goals: mesh.request >= 0.90x raw (3 Pools) throughput and p50 <= 1.10x; traced >= 0.75x.
