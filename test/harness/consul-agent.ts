@@ -28,6 +28,11 @@ import { findConsulBinary, type ConsulBinary } from './consul-binary.ts';
 export interface ConsulAgentOptions {
   /** ACLs on, `default_policy` deny unless given; the master token is also the agent token. */
   acl?: { masterToken: string; defaultPolicy?: 'allow' | 'deny' };
+  /**
+   * Serve the HTTP API over TLS as well (on `httpsPort`), with these PEM files;
+   * `verifyIncoming` requires a client certificate signed by the CA.
+   */
+  tls?: { caFile: string; certFile: string; keyFile: string; verifyIncoming?: boolean };
   /** Extra top-level agent config (merged over ours). */
   extraConfig?: Record<string, unknown>;
   /** Deadline for the agent to elect itself leader. Default 30 s. */
@@ -39,6 +44,8 @@ export interface ConsulAgent {
   readonly address: string;
   /** HTTP API port. */
   readonly port: number;
+  /** HTTPS API port when started with `tls`, else undefined. */
+  readonly httpsPort: number | undefined;
   /** `127.0.0.1:PORT`, the CONSUL_HTTP_ADDR form. */
   readonly httpAddr: string;
   /** `http://127.0.0.1:PORT`. */
@@ -118,6 +125,7 @@ export async function startConsulAgent(options: ConsulAgentOptions = {}): Promis
     server: await freePort(false, taken),
     grpc: await freePort(false, taken),
   };
+  const httpsPort = options.tls ? await freePort(false, taken) : undefined;
   const dir = mkdtempSync(join(tmpdir(), 'inmesh-consul-'));
   const config: Record<string, unknown> = {
     node_name: `inmesh-test-${ports.http}`,
@@ -129,7 +137,18 @@ export async function startConsulAgent(options: ConsulAgentOptions = {}): Promis
     log_level: 'INFO',
     // Check output changes are written at once, not batched for 5 min.
     check_update_interval: '0s',
-    ports: { ...ports, https: -1 },
+    ports: { ...ports, https: httpsPort ?? -1 },
+    ...(options.tls
+      ? {
+          ca_file: options.tls.caFile,
+          cert_file: options.tls.certFile,
+          key_file: options.tls.keyFile,
+          verify_incoming: false,
+          verify_incoming_rpc: false,
+          verify_incoming_https: options.tls.verifyIncoming ?? false,
+          verify_outgoing: false,
+        }
+      : {}),
     ...(options.acl
       ? {
           primary_datacenter: 'dc1',
@@ -201,6 +220,7 @@ export async function startConsulAgent(options: ConsulAgentOptions = {}): Promis
   const agent: ConsulAgent = {
     address: '127.0.0.1',
     port: ports.http,
+    httpsPort,
     httpAddr: `127.0.0.1:${ports.http}`,
     url,
     binary,

@@ -1,0 +1,77 @@
+/**
+ * TLS to the agent (own agent with an HTTPS listener that requires a client
+ * certificate): CA, client certificate/key and server name from the
+ * ConsulConnection shape, as CONSUL_CACERT / CONSUL_CLIENT_CERT /
+ * CONSUL_CLIENT_KEY / CONSUL_TLS_SERVER_NAME give them.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RegistryError } from '../../../src/errors.ts';
+import { ConsulRegistry } from '../../../src/registry/consul.ts';
+import { registerService } from '../../../src/registry/consul-register.ts';
+import { findConsulBinary } from '../../harness/consul-binary.ts';
+import { startConsulAgent, type ConsulAgent } from '../../harness/consul-agent.ts';
+import { captureLogger, ids } from '../../harness/registry-helpers.ts';
+
+const run = promisify(execFile);
+
+describe('consul over TLS (own agent, mTLS on the HTTPS port)', () => {
+  let dir: string;
+  let agent: ConsulAgent;
+  const pem = (name: string): string => join(dir, name);
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'inmesh-consul-tls-'));
+    const { path } = await findConsulBinary();
+    await run(path, ['tls', 'ca', 'create'], { cwd: dir });
+    await run(path, ['tls', 'cert', 'create', '-server', '-dc', 'dc1'], { cwd: dir });
+    await run(path, ['tls', 'cert', 'create', '-client', '-dc', 'dc1'], { cwd: dir });
+    agent = await startConsulAgent({
+      tls: { caFile: pem('consul-agent-ca.pem'), certFile: pem('dc1-server-consul-0.pem'), keyFile: pem('dc1-server-consul-0-key.pem'), verifyIncoming: true },
+    });
+  });
+  afterAll(async () => {
+    await agent.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('registers and discovers over HTTPS with a client certificate and server name', async () => {
+    const connection = {
+      host: '127.0.0.1',
+      port: agent.httpsPort!,
+      secure: true,
+      caFile: pem('consul-agent-ca.pem'),
+      certFile: pem('dc1-client-consul-0.pem'),
+      keyFile: pem('dc1-client-consul-0-key.pem'),
+      tlsServerName: 'server.dc1.consul',
+    };
+    const reg = await registerService({ name: 'tls-svc', port: 18500, address: '127.0.0.1', connection, verifyIntervalMs: 0 });
+    const registry = new ConsulRegistry({ connection, logger: captureLogger() });
+    try {
+      expect(ids(await registry.resolve({ service: 'tls-svc' }))).toEqual([reg.id]);
+    } finally {
+      await registry.close();
+      await reg.deregister();
+      reg.close();
+    }
+  });
+
+  it('fails clearly without the client certificate, or with an unknown CA file', async () => {
+    const noCert = new ConsulRegistry({
+      connection: { host: '127.0.0.1', port: agent.httpsPort!, secure: true, caFile: pem('consul-agent-ca.pem') },
+      logger: captureLogger(),
+    });
+    try {
+      const error = await noCert.resolve({ service: 'tls-svc' }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RegistryError);
+      expect((error as Error).message).toMatch(/consul GET \/v1\/health\/service\/tls-svc at 127\.0\.0\.1:\d+ failed/);
+    } finally {
+      await noCert.close();
+    }
+    expect(() => new ConsulRegistry({ connection: { secure: true, caFile: pem('missing.pem') } })).toThrow(/cannot read the Consul CA file .*missing\.pem: ENOENT/);
+  });
+});
