@@ -19,6 +19,7 @@ import { ConsulRegistry, type ConsulRegistryOptions } from './registry/consul.ts
 import type { Logger, Registry } from './registry/types.ts';
 import { createBreakerLayer } from './resilience/breaker.ts';
 import { createLimitLayer } from './resilience/limits.ts';
+import { createRateLimitLayer } from './resilience/rate-limit.ts';
 import { createTelemetryLayer } from './telemetry/layer.ts';
 import type { TelemetryOptions } from './telemetry/types.ts';
 import { MeshDispatcher } from './client/dispatcher.ts';
@@ -48,6 +49,8 @@ export interface MeshOptions {
   telemetry?: TelemetryOptions;
   /** Dispatcher for hosts that are not mesh services. @default a new undici Agent */
   passThrough?: Dispatcher;
+  /** Redis for shared client rate limits (`rateLimit.shared`). @default INMESH_REDIS_URL */
+  redis?: { url: string };
   /** Jitter source for retry backoff (tests). @default Math.random */
   random?: () => number;
 }
@@ -158,13 +161,19 @@ class MeshImpl implements Mesh {
     if (breaker !== undefined) this.#closables.push(breaker);
     const limit = createLimitLayer(upstream);
     if (limit !== undefined) this.#closables.push(limit);
+    const o = this.#options;
+    const rateLimit = createRateLimitLayer(upstream, {
+      ...(o.redis === undefined ? {} : { redis: o.redis }),
+      ...(o.logger === undefined ? {} : { logger: o.logger }),
+    });
+    if (rateLimit !== undefined) this.#closables.push(rateLimit);
     return new UpstreamRuntime(upstream, {
       registry: this.#registryFor(upstream),
       createBalancer: (u) => createLoadBalancer(u.loadBalancer, u.outlierDetection),
       layers: {
         telemetry: this.#telemetry,
         breaker,
-        // rateLimit: createRateLimitLayer(upstream, deps)  — slot, wired when src/resilience/rate-limit.ts lands
+        rateLimit,
         limit,
       },
       random: this.#options.random,

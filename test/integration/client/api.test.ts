@@ -201,3 +201,40 @@ describe('typed errors and deadlines', () => {
     expect(await res.body.json()).toMatchObject({ body: 'ab' });
   });
 });
+
+describe('resilience layers wired in', () => {
+  it('the client rate limit rejects with RateLimitedError and never reaches the server', async () => {
+    const s = await startServer(ok);
+    mesh = createMesh({
+      policy: policyFor({ orders: { endpoints: [s.address], doc: { rateLimit: { requestsPerSecond: 1, burst: 2 } } } }),
+      telemetry: { enabled: false },
+    });
+    for (let i = 0; i < 2; i++) await (await mesh.request('http://orders/')).body.dump();
+    await expect(mesh.request('http://orders/')).rejects.toMatchObject({ code: 'INMESH_ERR_RATE_LIMITED' });
+    expect(s.hits).toBe(2);
+  });
+
+  it('the circuit breaker opens when every call fails, failing fast with CircuitOpenError', async () => {
+    const s = await startServer((_req, res) => {
+      res.statusCode = 500;
+      res.end();
+    });
+    mesh = createMesh({
+      policy: policyFor(
+        { orders: { endpoints: [s.address] } },
+        { circuitBreaker: { enabled: true, minimumRequests: 5, errorThresholdPercent: 50 }, retries: { attempts: 0 }, outlierDetection: { consecutive5xx: 0 } },
+      ),
+      telemetry: { enabled: false },
+    });
+    let open = 0;
+    for (let i = 0; i < 10; i++) {
+      try {
+        await (await mesh.request('http://orders/')).body.dump();
+      } catch (e) {
+        if ((e as InmeshError).code === 'INMESH_ERR_CIRCUIT_OPEN') open++;
+      }
+    }
+    expect(open).toBeGreaterThan(0);
+    expect(s.hits).toBe(10 - open);
+  });
+});
