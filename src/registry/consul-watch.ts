@@ -5,8 +5,9 @@
  * - the first request is a plain read; then `index` = the last `X-Consul-Index`
  *   and `wait` (default 60 s);
  * - an index that goes backwards (agent restart, snapshot restore) resets to 0,
- *   so the next read is a plain one; an index of 0 is never used for blocking
- *   (1 instead);
+ *   so the next read is a plain one; so does any failed request (a restarted
+ *   agent would otherwise hold a query whose index it has not reached for the
+ *   whole wait); an index of 0 is never used for blocking (1 instead);
  * - the client timeout sits above `wait + wait/16` (Consul's jitter) plus a margin;
  * - queries are at least `minIntervalMs` apart (a fast-changing index cannot spin
  *   the loop);
