@@ -12,10 +12,15 @@
  */
 import { Agent, type Dispatcher } from 'undici';
 import { createLoadBalancer } from './balancer/balancer.ts';
+import { loadConfig, type CodePolicy, type ConfigInput, type ResolvedConfig } from './config/load.ts';
 import { ClosedError, InvalidArgumentError, isInmeshError } from './errors.ts';
-import { defaultUpstream, parseConsulHost, resolvePolicy, upstreamFor, type PolicyDocument } from './policy/index.ts';
+import { defaultUpstream, parseConsulHost, upstreamFor } from './policy/index.ts';
 import type { ResolvedPolicy, ResolvedUpstream } from './policy/types.ts';
-import { ConsulRegistry, type ConsulRegistryOptions } from './registry/consul.ts';
+import { ConsulRegistry } from './registry/consul.ts';
+import { registerService, type ConsulRegistration, type ServiceRegistrationOptions } from './registry/consul-register.ts';
+import type { ConsulWatchOptions } from './registry/consul-watch.ts';
+import { FileRegistry } from './registry/file.ts';
+import { StaticRegistry } from './registry/static.ts';
 import type { Logger, Registry } from './registry/types.ts';
 import { createBreakerLayer } from './resilience/breaker.ts';
 import { createLimitLayer } from './resilience/limits.ts';
@@ -27,37 +32,50 @@ import { meshFetch, type MeshFetchInit } from './client/fetch.ts';
 import { buildMeshRequest, callOptionsOf, normalizeHeaders, type MeshRequestOptions } from './client/request.ts';
 import type { MeshResponse } from './client/types.ts';
 import { UpstreamRuntime, type UpstreamLayers } from './client/upstream.ts';
-import { StaticRegistry } from './internal/static-registry.ts';
 
 export type { MeshRequestOptions } from './client/request.ts';
 export type { MeshFetchInit } from './client/fetch.ts';
 
-export interface MeshOptions {
-  /** A policy document (validated and resolved here) or an already resolved policy. Default: every built-in default. */
-  policy?: PolicyDocument | ResolvedPolicy;
+/**
+ * Options of `createMesh()`. Everything here is optional: a setting given in
+ * code wins over the environment (`INMESH_*`, `CONSUL_*`, `OTEL_*`), which wins
+ * over the policy file (`policyFile` or `INMESH_POLICY_FILE`), which wins over
+ * the built-in defaults (see docs/configuration.md).
+ */
+export interface MeshOptions extends Omit<ConfigInput, 'policy' | 'telemetry'> {
+  /** A policy document (merged over env and file, then validated and resolved) or an already resolved policy (used as is). */
+  policy?: CodePolicy | ResolvedPolicy;
+  /** Environment to read settings from. @default process.env */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Directory a relative policy file is resolved against. @default process.cwd() */
+  cwd?: string;
   /**
-   * Where endpoints come from: a Registry (e.g. a ConsulRegistry), or a static
+   * Where endpoints come from: a Registry used for every upstream, or a static
    * map `{ static: { orders: ['127.0.0.1:8080'] } }` (its services become mesh
-   * services). Default: each upstream's `discovery` (static endpoints from the
-   * policy, else a Consul agent on 127.0.0.1:8500, created on first need).
+   * services). Default: each upstream's `discovery` — the static registry
+   * (policy `endpoints` and `INMESH_ENDPOINTS_<SERVICE>`), the file registry, or
+   * the Consul agent from `consul` / `CONSUL_HTTP_ADDR`, each created on first need.
    */
   registry?: Registry | { static: Readonly<Record<string, readonly string[]>> };
-  /** Options of the Consul registry created when none is given. */
-  consul?: ConsulRegistryOptions;
+  /** Tuning of Consul blocking queries (wait, back-off, stale/cached reads). */
+  consulWatch?: ConsulWatchOptions;
   logger?: Logger;
-  /** Telemetry layer options; `{ enabled: false }` removes the layer. @default { enabled: true } */
+  /** Telemetry layer options; `{ enabled: false }` removes the layer. @default enabled unless INMESH_TRACING=false or OTEL_SDK_DISABLED=true */
   telemetry?: TelemetryOptions;
   /** Dispatcher for hosts that are not mesh services. @default a new undici Agent */
   passThrough?: Dispatcher;
-  /** Redis for shared client rate limits (`rateLimit.shared`). @default INMESH_REDIS_URL */
-  redis?: { url: string };
   /** Jitter source for retry backoff (tests). @default Math.random */
   random?: () => number;
 }
 
+/** What `mesh.register()` takes; name, address and port default to the configured service (`INMESH_SERVICE_*`). */
+export type MeshRegistrationOptions = Partial<Omit<ServiceRegistrationOptions, 'connection'>>;
+
 export interface Mesh {
   /** The resolved policy in force (deep-frozen). */
   readonly policy: ResolvedPolicy;
+  /** The resolved configuration (deep-frozen; secrets print as [redacted]). */
+  readonly config: ResolvedConfig;
   /** Fast path, undici `request` semantics. */
   request(url: string | URL, options?: MeshRequestOptions): Promise<MeshResponse>;
   /** WHATWG-compatible fetch (a drop-in wrap of `fetch`). */
@@ -66,7 +84,12 @@ export interface Mesh {
   readonly dispatcher: Dispatcher;
   /** Whether a host name is a mesh service. */
   isMeshHost(hostname: string): boolean;
-  /** Closes pools, subscriptions, breakers and registries the mesh created. */
+  /**
+   * Registers this process in Consul (the agent from the configuration). On
+   * `close()` the instance is drained (maintenance mode) and deregistered.
+   */
+  register(options?: MeshRegistrationOptions): Promise<ConsulRegistration>;
+  /** Deregisters, then closes pools, subscriptions, breakers and registries the mesh created. */
   close(): Promise<void>;
 }
 
@@ -74,20 +97,26 @@ function isRegistry(r: MeshOptions['registry']): r is Registry {
   return r !== undefined && typeof (r as Registry).subscribe === 'function';
 }
 
-function isResolvedPolicy(p: PolicyDocument | ResolvedPolicy): p is ResolvedPolicy {
+function isResolvedPolicy(p: CodePolicy | ResolvedPolicy): p is ResolvedPolicy {
   const d = (p as { defaults?: { timeouts?: { connect?: unknown }; discovery?: { endpoints?: unknown } } }).defaults;
   return typeof d?.timeouts?.connect === 'number' && Array.isArray(d.discovery?.endpoints) && 'inbound' in p;
 }
 
 class MeshImpl implements Mesh {
   readonly policy: ResolvedPolicy;
+  readonly config: ResolvedConfig;
   readonly dispatcher: Dispatcher;
   readonly #options: MeshOptions;
+  readonly #env: Readonly<Record<string, string | undefined>>;
   readonly #passThrough: Dispatcher;
   readonly #ownsPassThrough: boolean;
-  readonly #static: StaticRegistry | undefined;
+  /** The user's registry, used for every upstream. */
   readonly #registry: Registry | undefined;
+  /** Static endpoints: the `{ static }` option, every upstream's policy `endpoints`, INMESH_ENDPOINTS_*. */
+  readonly #static: StaticRegistry;
+  readonly #files = new Map<string, FileRegistry>();
   #consul: ConsulRegistry | undefined;
+  readonly #registrations: ConsulRegistration[] = [];
   readonly #hosts = new Map<string, UpstreamRuntime>();
   readonly #runtimes = new Map<Readonly<ResolvedUpstream>, UpstreamRuntime>();
   /** Layers with state to shut down with the mesh (breakers, limits). */
@@ -97,20 +126,44 @@ class MeshImpl implements Mesh {
 
   constructor(options: MeshOptions) {
     this.#options = options;
-    const p = options.policy;
-    this.policy = p === undefined ? resolvePolicy({ apiVersion: 'inmesh/v1' }) : isResolvedPolicy(p) ? p : resolvePolicy(p);
-    const r = options.registry;
-    if (isRegistry(r)) this.#registry = r;
-    else if (r !== undefined) this.#static = new StaticRegistry(r.static);
+    this.#env = options.env ?? process.env;
+    const { policy, cwd, registry, telemetry } = options;
+    // The ConfigInput part of the options (settings loadConfig ranks against env and file).
+    const settings: Omit<ConfigInput, 'policy' | 'telemetry'> = {
+      ...(options.policyFile === undefined ? {} : { policyFile: options.policyFile }),
+      ...(options.service === undefined ? {} : { service: options.service }),
+      ...(options.consul === undefined ? {} : { consul: options.consul }),
+      ...(options.redisUrl === undefined ? {} : { redisUrl: options.redisUrl }),
+    };
+    const given = policy !== undefined && isResolvedPolicy(policy) ? policy : undefined;
+    const codePolicy = policy !== undefined && given === undefined ? (policy as CodePolicy) : undefined;
+    this.config = loadConfig({
+      code: {
+        ...settings,
+        ...(codePolicy === undefined ? {} : { policy: codePolicy }),
+        ...(telemetry?.enabled === undefined ? {} : { telemetry: { enabled: telemetry.enabled } }),
+      },
+      env: this.#env,
+      ...(cwd === undefined ? {} : { cwd }),
+    });
+    this.policy = given ?? this.config.policy;
+
+    if (isRegistry(registry)) this.#registry = registry;
+    const services: Record<string, readonly string[]> = { ...(isRegistry(registry) ? {} : registry?.static) };
+    for (const u of Object.values(this.policy.upstreams)) {
+      const d = u.discovery;
+      if (d.registry === 'static' && d.endpoints.length > 0) services[d.service ?? u.name] = d.endpoints;
+    }
+    this.#static = new StaticRegistry({ services, env: this.#env, ...(options.logger === undefined ? {} : { logger: options.logger }) });
+
     this.#ownsPassThrough = options.passThrough === undefined;
     this.#passThrough = options.passThrough ?? new Agent();
-    const t = options.telemetry;
     this.#telemetry = createTelemetryLayer({
-      enabled: t?.enabled ?? true,
-      tracer: t?.tracer,
-      meter: t?.meter,
-      requestHook: t?.requestHook,
-      responseHook: t?.responseHook,
+      enabled: this.config.telemetry.enabled,
+      tracer: telemetry?.tracer,
+      meter: telemetry?.meter,
+      requestHook: telemetry?.requestHook,
+      responseHook: telemetry?.responseHook,
     });
     this.dispatcher = new MeshDispatcher(this, this.#passThrough);
   }
@@ -125,7 +178,7 @@ class MeshImpl implements Mesh {
     if (hit !== undefined) return hit;
     const host = hostname.endsWith('.') ? hostname.slice(0, -1) : hostname;
     let upstream = upstreamFor(this.policy, host);
-    if (upstream === undefined && (this.#static?.has(host) === true || parseConsulHost(host) !== undefined)) {
+    if (upstream === undefined && (this.#static.has(host) || parseConsulHost(host) !== undefined)) {
       upstream = defaultUpstream(this.policy, host);
     }
     if (upstream === undefined) return undefined;
@@ -140,20 +193,45 @@ class MeshImpl implements Mesh {
   }
 
   #registryFor(upstream: Readonly<ResolvedUpstream>): Registry {
-    const d = upstream.discovery;
-    if (d.registry === 'static' && d.endpoints.length > 0) {
-      return new StaticRegistry({ [d.service ?? upstream.name]: d.endpoints });
-    }
     if (this.#registry !== undefined) return this.#registry;
-    if (this.#static?.has(d.service ?? upstream.name) === true) return this.#static;
-    if (d.registry === 'consul') {
-      this.#consul ??= new ConsulRegistry({
-        ...this.#options.consul,
-        ...(this.#options.logger === undefined ? {} : { logger: this.#options.logger }),
-      });
-      return this.#consul;
+    const d = upstream.discovery;
+    const logger = this.#options.logger === undefined ? {} : { logger: this.#options.logger };
+    if (d.registry === 'static' || this.#static.has(d.service ?? upstream.name)) return this.#static;
+    if (d.registry === 'file') {
+      // The schema requires `file` with the file registry.
+      const path = d.file ?? '';
+      let file = this.#files.get(path);
+      if (file === undefined) {
+        file = new FileRegistry({ path, ...logger });
+        this.#files.set(path, file);
+      }
+      return file;
     }
-    return this.#static ?? new StaticRegistry({});
+    this.#consul ??= new ConsulRegistry({ ...this.#options.consulWatch, connection: this.config.consul, ...logger });
+    return this.#consul;
+  }
+
+  async register(options: MeshRegistrationOptions = {}): Promise<ConsulRegistration> {
+    if (this.#closed) throw new ClosedError();
+    const service = this.config.service;
+    const name = options.name ?? service?.name;
+    const port = options.port ?? service?.port;
+    if (name === undefined || port === undefined) {
+      throw new InvalidArgumentError(
+        `mesh.register() needs a service name and port: pass { name, port } or set INMESH_SERVICE_NAME and INMESH_SERVICE_PORT (got name ${String(name)}, port ${String(port)})`,
+      );
+    }
+    const address = options.address ?? service?.address;
+    const registration = await registerService({
+      ...options,
+      name,
+      port,
+      ...(address === undefined ? {} : { address }),
+      ...(this.#options.logger === undefined ? {} : { logger: this.#options.logger }),
+      connection: this.config.consul,
+    });
+    this.#registrations.push(registration);
+    return registration;
   }
 
   #createRuntime(upstream: Readonly<ResolvedUpstream>): UpstreamRuntime {
@@ -162,8 +240,10 @@ class MeshImpl implements Mesh {
     const limit = createLimitLayer(upstream);
     if (limit !== undefined) this.#closables.push(limit);
     const o = this.#options;
+    // Redis only for upstreams whose rate limit is shared; the others keep a local bucket.
+    const redisUrl = upstream.rateLimit?.shared === true ? this.config.redisUrl?.reveal() : undefined;
     const rateLimit = createRateLimitLayer(upstream, {
-      ...(o.redis === undefined ? {} : { redis: o.redis }),
+      ...(redisUrl === undefined ? {} : { redis: { url: redisUrl } }),
       ...(o.logger === undefined ? {} : { logger: o.logger }),
     });
     if (rateLimit !== undefined) this.#closables.push(rateLimit);
@@ -231,6 +311,8 @@ class MeshImpl implements Mesh {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // Leave Consul first (maintenance, then deregister) so no new traffic arrives.
+    await Promise.allSettled(this.#registrations.map((r) => r.leave()));
     const runtimes = [...this.#runtimes.values()];
     this.#runtimes.clear();
     this.#hosts.clear();
@@ -238,6 +320,8 @@ class MeshImpl implements Mesh {
       ...runtimes.map((rt) => rt.close()),
       ...this.#closables.map((c) => c.close()),
       this.#consul?.close(),
+      this.#static.close(),
+      ...[...this.#files.values()].map((f) => f.close()),
       this.#ownsPassThrough ? this.#passThrough.close() : undefined,
     ]);
   }

@@ -11,6 +11,7 @@
  * `services.<name>[i]`) and the entry, for every problem at once.
  */
 import { ErrorCodes, InvalidPolicyError, type PolicyIssue } from '../errors.ts';
+import { endpointsVariable } from '../policy/validate.ts';
 import { parseEntries, type EndpointEntry } from './entries.ts';
 import { consoleLogger } from './logger.ts';
 import { SnapshotFeed, withTags } from './snapshot-feed.ts';
@@ -30,7 +31,9 @@ export interface StaticRegistryOptions extends ValidateOptions {
 
 /** `payment-api` → `INMESH_ENDPOINTS_PAYMENT_API`. */
 export function envVariableFor(service: string): string {
-  return `${ENV_PREFIX}${service.toUpperCase().replace(/[-.]/g, '_')}`;
+  // One rule with the policy validator, which accepts `registry: static` without
+  // `endpoints` when this variable is set.
+  return endpointsVariable(service);
 }
 
 export class StaticRegistry implements Registry {

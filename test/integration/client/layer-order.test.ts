@@ -4,7 +4,7 @@ import { composeChain, LAYER_ORDER, type LayerName } from '../../../src/client/c
 import type { Handler, Layer, MeshRequest } from '../../../src/client/types.ts';
 import { UpstreamRuntime } from '../../../src/client/upstream.ts';
 import { createLoadBalancer } from '../../../src/balancer/balancer.ts';
-import { StaticRegistry } from '../../../src/internal/static-registry.ts';
+import { StaticRegistry } from '../../../src/registry/static.ts';
 import { buildMeshRequest, EMPTY_OPTIONS } from '../../../src/client/request.ts';
 import { closeAll, ok, policyFor, startServer } from './helpers.ts';
 
@@ -47,7 +47,7 @@ describe('layer order', () => {
       return next(req);
     };
     const rt = new UpstreamRuntime(upstream, {
-      registry: new StaticRegistry({ orders: [s.address] }),
+      registry: new StaticRegistry({ services: { orders: [s.address] }, env: false }),
       createBalancer: (u) => createLoadBalancer(u.loadBalancer, u.outlierDetection),
       layers: { telemetry: probe('telemetry'), breaker: probe('breaker'), rateLimit: probe('rateLimit'), limit: probe('limit') },
     });
@@ -72,7 +72,7 @@ describe('layer order', () => {
     const policy = policyFor({ orders: { endpoints: ['127.0.0.1:1'] } }, { timeouts: { request: '0ms', perTry: '0ms' }, retries: { attempts: 0 } });
     const upstream = policy.upstreams.orders!;
     const rt = new UpstreamRuntime(upstream, {
-      registry: new StaticRegistry({ orders: ['127.0.0.1:1'] }),
+      registry: new StaticRegistry({ services: { orders: ['127.0.0.1:1'] }, env: false }),
       createBalancer: (u) => createLoadBalancer(u.loadBalancer, u.outlierDetection),
       layers: {},
     });
