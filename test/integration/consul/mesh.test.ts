@@ -60,6 +60,6 @@ describe('mesh with the real Consul agent', () => {
   it('mesh.register() without a name and port says how to give them', async () => {
     const mesh = createMesh({ env: { CONSUL_HTTP_ADDR: sharedConsulAddr() }, telemetry: { enabled: false } });
     closers.push(() => mesh.close());
-    await expect(mesh.register()).rejects.toThrowError(/INMESH_SERVICE_NAME and INMESH_SERVICE_PORT/);
+    await expect(mesh.register()).rejects.toThrow(/INMESH_SERVICE_NAME and INMESH_SERVICE_PORT/);
   });
 });

@@ -81,7 +81,7 @@ describe('createMesh configuration sources', () => {
   });
 
   it('a bad variable fails createMesh with the variable, the value and what was expected', () => {
-    expect(() => createMesh({ env: { INMESH_RETRY_ATTEMPTS: 'lots' } })).toThrowError(
+    expect(() => createMesh({ env: { INMESH_RETRY_ATTEMPTS: 'lots' } })).toThrow(
       /INMESH_RETRY_ATTEMPTS: expected an integer from 0 to 10 \(got "lots"\)/,
     );
   });
