@@ -1,14 +1,17 @@
 /**
- * The quickest start: a static registry, the built-in default policy, and
- * `mesh.fetch` as a drop-in `fetch`. Run a server on 127.0.0.1:8080 (and 8081)
- * first, then: `npx node --experimental-strip-types examples/basic-fetch.ts`.
+ * The quickest start: static endpoints from the environment, a small policy in
+ * code, and `mesh.fetch` as a drop-in `fetch`. Run servers first, then:
+ *
+ *   INMESH_ENDPOINTS_ORDERS=127.0.0.1:8080,127.0.0.1:8081 \
+ *     npx node --experimental-transform-types examples/basic-fetch.ts
+ *
+ * (test/integration/examples.test.ts runs it against two loopback servers.)
  */
 import { createMesh, isInmeshError } from '../src/index.ts';
 
+// `orders` is a mesh service because INMESH_ENDPOINTS_ORDERS lists its endpoints.
 const mesh = createMesh({
-  registry: { static: { orders: ['127.0.0.1:8080', '127.0.0.1:8081'] } },
   policy: {
-    apiVersion: 'inmesh/v1',
     upstreams: {
       orders: {
         timeouts: { request: '2s', perTry: '500ms' },

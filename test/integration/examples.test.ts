@@ -1,0 +1,44 @@
+/**
+ * The examples are type-checked with the project and run here, as a user would
+ * run them, against loopback servers.
+ */
+import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const root = join(import.meta.dirname, '..', '..');
+const servers: Server[] = [];
+
+async function serve(name: string): Promise<string> {
+  const s = createServer((req, res) => res.end(`${name} ${req.url ?? ''}`));
+  s.keepAliveTimeout = 10;
+  s.listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  servers.push(s);
+  return `127.0.0.1:${(s.address() as AddressInfo).port}`;
+}
+
+afterAll(async () => {
+  await Promise.all(servers.map((s) => new Promise((r) => (s.closeAllConnections(), s.close(r)))));
+});
+
+describe('examples', () => {
+  it('basic-fetch.ts balances over the endpoints given in INMESH_ENDPOINTS_ORDERS', async () => {
+    const a = await serve('a');
+    const b = await serve('b');
+    const { stdout, stderr } = await run(process.execPath, ['--experimental-transform-types', '--no-warnings', 'examples/basic-fetch.ts'], {
+      cwd: root,
+      env: { PATH: process.env.PATH, INMESH_ENDPOINTS_ORDERS: `${a},${b}` },
+      timeout: 20_000,
+    });
+    expect(stderr).toBe('');
+    const lines = stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^200 (a|b) \/api\/items$/);
+    expect(lines[1]).toMatch(new RegExp(`^200 (${a}|${b}) 1 (a|b) /api/items$`));
+  });
+});
