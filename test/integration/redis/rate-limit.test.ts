@@ -7,30 +7,13 @@ import type { Handler, MeshRequest, MeshResponse } from '../../../src/client/typ
 import type { ResolvedRateLimit, ResolvedUpstream } from '../../../src/policy/types.ts';
 import { startRedis } from '../../harness/redis.ts';
 import type { RedisServer } from '../../harness/redis.ts';
+import { fakeRequest } from '../../harness/mesh-request.ts';
 
 function upstream(name: string, rateLimit: ResolvedRateLimit): ResolvedUpstream {
   return { name, rateLimit } as unknown as ResolvedUpstream;
 }
 
-function request(up: ResolvedUpstream): MeshRequest {
-  return {
-    service: up.name,
-    upstream: up,
-    policy: up,
-    method: 'GET',
-    path: '/',
-    host: up.name,
-    protocol: 'http:',
-    endpoint: undefined,
-    headers: {},
-    body: null,
-    signal: undefined,
-    options: {},
-    deadline: Infinity,
-    tried: new Set(),
-    attempt: 0,
-  };
-}
+const request = (up: ResolvedUpstream): MeshRequest => fakeRequest(up);
 
 const ok: MeshResponse = { statusCode: 200, headers: {}, body: null as never, trailers: {}, endpoint: '127.0.0.1:1', attempts: 1 };
 const inner: Handler = async () => ok;

@@ -15,6 +15,7 @@ import { countsAsUpstreamFailure, createBreakerLayer } from '../../../src/resili
 import type { BreakerState } from '../../../src/resilience/breaker.ts';
 import type { Handler, MeshRequest, MeshResponse } from '../../../src/client/types.ts';
 import type { ResolvedCircuitBreaker, ResolvedUpstream } from '../../../src/policy/types.ts';
+import { fakeRequest } from '../../harness/mesh-request.ts';
 
 function upstream(cb: Partial<ResolvedCircuitBreaker> = {}): ResolvedUpstream {
   return {
@@ -25,25 +26,7 @@ function upstream(cb: Partial<ResolvedCircuitBreaker> = {}): ResolvedUpstream {
   } as unknown as ResolvedUpstream;
 }
 
-function request(up: ResolvedUpstream, signal?: AbortSignal): MeshRequest {
-  return {
-    service: up.name,
-    upstream: up,
-    policy: up,
-    method: 'GET',
-    path: '/',
-    host: 'orders',
-    protocol: 'http:',
-    endpoint: undefined,
-    headers: {},
-    body: null,
-    signal,
-    options: {},
-    deadline: Infinity,
-    tried: new Set(),
-    attempt: 0,
-  };
-}
+const request = (up: ResolvedUpstream, signal?: AbortSignal): MeshRequest => fakeRequest(up, { signal });
 
 function response(statusCode: number): MeshResponse {
   return { statusCode, headers: {}, body: null as never, trailers: {}, endpoint: '127.0.0.1:1', attempts: 1 };

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { AbortedError, ClosedError, ErrorCodes, LoadShedError, TimeoutError, UpstreamError } from '../../../src/errors.ts';
 import { createLimitLayer } from '../../../src/resilience/limits.ts';
-import type { Handler, MeshRequest, MeshResponse } from '../../../src/client/types.ts';
+import type { Handler, MeshResponse } from '../../../src/client/types.ts';
 import type { ResolvedUpstream } from '../../../src/policy/types.ts';
+import { fakeRequest } from '../../harness/mesh-request.ts';
 
 function upstream(maxRequests: number, maxPendingRequests: number): ResolvedUpstream {
   return {
@@ -13,25 +14,7 @@ function upstream(maxRequests: number, maxPendingRequests: number): ResolvedUpst
   } as unknown as ResolvedUpstream;
 }
 
-function request(up: ResolvedUpstream, init: { signal?: AbortSignal; deadline?: number; timeout?: number } = {}): MeshRequest {
-  return {
-    service: up.name,
-    upstream: up,
-    policy: up,
-    method: 'GET',
-    path: '/',
-    host: 'orders',
-    protocol: 'http:',
-    endpoint: undefined,
-    headers: {},
-    body: null,
-    signal: init.signal,
-    options: init.timeout === undefined ? {} : { timeout: init.timeout },
-    deadline: init.deadline ?? Infinity,
-    tried: new Set(),
-    attempt: 0,
-  };
-}
+const request = fakeRequest;
 
 const ok = (): MeshResponse => ({ statusCode: 200, headers: {}, body: null as never, trailers: {}, endpoint: '127.0.0.1:1', attempts: 1 });
 

@@ -3,30 +3,13 @@ import { ClosedError, ErrorCodes, InvalidArgumentError, RateLimitedError } from 
 import { createRateLimitLayer, refillStep } from '../../../src/resilience/rate-limit.ts';
 import type { Handler, MeshRequest, MeshResponse } from '../../../src/client/types.ts';
 import type { ResolvedRateLimit, ResolvedUpstream } from '../../../src/policy/types.ts';
+import { fakeRequest } from '../../harness/mesh-request.ts';
 
 function upstream(rateLimit: ResolvedRateLimit | undefined): ResolvedUpstream {
   return { name: 'orders', rateLimit } as unknown as ResolvedUpstream;
 }
 
-function request(up: ResolvedUpstream): MeshRequest {
-  return {
-    service: up.name,
-    upstream: up,
-    policy: up,
-    method: 'GET',
-    path: '/',
-    host: 'orders',
-    protocol: 'http:',
-    endpoint: undefined,
-    headers: {},
-    body: null,
-    signal: undefined,
-    options: {},
-    deadline: Infinity,
-    tried: new Set(),
-    attempt: 0,
-  };
-}
+const request = (up: ResolvedUpstream): MeshRequest => fakeRequest(up);
 
 const ok: MeshResponse = { statusCode: 200, headers: {}, body: null as never, trailers: {}, endpoint: '127.0.0.1:1', attempts: 1 };
 
