@@ -181,10 +181,12 @@ function finish(
   }
 
   if (instruments !== undefined) {
+    // The semconv attribute set of the HTTP client duration metric, nothing
+    // more: the SDK hashes the attributes on every record (sorted keys, JSON),
+    // so each extra key costs on every call. server.address is the service host.
     const attrs: Attributes = {
       [ATTR_HTTP_REQUEST_METHOD]: method,
       [ATTR_SERVER_ADDRESS]: hostnameOf(req.host, req.service),
-      [ATTR_PEER_SERVICE]: req.service,
     };
     if (status !== undefined) attrs[ATTR_HTTP_RESPONSE_STATUS_CODE] = status;
     if (errorType !== undefined) attrs[ATTR_ERROR_TYPE] = errorType;

@@ -187,7 +187,6 @@ describe('createTelemetryLayer', () => {
     expect(point.attributes).toEqual({
       'http.request.method': 'GET',
       'server.address': 'metered',
-      'peer.service': 'metered',
       'http.response.status_code': 200,
     });
     const attempts = await otel.metric('inmesh.client.attempts');
