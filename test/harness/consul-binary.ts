@@ -13,9 +13,10 @@
  * the Consul tests then fail; they never skip quietly.
  */
 import { execFile } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { delimiter, join, resolve } from 'node:path';
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { isExecutable, onPath } from './executables.ts';
 
 const run = promisify(execFile);
 
@@ -39,23 +40,6 @@ const HOW_TO = [
   '    (it runs apt-get with a private sources list; nothing is installed and the system apt set-up is untouched)',
 ].join('\n');
 
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function onPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, name);
-    if (isExecutable(candidate)) return candidate;
-  }
-  return undefined;
-}
 
 async function versionOf(path: string): Promise<string> {
   const { stdout } = await run(path, ['version'], { timeout: 15_000 });

@@ -14,10 +14,14 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { accessSync, closeSync, constants, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { delimiter, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { isExecutable, onPath } from './executables.ts';
+
+// Debian puts redis-server in /usr/bin, which a trimmed PATH may lack.
+const DEBIAN_BIN = ['/usr/bin'];
 
 const run = promisify(execFile);
 
@@ -31,24 +35,6 @@ const HOW_TO = [
   "  - root and apt access to the Debian archive, so the harness can run `apt-get install -y redis-server` itself",
 ].join('\n');
 
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function onPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, name);
-    if (isExecutable(candidate)) return candidate;
-  }
-  // Debian puts it in /usr/bin, which a trimmed PATH may lack.
-  return isExecutable(`/usr/bin/${name}`) ? `/usr/bin/${name}` : undefined;
-}
 
 /** A cross-process lock: O_EXCL create with the holder's PID inside; a dead holder's lock is taken over. Bounded wait. */
 async function withLock(path: string, fn: () => Promise<void>): Promise<void> {
@@ -102,7 +88,7 @@ async function installWithApt(): Promise<string> {
       failures.push(`apt-get install -y redis-server failed: ${(e as Error).message.split('\n')[0] ?? ''}`);
     }
   }
-  const found = onPath('redis-server');
+  const found = onPath('redis-server', DEBIAN_BIN);
   if (found) return found;
   throw new Error(`${HOW_TO}\n(automatic installation: ${failures.join('; ') || 'installed, but redis-server is still not found'})`);
 }
@@ -117,11 +103,11 @@ export function findRedisServer(): Promise<string> {
       if (!isExecutable(fromEnv)) throw new Error(`REDIS_SERVER_BIN=${fromEnv} is not an executable file.\n${HOW_TO}`);
       return fromEnv;
     }
-    const fromPath = onPath('redis-server');
+    const fromPath = onPath('redis-server', DEBIAN_BIN);
     if (fromPath) return fromPath;
     let path: string | undefined;
     await withLock(LOCK, async () => {
-      path = onPath('redis-server') ?? (await installWithApt());
+      path = onPath('redis-server', DEBIAN_BIN) ?? (await installWithApt());
     });
     if (path === undefined) throw new Error(HOW_TO);
     return path;
