@@ -20,8 +20,8 @@ function createMesh(ports, extra = {}) {
 }
 
 /** mesh.request with the default policy; no SDK registered (the telemetry layer is a no-op span). */
-async function meshRequest(ports) {
-  const mesh = createMesh(ports);
+async function meshRequest(ports, extra = {}) {
+  const mesh = createMesh(ports, extra);
   return {
     async call() {
       const res = await mesh.request(URL_);
@@ -101,4 +101,26 @@ export const meshCells =
         { id: 'mesh-request-traced', label: 'mesh.request, startTelemetry() on (batching, no-op exporters)', create: meshRequestTraced },
         { id: 'mesh-fetch', label: 'mesh.fetch, default policy, no SDK', create: meshFetch },
       ]
+    : [];
+
+// Ablation (BENCH_ABLATION=1): the default-policy mesh with one layer off at a
+// time, and with all of them off, to put a price on each layer.
+const policy = (defaults) => ({ policy: { apiVersion: 'inmesh/v1', defaults } });
+const ablations = {
+  'mesh-no-telemetry': { telemetry: { enabled: false } },
+  'mesh-no-breaker': policy({ circuitBreaker: { enabled: false } }),
+  'mesh-no-timeouts': policy({ timeouts: { request: '0' } }),
+  'mesh-no-retry': policy({ retries: { attempts: 0 } }),
+  'mesh-minimal': {
+    telemetry: { enabled: false },
+    ...policy({ circuitBreaker: { enabled: false }, timeouts: { request: '0' }, retries: { attempts: 0 } }),
+  },
+};
+export const ablationCells =
+  typeof lib.createMesh === 'function'
+    ? Object.entries(ablations).map(([id, extra]) => ({
+        id,
+        label: `mesh.request, ${id.slice(5)}`,
+        create: (ports) => meshRequest(ports, extra),
+      }))
     : [];

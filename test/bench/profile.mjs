@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { fileURLToPath } from 'node:url';
 import * as peers from './clients.mjs';
-import { meshCells } from './mesh-clients.mjs';
+import { ablationCells, meshCells } from './mesh-clients.mjs';
 
 const [cellId = 'mesh-request', concArg = '16', msArg = '4000'] = process.argv.slice(2);
 const concurrency = Number(concArg);
@@ -17,7 +17,7 @@ const all = {
   'raw-1pool': peers.rawOnePool,
   'raw-3pools': peers.rawThreePools,
   'raw-fetch': peers.rawFetch,
-  ...Object.fromEntries(meshCells.map((c) => [c.id, c.create])),
+  ...Object.fromEntries([...meshCells, ...ablationCells].map((c) => [c.id, c.create])),
 };
 const create = all[cellId];
 if (!create) throw new Error(`unknown cell ${cellId}; one of ${Object.keys(all).join(', ')}`);

@@ -9,13 +9,14 @@
 // Knobs (env): BENCH_DURATION_MS (measured time per run, default 2500),
 // BENCH_WARMUP_MS (500), BENCH_ROUNDS (runs per cell, ABBA order, best kept; 2),
 // BENCH_CONCURRENCY ("1,16,64"), BENCH_CELLS (comma list of cell ids),
-// BENCH_MAX_REQUESTS (cap per run, 400000), BENCH_JSON (write results there).
+// BENCH_MAX_REQUESTS (cap per run, 400000), BENCH_JSON (write results there),
+// BENCH_ABLATION=1 (add mesh cells with one layer off each; see mesh-clients.mjs).
 import { fork } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as peers from './clients.mjs';
-import { meshCells } from './mesh-clients.mjs';
+import { ablationCells, meshCells } from './mesh-clients.mjs';
 import { Samples, fmt, fmtInt, table } from './stats.mjs';
 
 const quick = process.env.BENCH_QUICK === '1';
@@ -41,6 +42,7 @@ const cells = [
   { id: 'opossum-pretry', label: 'opossum + p-retry + undici.request', create: peers.opossumPRetry },
   { id: 'cockatiel', label: 'cockatiel retry+breaker+timeout + undici.request', create: peers.cockatielPolicy },
   { id: 'got', label: 'got (retry 2, timeout)', create: peers.gotClient },
+  ...(process.env.BENCH_ABLATION === '1' ? ablationCells : []),
 ].filter((c) => !only || only.includes(c.id));
 
 // ---- upstream processes ---------------------------------------------------
