@@ -1,3 +1,4 @@
+import { copyFileSync } from 'node:fs';
 import { defineConfig } from 'tsup';
 
 // Two builds, because p-retry is ESM-only: in the CJS build esbuild's interop
@@ -17,6 +18,11 @@ export default defineConfig([
     clean: true,
     target: 'node22',
     platform: 'node',
+    // The JSON Schema ships next to the code (package export `inmesh/schema.json`).
+    onSuccess: () => {
+      copyFileSync('src/policy/policy.schema.json', 'dist/policy.schema.json');
+      return Promise.resolve();
+    },
   },
   {
     entry,

@@ -1,12 +1,12 @@
 /**
  * The JSON Schema (draft 2020-12) of the policy document. It is generated from
  * the zod schema (schema.ts) by `npm run docs:policy` into
- * schema/policy.schema.json, which is committed, shipped as
+ * src/policy/policy.schema.json, which is committed, shipped as
  * `inmesh/schema.json`, and checked to be current by `npm run docs:check` and
  * a unit test. Imported rather than built at load time: building it costs
  * ~100 ms, too much for a library import.
  */
-import schema from '../../schema/policy.schema.json' with { type: 'json' };
+import schema from './policy.schema.json' with { type: 'json' };
 import { deepFreeze } from './resolve.ts';
 
 export const policySchema: Readonly<Record<string, unknown>> = deepFreeze(schema as Record<string, unknown>);

@@ -1,7 +1,7 @@
 /**
  * The policy document schema: the single source of truth for the document
  * types (`PolicyDocument`), field validation, the published JSON Schema
- * (schema/policy.schema.json) and the field reference (docs/policy-reference.md).
+ * (src/policy/policy.schema.json) and the field reference (docs/policy-reference.md).
  *
  * Every leaf field carries `.meta()` with a description, a unit, the built-in
  * default (read from defaults.ts, never restated) and `x-inmesh-maps`: where
@@ -886,7 +886,7 @@ export type UpstreamDocument = z.input<typeof upstreamSchema>;
 export type RouteDocument = z.input<typeof routeSchema>;
 export type InboundDocument = z.input<typeof inboundSchema>;
 
-/** JSON Schema (draft 2020-12) of the document, as published in schema/policy.schema.json. */
+/** JSON Schema (draft 2020-12) of the document, as published in src/policy/policy.schema.json. */
 export function buildJsonSchema(): Record<string, unknown> {
   return z.toJSONSchema(documentSchema, { io: 'input', target: 'draft-2020-12' });
 }

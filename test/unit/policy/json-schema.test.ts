@@ -14,7 +14,7 @@ interface Case {
 }
 
 const cases = parse(readFileSync(new URL('../../fixtures/policy/cases.yaml', import.meta.url), 'utf8')) as Case[];
-const committed = JSON.parse(readFileSync(new URL('../../../schema/policy.schema.json', import.meta.url), 'utf8'));
+const committed = JSON.parse(readFileSync(new URL('../../../src/policy/policy.schema.json', import.meta.url), 'utf8'));
 
 // strictRequired off: `oneOf: [{ required: [header] }, …]` names properties declared one level up, standard JSON Schema.
 const ajv = new Ajv2020({ allErrors: true, strict: true, strictRequired: false });
