@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Handler, MeshResponse } from '../../../src/client/types.ts';
 import { extractContext, withServerSpan } from '../../../src/telemetry/server.ts';
 import { createTelemetryLayer } from '../../../src/telemetry/layer.ts';
+import { createMesh } from '../../../src/mesh.ts';
 import { fakeRequest } from '../../unit/telemetry/fixtures.ts';
 import { registerOtel } from '../../unit/telemetry/otel-harness.ts';
 import type { OtelHarness } from '../../unit/telemetry/otel-harness.ts';
@@ -186,6 +187,66 @@ describe('withServerSpan / extractContext', () => {
       expect(body.traceparent.split('-')[1]).toBe(INBOUND_TRACE);
     } finally {
       await new Promise((r) => server.close(r));
+    }
+  });
+});
+
+describe('with the real mesh.request', () => {
+  it('inbound traceparent -> SERVER span -> mesh CLIENT span -> upstream, one trace; retries counted', async () => {
+    otel.reset();
+    // Two endpoints sharing one counter: the first request overall gets a 503
+    // (retried by the default policy), the rest 200.
+    let hits = 0;
+    const seen: IncomingHttpHeaders[] = [];
+    const ups = [0, 1].map(() =>
+      createServer((req, res) => {
+        hits++;
+        seen.push(req.headers);
+        res.writeHead(hits === 1 ? 503 : 200).end('ok');
+      }),
+    );
+    for (const u of ups) u.keepAliveTimeout = 10;
+    const ports = await Promise.all(ups.map(listen));
+    const mesh = createMesh({ registry: { static: { orders: ports.map((p) => `127.0.0.1:${p}`) } } });
+    const server = createServer((req, res) => {
+      void withServerSpan(
+        req,
+        async () => {
+          const out = await mesh.request('http://orders/items?sig=secret');
+          res.writeHead(out.statusCode).end(await out.body.text());
+        },
+        { res },
+      );
+    });
+    server.keepAliveTimeout = 10;
+    const port = await listen(server);
+    try {
+      const res = await request(`http://127.0.0.1:${port}/`, { headers: { traceparent: INBOUND } });
+      expect(res.statusCode).toBe(200);
+      await res.body.text();
+      await new Promise((r) => setTimeout(r, 20));
+      const spans = await otel.spans();
+      const serverSpan = spans.find((s) => s.kind === SpanKind.SERVER)!;
+      const client = spans.find((s) => s.kind === SpanKind.CLIENT)!;
+      expect(client.spanContext().traceId).toBe(INBOUND_TRACE);
+      expect(client.parentSpanContext?.spanId).toBe(serverSpan.spanContext().spanId);
+      expect(seen).toHaveLength(2);
+      for (const h of seen) {
+        const [, traceId, parentId] = String(h.traceparent).split('-');
+        expect(traceId).toBe(INBOUND_TRACE);
+        expect(parentId).toBe(client.spanContext().spanId);
+      }
+      expect(client.name).toBe('GET');
+      expect(client.attributes['peer.service']).toBe('orders');
+      expect(client.attributes['url.full']).toBe('http://orders/items?sig=REDACTED');
+      expect(client.attributes['inmesh.attempts']).toBe(2);
+      expect(client.attributes['http.response.status_code']).toBe(200);
+      expect(ports.map((p) => `127.0.0.1:${p}`)).toContain(client.attributes['inmesh.endpoint']);
+      expect(client.status.code).toBe(SpanStatusCode.UNSET);
+    } finally {
+      await mesh.close();
+      await new Promise((r) => server.close(r));
+      await Promise.all(ups.map((u) => new Promise((r) => u.close(r))));
     }
   });
 });
