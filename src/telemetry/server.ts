@@ -70,10 +70,12 @@ export async function withServerSpan<T>(
   );
   if (span.isRecording()) setServerAttributes(span, req, method, rawMethod);
   const { res } = options;
-  const ended = res === undefined ? undefined : endWithResponse(span, res);
+  const state = { failed: false };
+  const ended = res === undefined ? undefined : endWithResponse(span, res, state);
   try {
     return await context.with(trace.setSpan(parent, span), fn, undefined, span);
   } catch (err) {
+    state.failed = true;
     span.setAttribute(ATTR_ERROR_TYPE, errorTypeOf(err));
     if (err instanceof Error) span.recordException(err);
     span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
@@ -83,12 +85,13 @@ export async function withServerSpan<T>(
   }
 }
 
-function endWithResponse(span: Span, res: ServerResponse): Promise<void> {
+function endWithResponse(span: Span, res: ServerResponse, state: { failed: boolean }): Promise<void> {
   return new Promise<void>((resolve) => {
     const done = (): void => {
       const status = res.statusCode;
       span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
-      if (status >= 500) {
+      // An error thrown by fn already set the status (with its message) and error.type.
+      if (status >= 500 && !state.failed) {
         span.setAttribute(ATTR_ERROR_TYPE, String(status));
         span.setStatus({ code: SpanStatusCode.ERROR });
       }
