@@ -240,8 +240,9 @@ class MeshImpl implements Mesh {
     const limit = createLimitLayer(upstream);
     if (limit !== undefined) this.#closables.push(limit);
     const o = this.#options;
-    // Redis only for upstreams whose rate limit is shared; the others keep a local bucket.
-    const redisUrl = upstream.rateLimit?.shared === true ? this.config.redisUrl?.reveal() : undefined;
+    // With a Redis configured (INMESH_REDIS_URL / redisUrl) every client rate limit is
+    // shared through it; `rateLimit.shared: true` without one fails here, naming the fix.
+    const redisUrl = upstream.rateLimit === undefined ? undefined : this.config.redisUrl?.reveal();
     const rateLimit = createRateLimitLayer(upstream, {
       ...(redisUrl === undefined ? {} : { redis: { url: redisUrl } }),
       ...(o.logger === undefined ? {} : { logger: o.logger }),

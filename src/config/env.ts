@@ -284,7 +284,7 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
     target: 'redisUrl',
     expected: 'a redis:// or rediss:// URL',
     example: 'redis://:password@127.0.0.1:6379/0',
-    description: 'Redis for shared rate limits (`rateLimit.shared`). Kept as a Secret: never printed.',
+    description: 'Redis for client rate limits shared across processes: when set, every upstream `rateLimit` is shared through it (as `rateLimit.shared: true`). Kept as a Secret: never printed.',
     secret: true,
     apply: (raw, layer) => {
       const result = parseRedisUrl(raw);

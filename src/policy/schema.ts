@@ -668,7 +668,7 @@ export const rateLimitSchema = block(
     ),
     shared: field(
       bool(),
-      'Share one bucket across processes through Redis (`INMESH_REDIS_URL`).',
+      'Share one bucket across processes through Redis (needs `INMESH_REDIS_URL`; setting that variable shares every rate limit).',
       {
         istio: null,
         consul: null,

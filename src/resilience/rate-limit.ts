@@ -22,7 +22,8 @@
  *   `reservoirIncreaseAmount/Interval` and `reservoirIncreaseMaximum = burst`;
  *   `highWater: 0` with the OVERFLOW strategy makes the submit script drop a
  *   call that cannot run now, atomically in Redis. The URL comes from
- *   `deps.redis.url`, else `INMESH_REDIS_URL`. The first process to create the
+ *   `deps.redis.url` (the mesh passes `INMESH_REDIS_URL` / `redisUrl` there:
+ *   with a Redis configured, every client rate limit is shared). The first process to create the
  *   limiter's settings in Redis fixes them; later ones with other numbers
  *   share those.
  *
@@ -73,10 +74,11 @@ export function createRateLimitLayer(upstream: Readonly<ResolvedUpstream>, deps:
   }
   const burst = Math.max(1, Math.floor(cfg.burst));
   if (!cfg.shared && deps.redis === undefined) return localBucket(service, cfg.requestsPerSecond, burst, deps.now ?? (() => performance.now()));
-  const url = deps.redis?.url ?? process.env.INMESH_REDIS_URL;
+  // The configuration (loadConfig) is the one reader of INMESH_REDIS_URL; the mesh passes it here.
+  const url = deps.redis?.url;
   if (url === undefined || url === '') {
     throw new InvalidArgumentError(
-      `${service}: rateLimit.shared is true but no Redis is configured: set INMESH_REDIS_URL (redis://host:port) or pass deps.redis.url`,
+      `${service}: rateLimit.shared is true but no Redis is configured: set INMESH_REDIS_URL (redis://host:port) or createMesh({ redisUrl })`,
       { service },
     );
   }

@@ -6,6 +6,10 @@ import type { RateLimitLayer } from '../../../src/resilience/rate-limit.ts';
 import type { Handler, MeshRequest, MeshResponse } from '../../../src/client/types.ts';
 import type { ResolvedRateLimit, ResolvedUpstream } from '../../../src/policy/types.ts';
 import { startRedis } from '../../harness/redis.ts';
+import { createMesh } from '../../../src/mesh.ts';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { RedisServer } from '../../harness/redis.ts';
 import { fakeRequest } from '../../harness/mesh-request.ts';
 
@@ -50,6 +54,39 @@ describe('shared rate limit (Bottleneck clustering over a real redis-server)', (
       (admin as Redis | undefined)?.disconnect();
     } finally {
       await (redis as RedisServer | undefined)?.stop();
+    }
+  });
+
+  it('two meshes configured with INMESH_REDIS_URL share one bucket per upstream', async () => {
+    const server = createServer((_req, res) => res.end('ok'));
+    server.keepAliveTimeout = 10;
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const env = {
+      INMESH_REDIS_URL: redis.url,
+      INMESH_ENDPOINTS_STOCK: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+      INMESH_TRACING: 'false',
+    };
+    // 4 tokens, one more every 10 s: the 12 calls below take far less.
+    const policy = { upstreams: { stock: { rateLimit: { requestsPerSecond: 0.1, burst: 4 } } } };
+    const meshes = [createMesh({ env, policy }), createMesh({ env, policy })];
+    try {
+      const outcome = { ok: 0, limited: 0 };
+      for (let i = 0; i < 12; i++) {
+        try {
+          await (await meshes[i % 2]!.request('http://stock/')).body.dump();
+          outcome.ok++;
+        } catch (e) {
+          expect(e).toBeInstanceOf(RateLimitedError);
+          outcome.limited++;
+        }
+      }
+      // One bucket of 4 for both processes, not 4 each.
+      expect(outcome).toEqual({ ok: 4, limited: 8 });
+    } finally {
+      await Promise.all(meshes.map((m) => m.close()));
+      server.closeAllConnections();
+      server.close();
     }
   });
 

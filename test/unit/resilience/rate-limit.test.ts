@@ -114,7 +114,7 @@ describe('createRateLimitLayer (process-local bucket)', () => {
     const up = upstream({ requestsPerSecond: 10, burst: 5, shared: true });
     expect(() => createRateLimitLayer(up)).toThrow(InvalidArgumentError);
     expect(() => createRateLimitLayer(up)).toThrow(
-      'orders: rateLimit.shared is true but no Redis is configured: set INMESH_REDIS_URL (redis://host:port) or pass deps.redis.url',
+      'orders: rateLimit.shared is true but no Redis is configured: set INMESH_REDIS_URL (redis://host:port) or createMesh({ redisUrl })',
     );
   });
 
