@@ -45,7 +45,7 @@ export interface TelemetryHandle {
  * Starts the OpenTelemetry Node SDK with inmesh's defaults: everything not
  * given here comes from the standard `OTEL_*` environment variables, and
  * `OTEL_SDK_DISABLED=true` turns the whole thing off (nothing is registered,
- * the mesh's telemetry layer then costs a no-op span per call).
+ * the mesh's telemetry layer then starts no spans at all).
  *
  * Call it before `createMesh()`: the API's meter has no late-binding proxy, so
  * a mesh built before a MeterProvider exists records no metrics.

@@ -4,7 +4,7 @@
  * mesh call made while handling it continues the same trace. The server
  * wrapper (server/wrap.ts) builds on these; they work on their own too.
  * Only `@opentelemetry/api` is used: with no SDK registered, they cost an
- * extract and a no-op span.
+ * extract and a no-op span per inbound request.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace } from '@opentelemetry/api';

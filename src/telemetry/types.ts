@@ -27,7 +27,7 @@ export type TelemetryResponseHook = (
 export interface TelemetryLayerDeps {
   /**
    * `false` removes the layer from the chain altogether (zero cost).
-   * With `true` and no SDK registered, the layer costs one no-op span per call.
+   * With `true` and no tracer provider registered, the layer starts no span (one check per call).
    */
   enabled: boolean;
   /** @default trace.getTracer('inmesh', VERSION) — the global provider, resolved lazily per call. */
