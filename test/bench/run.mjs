@@ -6,8 +6,8 @@
 //   npm run bench                 full run (~3-4 min on 2 cores)
 //   BENCH_QUICK=1 npm run bench   smoke run (~30 s)
 //
-// Knobs (env): BENCH_DURATION_MS (measured time per run, default 2500),
-// BENCH_WARMUP_MS (500), BENCH_ROUNDS (runs per cell, ABBA order, best kept; 2),
+// Knobs (env): BENCH_DURATION_MS (measured time per run, default 1500),
+// BENCH_WARMUP_MS (400), BENCH_ROUNDS (runs per cell, ABA order, best kept; 3),
 // BENCH_CONCURRENCY ("1,16,64"), BENCH_CELLS (comma list of cell ids),
 // BENCH_MAX_REQUESTS (cap per run, 400000), BENCH_JSON (write results there),
 // BENCH_ABLATION=1 (add mesh cells with one layer off each; see mesh-clients.mjs).
@@ -25,9 +25,9 @@ const num = (name, dflt) => {
   return v === undefined || v === '' ? dflt : Number(v);
 };
 const config = {
-  durationMs: num('BENCH_DURATION_MS', quick ? 600 : 2500),
-  warmupMs: num('BENCH_WARMUP_MS', quick ? 250 : 500),
-  rounds: num('BENCH_ROUNDS', quick ? 1 : 2),
+  durationMs: num('BENCH_DURATION_MS', quick ? 600 : 1500),
+  warmupMs: num('BENCH_WARMUP_MS', quick ? 250 : 400),
+  rounds: num('BENCH_ROUNDS', quick ? 1 : 3),
   maxRequests: num('BENCH_MAX_REQUESTS', 400_000),
   concurrency: (process.env.BENCH_CONCURRENCY ?? '1,16,64').split(',').map(Number),
   upstreams: 3,
@@ -127,7 +127,7 @@ const machine = {
 };
 console.log(`inmesh bench: Node ${machine.node}, ${machine.cpu}, load ${machine.loadBefore}`);
 console.log(
-  `config: ${config.rounds} run(s) per cell (ABBA order, best req/s kept), warm-up ${config.warmupMs} ms, ` +
+  `config: ${config.rounds} run(s) per cell (alternating order A..Z, Z..A, ..., best req/s kept), warm-up ${config.warmupMs} ms, ` +
     `measure ${config.durationMs} ms, cap ${config.maxRequests} req/run, ${config.upstreams} upstream processes` +
     (globalThis.gc ? ', gc between runs' : ''),
 );
@@ -137,6 +137,7 @@ const { ports, stop } = await startUpstreams(config.upstreams);
 const results = {}; // results[concurrency][cellId] = best run
 try {
   for (const concurrency of config.concurrency) {
+    console.log(`c=${concurrency}: load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     results[concurrency] = {};
     for (let round = 0; round < config.rounds; round++) {
       const order = round % 2 === 0 ? cells : [...cells].reverse(); // A B C, C B A, ...
