@@ -11,10 +11,13 @@
  *   every attempt and every backoff without a call-level timer.
  * - The timer is cleared when response headers arrive: the body is then
  *   governed by the caller's signal (still linked) and undici's bodyTimeout.
- * - The caller's signal is linked to the attempt's controller; a caller abort
- *   becomes `AbortedError`.
+ * - The attempt's abort source is an `AttemptSignal` (attempt-signal.ts says
+ *   why not an AbortController), in `req.attemptSignal`; `req.signal` stays the
+ *   caller's. The caller's signal is linked to it; a caller abort becomes
+ *   `AbortedError`.
  */
 import { AbortedError, TimeoutError } from '../errors.ts';
+import { AttemptSignal } from './attempt-signal.ts';
 import type { Handler, Layer, MeshRequest } from './types.ts';
 
 export function totalTimeoutOf(req: MeshRequest): number {
@@ -28,8 +31,8 @@ export const deadlineLayer: Layer = (next: Handler): Handler =>
     return next(req);
   };
 
-function fire(ac: AbortController, phase: 'attempt' | 'total', ms: number, service: string): void {
-  ac.abort(new TimeoutError(phase, ms, { service }));
+function fire(signal: AttemptSignal, phase: 'attempt' | 'total', ms: number, service: string): void {
+  signal.abort(new TimeoutError(phase, ms, { service }));
 }
 
 export const attemptTimeoutLayer: Layer = (next: Handler): Handler =>
@@ -52,16 +55,16 @@ export const attemptTimeoutLayer: Layer = (next: Handler): Handler =>
       return next(req);
     }
     const caller = req.signal;
-    const ac = new AbortController();
+    const signal = new AttemptSignal();
     let unlink: (() => void) | undefined;
     if (caller !== undefined) {
       if (caller.aborted) throw new AbortedError({ cause: caller.reason, service: req.service });
-      const onAbort = (): void => ac.abort(new AbortedError({ cause: caller.reason, service: req.service }));
+      const onAbort = (): void => signal.abort(new AbortedError({ cause: caller.reason, service: req.service }));
       caller.addEventListener('abort', onAbort, { once: true });
       unlink = () => caller.removeEventListener('abort', onAbort);
     }
-    const timer = setTimeout(fire, Math.ceil(ms), ac, phase, reported, req.service);
-    req.signal = ac.signal;
+    const timer = setTimeout(fire, Math.ceil(ms), signal, phase, reported, req.service);
+    req.attemptSignal = signal;
     try {
       const res = await next(req);
       if (unlink !== undefined) {
@@ -75,6 +78,6 @@ export const attemptTimeoutLayer: Layer = (next: Handler): Handler =>
       throw error;
     } finally {
       clearTimeout(timer);
-      req.signal = caller;
+      req.attemptSignal = undefined;
     }
   };

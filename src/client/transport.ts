@@ -11,6 +11,7 @@
  * Requests go through `pool.request()`, never `fetch`. The remaining total
  * deadline is written into `x-inmesh-deadline-ms` just before sending.
  */
+import type { EventEmitter } from 'node:events';
 import { Pool } from 'undici';
 import type { ResolvedLimits, ResolvedTimeouts } from '../policy/types.ts';
 import type { Endpoint } from '../registry/types.ts';
@@ -119,7 +120,8 @@ export function createTransport(pools: EndpointPools): Handler {
         method: req.method,
         headers,
         body: req.body ?? null,
-        signal: req.signal ?? null,
+        // undici's types want a whole EventEmitter; it calls only what AttemptSignal has (attempt-signal.ts).
+        signal: (req.attemptSignal as unknown as EventEmitter | undefined) ?? req.signal ?? null,
       });
       return {
         statusCode: res.statusCode,

@@ -7,6 +7,7 @@
 import type { Dispatcher } from 'undici';
 import type { ResolvedCallPolicy, ResolvedUpstream } from '../policy/types.ts';
 import type { Endpoint } from '../registry/types.ts';
+import type { AttemptSignal } from './attempt-signal.ts';
 
 export type HttpMethod = string;
 
@@ -40,8 +41,13 @@ export interface MeshRequest {
   readonly protocol: 'http:' | 'https:';
   headers: Record<string, string | string[]>;
   readonly body: Dispatcher.DispatchOptions['body'];
-  /** The caller's signal, combined with deadlines by the deadline layer. */
-  signal: AbortSignal | undefined;
+  /** The caller's signal (never replaced by a layer). */
+  readonly signal: AbortSignal | undefined;
+  /**
+   * The current attempt's abort source (set by the attempt timeout layer, linked
+   * to `signal`); the transport gives undici this one when set, else `signal`.
+   */
+  attemptSignal: AttemptSignal | undefined;
   readonly options: Readonly<CallOptions>;
   /** Absolute time (performance.now() based) when the total deadline passes; Infinity = none. */
   deadline: number;

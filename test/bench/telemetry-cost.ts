@@ -31,6 +31,7 @@ function request(): MeshRequest {
     headers: {},
     body: null,
     signal: undefined,
+    attemptSignal: undefined,
     options: {},
     deadline: Infinity,
     tried: new Set<string>(),

@@ -23,6 +23,7 @@ export function fakeRequest(up: ResolvedUpstream, init: FakeRequestInit = {}): M
     headers: {},
     body: null,
     signal: init.signal,
+    attemptSignal: undefined,
     options: init.timeout === undefined ? {} : { timeout: init.timeout },
     deadline: init.deadline ?? Infinity,
     tried: new Set(),

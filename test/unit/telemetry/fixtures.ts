@@ -13,6 +13,7 @@ export function fakeRequest(overrides: Partial<MeshRequest> = {}): MeshRequest {
     headers: {},
     body: undefined,
     signal: undefined,
+    attemptSignal: undefined,
     options: {},
     deadline: Infinity,
     tried: new Set<string>(),
