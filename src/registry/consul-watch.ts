@@ -197,9 +197,11 @@ export class ConsulHealthWatch implements WatchSource {
       }
       // An empty Service.Address means "use the node's address".
       const address = svc.Address === '' || svc.Address === undefined ? node?.Address : svc.Address;
+      // Service IDs are unique per agent only: two nodes may both run an instance "web".
+      // The endpoint id is `<node>/<service id>`, unique in the datacenter.
       const result = validateEndpoint(
         {
-          id: svc.ID,
+          id: typeof svc.ID === 'string' && svc.ID !== '' ? `${typeof node?.Node === 'string' ? node.Node : ''}/${svc.ID}` : svc.ID,
           address,
           port: svc.Port,
           tags: svc.Tags,

@@ -5,7 +5,7 @@
 
 /** One instance of a service. Registry data is untrusted: every Endpoint a registry emits has passed `validateEndpoint`. */
 export interface Endpoint {
-  /** Unique per service (Consul: the service ID; static/file: `address:port` unless given). */
+  /** Unique per service (Consul: `<node>/<service ID>`, since service IDs are unique per agent only; static/file: `address:port` unless given). */
   readonly id: string;
   /** An IP literal or a strict host name. */
   readonly address: string;

@@ -66,4 +66,10 @@ export class EndpointRecorder {
   }
 }
 
-export const ids = (endpoints: readonly Endpoint[]): string[] => endpoints.map((e) => e.id).sort();
+/**
+ * The registry's own instance ids, sorted: for Consul endpoints (id `<node>/<service ID>`)
+ * the service ID, for static/file endpoints the whole id. `fullIds` keeps the node.
+ */
+export const ids = (endpoints: readonly Endpoint[]): string[] => endpoints.map((e) => e.id.slice(e.id.indexOf('/') + 1)).sort();
+
+export const fullIds = (endpoints: readonly Endpoint[]): string[] => endpoints.map((e) => e.id).sort();

@@ -65,7 +65,7 @@ describe('consul discovery and registration (real agent)', () => {
       await registerService({ name, port: 18080, address: '127.0.0.1', tags: ['v2'], version: '2.1.0', zone: 'z1', weight: 3, connection: { host, port }, verifyIntervalMs: 0 }),
     );
     const [e] = await rec.until((s) => s.length === 1, 5000, 'the registered instance');
-    expect(e).toMatchObject({ id: reg.id, address: '127.0.0.1', port: 18080, tags: ['v2'], weight: 3, zone: 'z1', datacenter: 'dc1' });
+    expect(e).toMatchObject({ id: `inmesh-test-${port}/${reg.id}`, address: '127.0.0.1', port: 18080, tags: ['v2'], weight: 3, zone: 'z1', datacenter: 'dc1' });
     expect(e!.meta).toEqual({ version: '2.1.0', zone: 'z1' });
     expect(reg.id).toMatch(new RegExp(`^${name}-.+-18080-[0-9a-f]{8}$`));
     await reg.deregister();
@@ -166,7 +166,7 @@ describe('consul discovery and registration (real agent)', () => {
     const r = registry();
     const all = await r.resolve({ service: name });
     expect(ids(all)).toEqual([`${name}-1`, `${name}-2`]);
-    expect(all.find((e) => e.id === `${name}-1`)?.address).toBe('127.0.0.1');
+    expect(all.find((e) => e.id.endsWith(`/${name}-1`))?.address).toBe('127.0.0.1');
     const blue = await r.resolve({ service: name, tags: ['blue'] });
     expect(ids(blue)).toEqual([`${name}-1`]);
   });

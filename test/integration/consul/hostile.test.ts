@@ -8,11 +8,11 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConsulRegistry } from '../../../src/registry/consul.ts';
-import { captureLogger, EndpointRecorder, ids } from '../../harness/registry-helpers.ts';
+import { captureLogger, EndpointRecorder, fullIds, ids } from '../../harness/registry-helpers.ts';
 import { hostileResponder } from '../../harness/http-helpers.ts';
 
-const entry = (id: string, address: unknown, port: unknown, nodeAddress = '127.0.0.1') => ({
-  Node: { Node: 'n1', Address: nodeAddress, Datacenter: 'dc1' },
+const entry = (id: string, address: unknown, port: unknown, nodeAddress = '127.0.0.1', node = 'n1') => ({
+  Node: { Node: node, Address: nodeAddress, Datacenter: 'dc1' },
   Service: { ID: id, Service: 'x', Address: address, Port: port, Tags: [], Meta: {}, Weights: { Passing: 1, Warning: 1 } },
   Checks: [],
 });
@@ -120,5 +120,24 @@ describe('hostile registry data', () => {
     // Every blocking query carried a wait.
     expect(responder.requests.filter((r) => r.query.has('index')).every((r) => r.query.get('wait') === '60s')).toBe(true);
     expect(logger.text()).toContain('consul watch failed');
+  });
+
+  it('keeps instances on different nodes that share a Service.ID apart (ids are unique per agent only)', async () => {
+    const { responder, registry } = await setup();
+    responder.push({
+      index: '7',
+      body: [
+        entry('web', '127.0.0.1', 8080, '127.0.0.1', 'node-a'),
+        entry('web', '127.0.0.2', 8080, '127.0.0.2', 'node-b'),
+        // A true duplicate (same node, same ID) is still one endpoint.
+        entry('web', '127.0.0.1', 8080, '127.0.0.1', 'node-a'),
+      ],
+    });
+    const rec = new EndpointRecorder();
+    const sub = registry.subscribe({ service: 'x' }, rec.listener);
+    cleanups.push(() => sub.close());
+    const set = await rec.until((e) => e.length > 0, 5000);
+    expect(fullIds(set)).toEqual(['node-a/web', 'node-b/web']);
+    expect(set.map((e) => e.address).sort()).toEqual(['127.0.0.1', '127.0.0.2']);
   });
 });
