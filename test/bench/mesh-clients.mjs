@@ -33,14 +33,14 @@ async function meshRequest(ports, extra = {}) {
 }
 
 /**
- * mesh.request with OpenTelemetry on, as `startTelemetry()` sets it up: NodeSDK
- * with a BatchSpanProcessor in front of a no-op exporter (spans are built,
- * queued and batched, then dropped), the AsyncLocalStorage context manager,
- * the W3C propagators, and a MeterProvider whose periodic reader exports to a
- * no-op exporter once a minute (so the histogram and counter are recorded).
- * BENCH_TRACED_METRICS=0 leaves metrics out.
+ * OpenTelemetry on, as `startTelemetry()` sets it up: NodeSDK with a
+ * BatchSpanProcessor in front of a no-op exporter (spans are built, queued and
+ * batched, then dropped), the AsyncLocalStorage context manager, the W3C
+ * propagators, and a MeterProvider whose periodic reader exports to a no-op
+ * exporter once a minute (so histograms and counters are recorded).
+ * BENCH_TRACED_METRICS=0 leaves metrics out. Returns the shutdown function.
  */
-async function meshRequestTraced(ports) {
+async function startBenchTelemetry() {
   const { BatchSpanProcessor } = await import('@opentelemetry/sdk-trace');
   const { PeriodicExportingMetricReader, AggregationTemporality } = await import('@opentelemetry/sdk-metrics');
   const noopSpanExporter = {
@@ -63,6 +63,18 @@ async function meshRequestTraced(ports) {
       : [],
     sdk: { logRecordProcessors: [] },
   });
+  return async () => {
+    await handle.shutdown();
+    trace.disable();
+    metrics.disable();
+    propagation.disable();
+    context.disable();
+  };
+}
+
+/** mesh.request with OpenTelemetry on (startBenchTelemetry). */
+async function meshRequestTraced(ports) {
+  const stopTelemetry = await startBenchTelemetry();
   const mesh = createMesh(ports); // after the SDK: the meter is bound when the mesh is built
   return {
     async call() {
@@ -72,11 +84,55 @@ async function meshRequestTraced(ports) {
     },
     async close() {
       await mesh.close();
-      await handle.shutdown();
-      trace.disable();
-      metrics.disable();
-      propagation.disable();
-      context.disable();
+      await stopTelemetry();
+    },
+  };
+}
+
+/**
+ * The reference for mesh-request-traced: raw undici over the three Pools
+ * (round robin by hand) with the SAME telemetry done by hand, as a team would
+ * instrument it: one CLIENT span with the same attributes, the context made
+ * active and injected as traceparent, the status set, and the same two metric
+ * records (duration histogram, attempts counter) with the same attributes. It
+ * puts a price on what the OpenTelemetry SDK itself costs per call, apart from
+ * the mesh.
+ */
+async function rawThreePoolsTraced(ports) {
+  const { Pool } = await import('undici');
+  const { SpanKind } = await import('@opentelemetry/api');
+  const stopTelemetry = await startBenchTelemetry();
+  const tracer = trace.getTracer('bench');
+  const meter = metrics.getMeter('bench');
+  const duration = meter.createHistogram('http.client.request.duration', { unit: 's' });
+  const attempts = meter.createCounter('inmesh.client.attempts');
+  const pools = ports.map((p) => new Pool(`http://127.0.0.1:${p}`));
+  let i = 0;
+  return {
+    async call() {
+      const start = performance.now();
+      const span = tracer.startSpan('GET', { kind: SpanKind.CLIENT });
+      span.setAttribute('http.request.method', 'GET');
+      span.setAttribute('server.address', SERVICE);
+      span.setAttribute('url.full', URL_);
+      span.setAttribute('peer.service', SERVICE);
+      span.setAttribute('inmesh.service', SERVICE);
+      const ctx = trace.setSpan(context.active(), span);
+      const headers = { host: SERVICE };
+      propagation.inject(ctx, headers);
+      const { statusCode, body } = await context.with(ctx, () => pools[i++ % pools.length].request({ path: '/', method: 'GET', headers }));
+      span.setAttribute('inmesh.attempts', 1);
+      span.setAttribute('http.response.status_code', statusCode);
+      span.end();
+      const attrs = { 'http.request.method': 'GET', 'server.address': SERVICE, 'http.response.status_code': statusCode };
+      duration.record((performance.now() - start) / 1000, attrs);
+      attempts.add(1, attrs);
+      await body.text();
+      if (statusCode !== 200) throw new Error(`status ${statusCode}`);
+    },
+    async close() {
+      await Promise.all(pools.map((p) => p.close()));
+      await stopTelemetry();
     },
   };
 }
@@ -99,6 +155,7 @@ export const meshCells =
     ? [
         { id: 'mesh-request', label: 'mesh.request, default policy, no SDK', create: meshRequest },
         { id: 'mesh-request-traced', label: 'mesh.request, startTelemetry() on (batching, no-op exporters)', create: meshRequestTraced },
+        { id: 'raw-3pools-traced', label: 'undici.request, 3 Pools, the same telemetry by hand', create: rawThreePoolsTraced },
         { id: 'mesh-fetch', label: 'mesh.fetch, default policy, no SDK', create: meshFetch },
       ]
     : [];

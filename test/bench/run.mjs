@@ -197,6 +197,16 @@ for (const concurrency of config.concurrency) {
     goals.push([`c=${concurrency} mesh.request traced throughput ≥ 0.75× 3 Pools`, ratio(traced.rps, base.rps), ratio(traced.rps, base.rps) >= 0.75]);
   }
 }
+// Not goals, for reading the ones above: what the same telemetry costs without
+// the mesh, and what the mesh costs on top of it.
+const context_ = [];
+for (const concurrency of config.concurrency) {
+  const r = results[concurrency];
+  const rawTraced = r['raw-3pools-traced'];
+  if (rawTraced && r['raw-3pools']) context_.push([`c=${concurrency} raw-3pools-traced ÷ raw-3pools (the SDK's own cost)`, ratio(rawTraced.rps, r['raw-3pools'].rps)]);
+  if (rawTraced && r['mesh-request-traced']) context_.push([`c=${concurrency} mesh-request-traced ÷ raw-3pools-traced`, ratio(r['mesh-request-traced'].rps, rawTraced.rps)]);
+}
+if (context_.length > 0) console.log('\n' + table(['throughput ratio', 'measured'], context_.map(([g, v]) => [g, fmt(v)])));
 if (goals.length > 0) {
   console.log('\n' + table(['goal', 'measured', 'met'], goals.map(([g, v, ok]) => [g, fmt(v), ok ? 'yes' : 'NO'])));
 }
