@@ -309,6 +309,11 @@ class MeshImpl implements Mesh {
     return meshFetch(this, input, init);
   }
 
+  /** What JSON.stringify shows: the resolved configuration (secrets print as [redacted]). */
+  toJSON(): Record<string, unknown> {
+    return { config: this.config, closed: this.#closed };
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

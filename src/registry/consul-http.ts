@@ -21,6 +21,7 @@ import { EventEmitter } from 'node:events';
 import Consul from 'consul';
 import { RegistryError } from '../errors.ts';
 import type { ConsulConnection } from '../config/consul.ts';
+import type { Secret } from '../config/secret.ts';
 
 /** How to reach the agent: the `ConsulConnection` shape from config/consul.ts, every field optional. */
 export type ConsulConnectionOptions = Partial<ConsulConnection>;
@@ -85,10 +86,13 @@ export class ConsulHttp {
   readonly secure: boolean;
   readonly namespace: string | undefined;
   readonly datacenter: string | undefined;
-  private readonly client: PapiClient;
-  private readonly consul: Consul;
-  private readonly agent: HttpAgent;
-  private readonly token: string | undefined;
+  // ES-private: `util.inspect` and JSON.stringify never reach them. The token stays a
+  // Secret until the header is built; the agent's sockets hold in-flight requests,
+  // whose headers carry it.
+  readonly #client: PapiClient;
+  readonly #consul: Consul;
+  readonly #agent: HttpAgent;
+  readonly #token: Secret | undefined;
 
   constructor(connection: ConsulConnectionOptions = {}) {
     this.host = connection.host ?? '127.0.0.1';
@@ -96,13 +100,12 @@ export class ConsulHttp {
     this.secure = connection.secure ?? false;
     this.namespace = connection.namespace || undefined;
     this.datacenter = connection.datacenter || undefined;
-    const token = connection.token?.reveal();
-    this.token = token ? token : undefined;
+    this.#token = connection.token !== undefined && connection.token.reveal() !== '' ? connection.token : undefined;
     if (!Number.isInteger(this.port) || this.port < 1 || this.port > 65535) {
       throw new RegistryError(`Consul port must be an integer 1-65535, got ${String(connection.port)}`);
     }
     // keepAlive: each blocking query holds one socket; they are reused between rounds.
-    this.agent = this.secure
+    this.#agent = this.secure
       ? new HttpsAgent({
           keepAlive: true,
           ...(connection.caFile ? { ca: readPem(connection.caFile, 'CA') } : {}),
@@ -111,8 +114,8 @@ export class ConsulHttp {
           ...(connection.tlsServerName ? { servername: connection.tlsServerName } : {}),
         })
       : new HttpAgent({ keepAlive: true });
-    this.consul = new Consul({ host: this.host, port: this.port, secure: this.secure, agent: this.agent });
-    this.client = this.consul as unknown as PapiClient;
+    this.#consul = new Consul({ host: this.host, port: this.port, secure: this.secure, agent: this.#agent });
+    this.#client = this.#consul as unknown as PapiClient;
   }
 
   /** `host:port` for messages. */
@@ -122,12 +125,25 @@ export class ConsulHttp {
 
   /** Whether a token is configured (its value is never exposed). */
   get hasToken(): boolean {
-    return this.token !== undefined;
+    return this.#token !== undefined;
+  }
+
+  /** What JSON.stringify shows: where the agent is, never the token. */
+  toJSON(): Record<string, unknown> {
+    return {
+      host: this.host,
+      port: this.port,
+      secure: this.secure,
+      ...(this.namespace === undefined ? {} : { namespace: this.namespace }),
+      ...(this.datacenter === undefined ? {} : { datacenter: this.datacenter }),
+      token: this.hasToken ? '[redacted]' : undefined,
+    };
   }
 
   async request(req: ConsulRequest): Promise<ConsulResponse> {
     const headers: Record<string, string> = {};
-    if (this.token) headers['x-consul-token'] = this.token;
+    // The one place the token is revealed.
+    if (this.#token !== undefined) headers['x-consul-token'] = this.#token.reveal();
     const ctx = new EventEmitter();
     const onAbort = (): void => {
       ctx.emit('cancel');
@@ -135,7 +151,7 @@ export class ConsulHttp {
     if (req.signal?.aborted) throw new RegistryError(`consul ${req.method} ${this.describe(req)} aborted`);
     req.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      const res = await this.client._request({
+      const res = await this.#client._request({
         method: req.method,
         path: req.path,
         ...(req.params ? { params: req.params } : {}),
@@ -154,8 +170,8 @@ export class ConsulHttp {
   }
 
   destroy(): void {
-    this.consul.destroy();
-    this.agent.destroy();
+    this.#consul.destroy();
+    this.#agent.destroy();
   }
 
   private describe(req: ConsulRequest): string {
@@ -165,7 +181,8 @@ export class ConsulHttp {
   }
 
   private scrub(text: string): string {
-    const clean = this.token ? text.split(this.token).join('[redacted]') : text;
+    const token = this.#token?.reveal();
+    const clean = token === undefined ? text : text.split(token).join('[redacted]');
     return clean.replace(/[\u0000-\u001f\u007f]/g, ' ').slice(0, 200);
   }
 

@@ -118,7 +118,7 @@ export class ConsulRegistration {
   /** How many times the instance was registered again after the agent forgot it. */
   reregistrations = 0;
   private status: RegistrationState = 'new';
-  private readonly http: ConsulHttp;
+  readonly #http: ConsulHttp;
   private readonly body: Record<string, unknown>;
   private readonly ttlMs: number | undefined;
   private readonly verifyMs: number;
@@ -197,7 +197,7 @@ export class ConsulRegistration {
       this.checkId = undefined;
     }
     this.body = body;
-    this.http = new ConsulHttp(options.connection);
+    this.#http = new ConsulHttp(options.connection);
   }
 
   get state(): RegistrationState {
@@ -213,13 +213,13 @@ export class ConsulRegistration {
   }
 
   private async put(): Promise<void> {
-    await this.http.request({ method: 'PUT', path: '/agent/service/register', body: this.body, timeoutMs: DEFAULTS.requestTimeoutMs });
+    await this.#http.request({ method: 'PUT', path: '/agent/service/register', body: this.body, timeoutMs: DEFAULTS.requestTimeoutMs });
     if (this.ttlMs !== undefined) await this.pass();
   }
 
   private async pass(): Promise<void> {
     if (!this.checkId) return;
-    await this.http.request({
+    await this.#http.request({
       method: 'PUT',
       path: '/agent/check/pass/{id}',
       params: { id: this.checkId },
@@ -264,7 +264,7 @@ export class ConsulRegistration {
   async verify(): Promise<void> {
     if (this.status !== 'registered' || this.inflight) return;
     try {
-      await this.http.request({ method: 'GET', path: '/agent/service/{id}', params: { id: this.id }, timeoutMs: DEFAULTS.requestTimeoutMs });
+      await this.#http.request({ method: 'GET', path: '/agent/service/{id}', params: { id: this.id }, timeoutMs: DEFAULTS.requestTimeoutMs });
     } catch (err) {
       const e = err as RegistryError;
       if (e.statusCode === 404) await this.reregister('the agent no longer knows the service');
@@ -299,7 +299,7 @@ export class ConsulRegistration {
     this.status = 'draining';
     if (this.ttlTimer) clearInterval(this.ttlTimer);
     this.ttlTimer = undefined;
-    await this.http.request({
+    await this.#http.request({
       method: 'PUT',
       path: '/agent/service/maintenance/{id}',
       params: { id: this.id },
@@ -307,7 +307,7 @@ export class ConsulRegistration {
       timeoutMs: DEFAULTS.requestTimeoutMs,
     });
     if (this.ttlMs !== undefined && this.checkId) {
-      await this.http
+      await this.#http
         .request({ method: 'PUT', path: '/agent/check/fail/{id}', params: { id: this.checkId }, query: { note: reason }, timeoutMs: DEFAULTS.requestTimeoutMs })
         .catch((err: unknown) => this.logger.debug(`failing the TTL of ${this.id} failed: ${(err as Error).message}`));
     }
@@ -321,7 +321,7 @@ export class ConsulRegistration {
     this.status = 'deregistered';
     if (was === 'new') return;
     try {
-      await this.http.request({ method: 'PUT', path: '/agent/service/deregister/{id}', params: { id: this.id }, timeoutMs: DEFAULTS.requestTimeoutMs });
+      await this.#http.request({ method: 'PUT', path: '/agent/service/deregister/{id}', params: { id: this.id }, timeoutMs: DEFAULTS.requestTimeoutMs });
     } catch (err) {
       if ((err as RegistryError).statusCode !== 404) throw err;
     }
@@ -335,10 +335,15 @@ export class ConsulRegistration {
     await this.deregister();
   }
 
+  /** What JSON.stringify shows (never the token). */
+  toJSON(): Record<string, unknown> {
+    return { id: this.id, name: this.name, address: this.address, port: this.port, checkId: this.checkId, state: this.status, agent: this.#http.toJSON() };
+  }
+
   /** Stops timers and closes connections; does NOT deregister (call leave() or deregister() first). */
   close(): void {
     this.stopTimers();
-    this.http.destroy();
+    this.#http.destroy();
   }
 }
 

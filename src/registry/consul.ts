@@ -30,7 +30,7 @@ export interface ConsulRegistryStats {
 
 export class ConsulRegistry implements Registry {
   readonly kind = 'consul' as const;
-  private readonly http: ConsulHttp;
+  readonly #http: ConsulHttp;
   private readonly hub: WatchHub;
   private readonly logger: Logger;
   private readonly live = new Set<ConsulHealthWatch>();
@@ -39,11 +39,11 @@ export class ConsulRegistry implements Registry {
 
   constructor(options: ConsulRegistryOptions = {}) {
     this.logger = options.logger ?? consoleLogger;
-    this.http = new ConsulHttp(options.connection);
+    this.#http = new ConsulHttp(options.connection);
     this.hub = new WatchHub(
       'consul',
       (query) => {
-        const watch = new ConsulHealthWatch(this.http, query, options, this.logger, () => this.preflight(), (w) => {
+        const watch = new ConsulHealthWatch(this.#http, query, options, this.logger, () => this.preflight(), (w) => {
           if (this.live.delete(w)) this.finishedRequests += w.requests;
         });
         this.live.add(watch);
@@ -59,7 +59,7 @@ export class ConsulRegistry implements Registry {
    * failure is not cached (the next call tries again). Watches run it first.
    */
   preflight(): Promise<void> {
-    if (!this.http.namespace) return Promise.resolve();
+    if (!this.#http.namespace) return Promise.resolve();
     this.checked ??= this.checkNamespace().catch((err: unknown) => {
       if (err instanceof RegistryError && err.statusCode === 400) throw err;
       this.checked = undefined;
@@ -71,7 +71,7 @@ export class ConsulRegistry implements Registry {
   private async checkNamespace(): Promise<void> {
     let res;
     try {
-      res = await this.http.request({ method: 'GET', path: '/agent/self', timeoutMs: 10_000 });
+      res = await this.#http.request({ method: 'GET', path: '/agent/self', timeoutMs: 10_000 });
     } catch (err) {
       if (err instanceof RegistryError && err.statusCode === 403) {
         this.logger.warn('cannot verify that the Consul agent supports namespaces (agent:read refused); using the namespace as configured');
@@ -83,8 +83,8 @@ export class ConsulRegistry implements Registry {
     const version = typeof config?.Version === 'string' ? config.Version : '';
     if (!version.includes('+ent')) {
       throw new RegistryError(
-        `the Consul namespace "${this.http.namespace ?? ''}" (CONSUL_NAMESPACE) needs Consul Enterprise, ` +
-          `but the agent at ${this.http.address} is Consul ${version || 'OSS'}: unset CONSUL_NAMESPACE or use an Enterprise agent`,
+        `the Consul namespace "${this.#http.namespace ?? ''}" (CONSUL_NAMESPACE) needs Consul Enterprise, ` +
+          `but the agent at ${this.#http.address} is Consul ${version || 'OSS'}: unset CONSUL_NAMESPACE or use an Enterprise agent`,
         { statusCode: 400 },
       );
     }
@@ -104,9 +104,14 @@ export class ConsulRegistry implements Registry {
     return { watches: this.hub.watchCount, requests };
   }
 
+  /** What JSON.stringify shows: the agent and the watch count, never the token. */
+  toJSON(): Record<string, unknown> {
+    return { kind: this.kind, agent: this.#http.toJSON(), watches: this.hub.watchCount };
+  }
+
   close(): Promise<void> {
     this.hub.close();
-    this.http.destroy();
+    this.#http.destroy();
     return Promise.resolve();
   }
 }
