@@ -46,8 +46,10 @@ export interface EnvVariable {
   readonly expected: string;
   readonly example: string;
   readonly description: string;
-  /** Never echo the value (errors show `[redacted]`). */
+  /** Never echo the value (errors show `[redacted]`, or what `redact` leaves). */
   readonly secret?: boolean;
+  /** How the value is shown in an error when it may hold credentials (default: as is, or `[redacted]` when `secret`). */
+  readonly redact?: (raw: string) => string;
   /** Read by another component (documented here only). */
   readonly owner?: string;
   /** Parse the raw value and store it in the environment layer. */
@@ -105,8 +107,9 @@ export function parseConsulAddress(raw: string): ParseResult<{ host: string; por
     } catch {
       return fail(expected);
     }
-    if (url.hostname === '' || (url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.username !== '')
-      return fail(expected);
+    if (url.username !== '' || url.password !== '')
+      return fail(credentialsInAddress);
+    if (url.hostname === '' || (url.pathname !== '/' && url.pathname !== '') || url.search !== '') return fail(expected);
     const secure = scheme === 'https';
     return ok({
       host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
@@ -114,11 +117,23 @@ export function parseConsulAddress(raw: string): ParseResult<{ host: string; por
       secure,
     });
   }
+  if (text.includes('@')) return fail(credentialsInAddress);
   const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::(\d+))?$/.exec(text);
   if (match === null) return fail(expected);
   const port = match[2] === undefined ? 8500 : Number(match[2]);
   if (port < 1 || port > 65_535) return fail(expected);
   return ok({ host: (match[1] ?? '').replace(/^\[(.*)\]$/, '$1'), port });
+}
+
+const credentialsInAddress =
+  'credentials in the Consul address are refused (they would be sent and logged as part of a URL): put the ACL token in CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE, basic auth in CONSUL_HTTP_AUTH';
+
+/**
+ * A Consul address for messages: anything before an `@` (user, password, a token
+ * pasted in the wrong place) becomes `[redacted]`.
+ */
+export function redactAddress(raw: string): string {
+  return raw.replace(/^([a-z][a-z0-9+.-]*:\/\/)?.*@/is, '$1[redacted]@');
 }
 
 /** A Redis URL with the password hidden, for messages. */
@@ -286,6 +301,7 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
     example: 'redis://:password@127.0.0.1:6379/0',
     description: 'Redis for client rate limits shared across processes: when set, every upstream `rateLimit` is shared through it (as `rateLimit.shared: true`). Kept as a Secret: never printed.',
     secret: true,
+    redact: redactUrl,
     apply: (raw, layer) => {
       const result = parseRedisUrl(raw);
       if (result.ok) layer.redisUrl = result.value;
@@ -345,7 +361,8 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
     target: 'consul.host, consul.port, consul.secure',
     expected: 'host:port or an http(s) URL',
     example: 'https://consul.internal:8501',
-    description: 'Consul agent address. An https:// URL turns TLS on.',
+    description: 'Consul agent address. An https:// URL turns TLS on. An address with a user name or password is refused (and never echoed).',
+    redact: redactAddress,
     apply: (raw, layer) => {
       const result = parseConsulAddress(raw);
       if (result.ok) {

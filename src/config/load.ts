@@ -18,7 +18,7 @@ import type { ResolvedPolicy } from '../policy/types.ts';
 import { endpointsVariable, policyIssues } from '../policy/validate.ts';
 import { suggest } from '../policy/suggest.ts';
 import { CONSUL_DEFAULTS, type ConsulConnection } from './consul.ts';
-import { ENV_VARIABLES, parseConsulAddress, redactUrl, type SettingsLayer } from './env.ts';
+import { ENV_VARIABLES, parseConsulAddress, redactAddress, redactUrl, type SettingsLayer } from './env.ts';
 import { Secret } from './secret.ts';
 
 export interface ServiceIdentity {
@@ -118,7 +118,7 @@ function readEnvironment(env: Readonly<Record<string, string | undefined>>): {
     else
       issues.push({
         path: variable.name,
-        value: variable.secret === true ? (variable.name === 'INMESH_REDIS_URL' ? redactUrl(raw) : '[redacted]') : raw,
+        value: variable.redact !== undefined ? variable.redact(raw) : variable.secret === true ? '[redacted]' : raw,
         message: result.message,
       });
   }
@@ -153,7 +153,7 @@ function readCode(code: ConfigInput | undefined): { layer: SettingsLayer; issues
     if (address !== undefined) {
       const parsed = parseConsulAddress(address);
       if (parsed.ok) Object.assign(consul, parsed.value);
-      else issues.push({ path: 'consul.address', value: address, message: parsed.message });
+      else issues.push({ path: 'consul.address', value: redactAddress(address), message: parsed.message });
     }
     if (consul.port !== undefined && !(Number.isInteger(consul.port) && consul.port >= 1 && consul.port <= 65_535))
       issues.push({ path: 'consul.port', value: consul.port, message: 'expected a port number from 1 to 65535' });

@@ -326,6 +326,25 @@ describe('secrets never appear in output', () => {
     expect(code.message).not.toContain(PASSWORD);
   });
 
+  it('a Consul address with credentials is refused and never echoed (env and code)', () => {
+    const refused = 'credentials in the Consul address are refused (they would be sent and logged as part of a URL): put the ACL token in CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE, basic auth in CONSUL_HTTP_AUTH';
+    for (const [raw, shown] of [
+      [`https://admin:${PASSWORD}@consul.internal:8501`, 'https://[redacted]@consul.internal:8501'],
+      [`http://${PASSWORD}@consul:8500`, 'http://[redacted]@consul:8500'],
+      [`http://:${PASSWORD}@consul`, 'http://[redacted]@consul'],
+      [`admin:${PASSWORD}@consul:8500`, '[redacted]@consul:8500'],
+    ] as const) {
+      const e = thrown(() => loadConfig({ env: { CONSUL_HTTP_ADDR: raw }, cwd: tmp }));
+      expect(e.issues).toEqual([{ path: 'CONSUL_HTTP_ADDR', value: shown, message: refused }]);
+      expect(e.message).not.toContain(PASSWORD);
+      expect(inspect(e, { depth: Infinity })).not.toContain(PASSWORD);
+      const code = thrown(() => loadConfig({ env: {}, cwd: tmp, code: { consul: { address: raw } } }));
+      expect(code.issues).toEqual([{ path: 'consul.address', value: shown, message: refused }]);
+      expect(inspect(code, { depth: Infinity })).not.toContain(PASSWORD);
+    }
+    expect(parseConsulAddress('http://user@consul:8500')).toEqual({ ok: false, message: refused });
+  });
+
   it('Secret prints as [redacted] everywhere', () => {
     const secret = new Secret('value-123');
     expect(String(secret)).toBe('[redacted]');
