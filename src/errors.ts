@@ -162,19 +162,36 @@ export interface AttemptRecord {
   error?: string;
 }
 
-/** Every attempt failed; `attempts` lists what each one met, `cause` is the last error. */
+/**
+ * The upstream failed at the transport. `phase: 'request'` (the default): an
+ * attempt failed before its response headers, or every attempt failed;
+ * `attempts` lists what each one met, `cause` is the last error.
+ * `phase: 'body'`: the response arrived but reading its body failed (the
+ * connection was cut mid-body, undici's bodyTimeout); `attempts` has that one
+ * record, `cause` is the original undici/node error.
+ */
 export class UpstreamError extends InmeshError {
   readonly attempts: readonly AttemptRecord[];
-  constructor(service: string, attempts: readonly AttemptRecord[], options: InmeshErrorOptions = {}) {
+  readonly phase: 'request' | 'body';
+  constructor(
+    service: string,
+    attempts: readonly AttemptRecord[],
+    options: InmeshErrorOptions & { phase?: 'request' | 'body' } = {},
+  ) {
     const last = attempts.at(-1);
     const what = last?.status !== undefined ? `status ${last.status}` : (last?.error ?? 'error');
+    const from = last?.endpoint ? ` from ${last.endpoint}` : '';
+    const phase = options.phase ?? 'request';
     super(
       ErrorCodes.UPSTREAM,
-      `${service}: request failed after ${attempts.length} attempt${attempts.length === 1 ? '' : 's'} (last: ${what}${last?.endpoint ? ` from ${last.endpoint}` : ''})`,
-      { ...options, service },
+      phase === 'body'
+        ? `${service}: reading the response body failed (${what}${from})`
+        : `${service}: request failed after ${attempts.length} attempt${attempts.length === 1 ? '' : 's'} (last: ${what}${from})`,
+      { ...(options.cause === undefined ? {} : { cause: options.cause }), service },
     );
     this.name = 'UpstreamError';
     this.attempts = Object.freeze([...attempts]);
+    this.phase = phase;
   }
 }
 

@@ -16,6 +16,7 @@ import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { InvalidArgumentError, isInmeshError } from '../errors.ts';
 import { buildMeshRequest, callOptionsOf, normalizeHeaders } from './request.ts';
+import { markFetchBody } from './translate.ts';
 import type { CallOptions, MeshResponse } from './types.ts';
 import type { RuntimeLookup } from './upstream.ts';
 
@@ -55,6 +56,7 @@ export function toWebResponse(res: MeshResponse, url: URL, method: string): Resp
   }
   const nullBody = NULL_BODY_STATUS.has(res.statusCode) || method === 'HEAD';
   if (nullBody) res.body.dump().catch(() => undefined);
+  else markFetchBody(res.body);
   const body = nullBody ? null : (Readable.toWeb(res.body) as unknown as ReadableStream<Uint8Array>);
   const response = new Response(body, { status: res.statusCode, headers });
   Object.defineProperty(response, 'url', { value: url.href, enumerable: true });

@@ -9,13 +9,15 @@
  * pool is keyed by endpoint id, plus the servername for https.
  *
  * Requests go through `pool.request()`, never `fetch`. The remaining total
- * deadline is written into `x-inmesh-deadline-ms` just before sending.
+ * deadline is written into `x-inmesh-deadline-ms` just before sending. Every
+ * response body is guarded (translate.ts `guardBody`), so an error met while
+ * the caller reads it is an inmesh error too.
  */
 import type { EventEmitter } from 'node:events';
 import { Pool } from 'undici';
 import type { ResolvedLimits, ResolvedTimeouts } from '../policy/types.ts';
 import type { Endpoint } from '../registry/types.ts';
-import { translateError } from './translate.ts';
+import { guardBody, translateError } from './translate.ts';
 import type { Handler, MeshRequest, MeshResponse } from './types.ts';
 
 /** Header carrying the caller's remaining total deadline, in whole ms, at send time. */
@@ -123,6 +125,7 @@ export function createTransport(pools: EndpointPools): Handler {
         // undici's types want a whole EventEmitter; it calls only what AttemptSignal has (attempt-signal.ts).
         signal: (req.attemptSignal as unknown as EventEmitter | undefined) ?? req.signal ?? null,
       });
+      guardBody(res.body, req);
       return {
         statusCode: res.statusCode,
         headers: res.headers,
