@@ -13,32 +13,18 @@ import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import type { Handler, MeshRequest, MeshResponse } from '../../src/client/types.ts';
 import { createTelemetryLayer } from '../../src/telemetry/layer.ts';
+import { buildMeshRequest, EMPTY_OPTIONS } from '../../src/client/request.ts';
+import { defaultUpstream, resolvePolicy } from '../../src/policy/resolve.ts';
 
 const N = Number(process.env.N ?? 200_000);
 const response = { statusCode: 200, headers: {}, body: undefined, trailers: {}, endpoint: '127.0.0.1:1', attempts: 1 } as unknown as MeshResponse;
 const resolved = Promise.resolve(response);
 const transport: Handler = () => resolved;
 
-function request(): MeshRequest {
-  return {
-    service: 'orders',
-    upstream: {} as MeshRequest['upstream'],
-    policy: {} as MeshRequest['policy'],
-    method: 'GET',
-    path: '/api/items',
-    host: 'orders',
-    protocol: 'http:',
-    headers: {},
-    body: null,
-    signal: undefined,
-    attemptSignal: undefined,
-    options: {},
-    deadline: Infinity,
-    tried: new Set<string>(),
-    attempt: 0,
-    endpoint: undefined,
-  };
-}
+const upstream = defaultUpstream(resolvePolicy({ apiVersion: 'inmesh/v1' }), 'orders');
+const url = new URL('http://orders/api/items');
+const request = (): MeshRequest =>
+  buildMeshRequest(upstream, url, { method: 'GET', headers: {}, body: null, signal: undefined, options: EMPTY_OPTIONS });
 
 async function measure(name: string, handler: Handler): Promise<void> {
   for (let i = 0; i < N / 10; i++) await handler(request()); // warm-up
