@@ -824,8 +824,10 @@ export const inboundSchema = block(
       },
       'an object with requestsPerSecond, burst',
     )
+      // Nothing to inherit from on the server side: the rate is required (validate.ts words the error).
+      .meta({ required: ['requestsPerSecond'] })
       .optional()
-      .meta({ description: 'Token bucket in front of the server; excess requests get 429.' }),
+      .meta({ description: 'Token bucket in front of the server; excess requests get 429. Needs requestsPerSecond.' }),
     maxConcurrent: field(
       int(0, 1_000_000),
       'Most requests handled at once; beyond it 503 with Retry-After. 0 = unlimited.',

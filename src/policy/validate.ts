@@ -273,6 +273,17 @@ function crossFieldIssues(input: Record<string, unknown>, options: ParsePolicyOp
   }
   checkUpstreamPolicy([defaults], issues);
 
+  // inbound.rateLimit: no level to inherit from, so the rate must be written here
+  // (without it the block would be ignored).
+  const inboundRate = raw(input.inbound, ['rateLimit']);
+  if (isRecord(inboundRate) && inboundRate.requestsPerSecond === undefined) {
+    issues.push({
+      path: 'inbound.rateLimit.requestsPerSecond',
+      value: undefined,
+      message: 'required: an inbound rateLimit block needs requestsPerSecond',
+    });
+  }
+
   const upstreams = input.upstreams;
   if (!isRecord(upstreams)) return issues;
   for (const [name, upstream] of Object.entries(upstreams)) {

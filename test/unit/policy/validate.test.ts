@@ -1,23 +1,65 @@
+import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes, InvalidPolicyError, type PolicyIssue } from '../../../src/errors.ts';
+import { buildJsonSchema } from '../../../src/policy/schema.ts';
 import { parsePolicy, policyIssues } from '../../../src/policy/validate.ts';
 
-/** Sets `value` at a dotted path under `upstreams.orders` and validates. */
-function docWith(path: string, value: unknown): Record<string, unknown> {
-  const upstream: Record<string, unknown> = {};
-  let node = upstream;
-  const keys = path.split('.');
-  keys.slice(0, -1).forEach((key) => {
-    const next: Record<string, unknown> = {};
-    node[key] = next;
-    node = next;
+/** `inbound.…`, `$schema` and `apiVersion` are written at the top of the document; anything else under `upstreams.orders`. */
+function isDocumentLevel(path: string): boolean {
+  return /^(inbound|\$schema|apiVersion)(\.|$)/.test(path);
+}
+
+/** The full issue path of a table path. */
+function fullPath(path: string): string {
+  return isDocumentLevel(path) ? path : `upstreams.orders.${path}`;
+}
+
+/**
+ * Sets `value` at a dotted path (`routes[0].match.headers[0].name`: a `[n]`
+ * builds a list) below `root`, creating objects and lists on the way and
+ * keeping whatever is already there, so siblings can be filled in first.
+ */
+function setAt(root: Record<string, unknown>, path: string, value: unknown): void {
+  const keys: (string | number)[] = [];
+  for (const segment of path.split('.')) {
+    const [, name, indices] = /^([^[]+)((?:\[\d+\])*)$/.exec(segment)!;
+    keys.push(name!, ...[...indices!.matchAll(/\[(\d+)\]/g)].map((m) => Number(m[1])));
+  }
+  let node: any = root;
+  keys.slice(0, -1).forEach((key, i) => {
+    node[key] ??= typeof keys[i + 1] === 'number' ? [] : {};
+    node = node[key];
   });
   node[keys.at(-1)!] = value;
-  return { apiVersion: 'inmesh/v1', upstreams: { orders: upstream } };
+}
+
+/**
+ * Siblings a field needs to be valid at all (cross-field rules), filled in
+ * before the value under test is set: [path pattern, sibling path, value].
+ */
+const SIBLINGS: [RegExp, string, unknown][] = [
+  [/^rateLimit\.(burst|shared)$/, 'rateLimit.requestsPerSecond', 10],
+  [/^inbound\.rateLimit\.burst$/, 'inbound.rateLimit.requestsPerSecond', 10],
+  [/^loadBalancer\.hashOn\./, 'loadBalancer.policy', 'ring_hash'],
+  [/^retries\.retriableStatusCodes$/, 'retries.retryOn', ['retriable-status-codes']],
+  [/^discovery\.endpoints$/, 'discovery.registry', 'static'],
+  [/^discovery\.file$/, 'discovery.registry', 'file'],
+  [/^routes\[0\]\.match\.headers\[0\]\.(exact|prefix|regex|present)$/, 'routes[0].match.headers[0].name', 'x-user'],
+  [/^routes\[0\]\.match\.headers\[0\]\.name$/, 'routes[0].match.headers[0].exact', 'a'],
+];
+
+/** A document with `value` at `path` (see isDocumentLevel) and the siblings that path needs. */
+function docWith(path: string, value: unknown): Record<string, unknown> {
+  const upstream: Record<string, unknown> = {};
+  const doc: Record<string, unknown> = { apiVersion: 'inmesh/v1', upstreams: { orders: upstream } };
+  const at = (p: string, v: unknown) => setAt(isDocumentLevel(p) ? doc : upstream, p, v);
+  for (const [pattern, sibling, siblingValue] of SIBLINGS) if (pattern.test(path)) at(sibling, siblingValue);
+  at(path, value);
+  return doc;
 }
 
 function issuesAt(path: string, value: unknown): PolicyIssue[] {
-  const full = `upstreams.orders.${path}`;
+  const full = fullPath(path);
   return policyIssues(docWith(path, value)).filter((i) => i.path === full || i.path.startsWith(`${full}[`));
 }
 
@@ -33,9 +75,13 @@ const FIELDS: [string, unknown[], [unknown, string][]][] = [
   ['discovery.datacenter', ['dc1'], [['', 'expected a datacenter name']]],
   ['discovery.tags', [['v2', 'canary'], []], [['v2', 'expected a list of tags'], [[''], 'expected a tag']]],
   ['discovery.passingOnly', [true, false], [['yes', BOOL]]],
-  ['discovery.file', [], [['', 'expected a file path']]],
+  ['discovery.endpoints', [['10.0.0.1:80', '[::1]:9000']], [['10.0.0.1:80', 'expected a list of "host:port" entries'], [['10.0.0.1'], 'expected "host:port"'], [['h:0'], 'expected "host:port" with a port from 1 to 65535']]],
+  ['discovery.file', ['endpoints.yaml'], [['', 'expected a file path'], [7, 'expected a file path']]],
   ['loadBalancer.policy', ['round_robin', 'random', 'least_request', 'peak_ewma'], [['roundrobin', 'expected one of round_robin, random, least_request, ring_hash, peak_ewma']]],
   ['loadBalancer.choiceCount', [2, 100], [[1, 'expected an integer from 2 to 100'], [2.5, 'expected an integer from 2 to 100']]],
+  ['loadBalancer.hashOn.header', ['x-user-id'], [['', 'expected a header name'], [3, 'expected a header name']]],
+  ['loadBalancer.hashOn.cookie', ['sid'], [['', 'expected a cookie name'], [true, 'expected a cookie name']]],
+  ['loadBalancer.hashOn.queryParameter', ['user'], [['', 'expected a query parameter name'], [['user'], 'expected a query parameter name']]],
   ['loadBalancer.minimumRingSize', [1, 8_388_608], [[0, 'expected an integer from 1 to 8388608']]],
   ['loadBalancer.ewma.decay', ['10s', '1ms'], [['0s', 'expected a duration from 1ms to 24h']]],
   ['loadBalancer.ewma.defaultRtt', ['0s', '1m'], [['61s', 'expected a duration from 0s to 1m']]],
@@ -45,6 +91,7 @@ const FIELDS: [string, unknown[], [unknown, string][]][] = [
   ['timeouts.idle', ['60s'], [['0s', 'expected a duration from 1ms to 24h'], ['1us', DURATION]]],
   ['retries.attempts', [0, 10], [[11, INT_0_10], [-1, INT_0_10], [1.5, INT_0_10], ['2', INT_0_10]]],
   ['retries.retryOn', [['5xx', 'reset'], []], [[['5xx', 'unavailable'], 'expected one of connect-failure, refused-stream, reset, 5xx, gateway-error, retriable-4xx, retriable-status-codes'], ['5xx', 'expected a list of retry conditions']]],
+  ['retries.retriableStatusCodes', [[503], [100, 599]], [[503, 'expected a list of HTTP status codes'], [[600], 'expected an integer from 100 to 599'], [[99], 'expected an integer from 100 to 599'], [['503'], 'expected an integer from 100 to 599'], [[503.5], 'expected an integer from 100 to 599']]],
   ['retries.backoff.base', ['25ms', '250ms'], [['0s', 'expected a duration from 1ms to 1m'], [25, 'numbers are not durations: write a string such as "25ms" (25 milliseconds) or "10s"']]],
   ['retries.backoff.max', ['5m'], [['6m', 'expected a duration from 1ms to 5m']]],
   ['retries.idempotentOnly', [false], [['false', BOOL]]],
@@ -70,18 +117,33 @@ const FIELDS: [string, unknown[], [unknown, string][]][] = [
   ['circuitBreaker.window', ['10s'], [['50ms', 'expected a duration from 100ms to 1h']]],
   ['circuitBreaker.halfOpenAfter', ['5s'], [['0s', 'expected a duration from 1ms to 24h']]],
   ['rateLimit', [false, { requestsPerSecond: 0.5 }], [['fast', 'expected false (to turn it off) or an object with requestsPerSecond, burst, shared']]],
-  ['rateLimit.requestsPerSecond', [100, 0.5], [[0, 'expected a number greater than 0 and at most 1000000']]],
+  ['rateLimit.requestsPerSecond', [100, 0.5], [[0, 'expected a number greater than 0 and at most 1000000'], [1_000_001, 'expected a number greater than 0 and at most 1000000'], ['100', 'expected a number greater than 0 and at most 1000000']]],
+  ['rateLimit.burst', [1, 1_000_000], [[0, 'expected an integer from 1 to 1000000'], [2.5, 'expected an integer from 1 to 1000000']]],
+  ['rateLimit.shared', [true, false], [['yes', BOOL]]],
+  ['routes', [[], [{}]], [[{}, 'expected a list of routes'], [['checkout'], 'expected an object with name, match, timeouts, retries, loadBalancer']]],
+  ['routes[0].name', ['checkout'], [['', 'expected a route name'], [1, 'expected a route name']]],
+  ['routes[0].match.methods', [['GET', 'POST'], ['M-SEARCH']], [['GET', 'expected a list of HTTP methods'], [['get'], 'expected an HTTP method in upper case, such as GET'], [[1], 'expected an HTTP method in upper case, such as GET']]],
+  ['routes[0].match.path', ['/api/orders'], [['api', 'expected a path starting with /'], [5, 'expected a path starting with /']]],
+  ['routes[0].match.pathPrefix', ['/api', '/'], [['api', 'expected a path starting with /'], ['', 'expected a path starting with /'], [5, 'expected a path starting with /']]],
+  ['routes[0].match.headers', [[]], [[{ name: 'x', exact: 'a' }, 'expected a list of header matches']]],
+  ['routes[0].match.headers[0].name', ['x-user', 'X-User'], [['', 'expected a header name'], [5, 'expected a header name']]],
+  ['routes[0].match.headers[0].exact', ['a', ''], [[5, 'expected a string'], [null, 'expected a string']]],
+  ['routes[0].match.headers[0].prefix', ['Bearer '], [['', 'expected a non-empty prefix'], [5, 'expected a non-empty prefix']]],
+  ['routes[0].match.headers[0].regex', ['^v[0-9]+$'], [['', 'expected a regular expression'], [5, 'expected a regular expression']]],
+  ['routes[0].match.headers[0].present', [true, false], [['true', BOOL], [1, BOOL]]],
+  ['inbound.rateLimit.requestsPerSecond', [1000, 0.5], [[0, 'expected a number greater than 0 and at most 1000000'], ['fast', 'expected a number greater than 0 and at most 1000000']]],
+  ['inbound.rateLimit.burst', [200], [[0, 'expected an integer from 1 to 1000000'], [1.5, 'expected an integer from 1 to 1000000']]],
+  ['inbound.maxConcurrent', [0, 256], [[-1, 'expected an integer from 0 to 1000000'], [1_000_001, 'expected an integer from 0 to 1000000'], ['256', 'expected an integer from 0 to 1000000']]],
+  ['inbound.timeouts.request', ['0s', '15s'], [[15, 'numbers are not durations: write a string such as "15ms" (15 milliseconds) or "10s"'], ['25h', 'expected a duration from 0s to 24h']]],
+  ['$schema', ['./node_modules/inmesh/dist/policy.schema.json'], [[1, 'expected a string']]],
+  ['apiVersion', ['inmesh/v1'], [['inmesh/v2', 'expected "inmesh/v1"'], [1, 'expected "inmesh/v1"']]],
 ];
 
 describe('parsePolicy: every field, good and bad values', () => {
   for (const [path, good, bad] of FIELDS) {
     for (const value of good) {
       it(`${path} accepts ${JSON.stringify(value)}`, () => {
-        const doc = docWith(path, value);
-        // rateLimit children need requestsPerSecond, budget children a block: fill the siblings in.
-        if (path.startsWith('rateLimit.') && path !== 'rateLimit.requestsPerSecond')
-          (doc.upstreams as any).orders.rateLimit.requestsPerSecond = 10;
-        expect(policyIssues(doc)).toEqual([]);
+        expect(policyIssues(docWith(path, value))).toEqual([]);
       });
     }
     for (const [value, message] of bad) {
@@ -89,7 +151,7 @@ describe('parsePolicy: every field, good and bad values', () => {
         const issues = issuesAt(path, value);
         expect(issues.map((i) => i.message)).toContain(message);
         const issue = issues.find((i) => i.message === message)!;
-        if (issue.path === `upstreams.orders.${path}`) expect(issue.value).toEqual(value);
+        if (issue.path === fullPath(path)) expect(issue.value).toEqual(value);
         else expect(issue.value).toEqual((value as unknown[])[Number(/\[(\d+)\]$/.exec(issue.path)![1])]);
       });
     }
@@ -174,6 +236,105 @@ describe('parsePolicy: every field, good and bad values', () => {
     expect(policyIssues({ apiVersion: 'inmesh/v1', upstreams: [] })).toEqual([
       { path: 'upstreams', value: [], message: 'expected a map of upstream name to policy' },
     ]);
+  });
+});
+
+type Json = Record<string, any>;
+
+/**
+ * Every node of the published JSON Schema by path (`upstreams.<name>.routes[].name`),
+ * and its leaves: the fields carrying `x-inmesh-maps` (as mapping.test.ts
+ * collects them) and every other node with nothing below it (`apiVersion`,
+ * `$schema`, the `false` of a `false | {…}` block).
+ */
+function schemaPaths(schema: Json): { nodes: Map<string, Json>; leaves: Map<string, Json> } {
+  const defs: Json = schema.$defs ?? {};
+  const deref = (n: Json): Json => (typeof n.$ref === 'string' ? { ...defs[n.$ref.replace('#/$defs/', '')], ...n } : n);
+  const nodes = new Map<string, Json>();
+  const leaves = new Map<string, Json>();
+  const walk = (raw: Json, path: string): void => {
+    const n = deref(raw);
+    if (!nodes.has(path)) nodes.set(path, n);
+    const hasChildren =
+      n.properties !== undefined || n.anyOf !== undefined || n.items !== undefined || typeof n.additionalProperties === 'object';
+    if (n['x-inmesh-maps'] !== undefined || !hasChildren) {
+      if (path !== '') leaves.set(path, n);
+      return;
+    }
+    for (const branch of n.anyOf ?? []) walk(branch, path);
+    if (n.items) walk(n.items, `${path}[]`);
+    if (typeof n.additionalProperties === 'object') walk(n.additionalProperties, `${path}.<name>`);
+    for (const [key, child] of Object.entries<Json>(n.properties ?? {})) walk(child, path === '' ? key : `${path}.${key}`);
+  };
+  walk(schema, '');
+  return { nodes, leaves };
+}
+
+/**
+ * The FIELDS path a schema path is tested under. `upstreams.<name>.` goes (FIELDS
+ * paths are relative to an upstream); `defaults.` and a route's `routes[].`
+ * go too, but only where the schema below them is identical to the upstream's
+ * own (the same zod block), so a field that exists only there needs its own row.
+ */
+function rowKey(path: string, nodes: ReadonlyMap<string, Json>): string {
+  const upstream = /^upstreams\.<name>\.(.*)$/.exec(path)?.[1];
+  if (upstream !== undefined) {
+    const route = /^routes\[\]\.(.*)$/.exec(upstream)?.[1];
+    if (route !== undefined && isDeepStrictEqual(nodes.get(path), nodes.get(`upstreams.<name>.${route}`))) return route;
+    return upstream;
+  }
+  const defaults = /^defaults\.(.*)$/.exec(path)?.[1];
+  if (defaults !== undefined && isDeepStrictEqual(nodes.get(path), nodes.get(`upstreams.<name>.${defaults}`))) return defaults;
+  return path;
+}
+
+/** Schema leaves with no FIELDS row that has a bad value. */
+function untested(leafKeys: ReadonlySet<string>, rows: typeof FIELDS): string[] {
+  const tested = new Set(rows.filter(([, , bad]) => bad.length > 0).map(([path]) => path.replace(/\[\d+\]/g, '[]')));
+  return [...leafKeys].filter((key) => !tested.has(key)).sort();
+}
+
+describe('every leaf of the JSON Schema has bad-value rows', () => {
+  const { nodes, leaves } = schemaPaths(buildJsonSchema());
+  const leafKeys = new Set([...leaves.keys()].map((path) => rowKey(path, nodes)));
+  const nodeKeys = new Set([...nodes.keys()].map((path) => rowKey(path, nodes)));
+
+  it('the walk finds the leaves of upstreams, routes, header matches, inbound and the document', () => {
+    expect(leaves.size).toBeGreaterThan(100);
+    for (const key of [
+      'retries.attempts',
+      'loadBalancer.hashOn.cookie',
+      'retries.budget', // the `false` of `false | {…}`
+      'routes[].match.pathPrefix',
+      'routes[].match.headers[].present',
+      'inbound.rateLimit.burst',
+      'apiVersion',
+      '$schema',
+    ])
+      expect(leafKeys, key).toContain(key);
+    // A route's retries are the upstream's block, so they collapse onto its rows…
+    expect(leaves.has('upstreams.<name>.routes[].retries.attempts')).toBe(true);
+    expect(leafKeys).not.toContain('routes[].retries.attempts');
+    // …but a route's loadBalancer is its own block (hashOn only): its leaves collapse only because they are equal.
+    expect(leafKeys).not.toContain('routes[].loadBalancer.hashOn.header');
+  });
+
+  it('every leaf has a FIELDS row with at least one bad value (a new field without one fails here)', () => {
+    expect(untested(leafKeys, FIELDS)).toEqual([]);
+  });
+
+  it('every FIELDS row names a path of the schema', () => {
+    const unknown = FIELDS.map(([path]) => path.replace(/\[\d+\]/g, '[]')).filter((key) => !nodeKeys.has(key));
+    expect(unknown).toEqual([]);
+  });
+
+  it('the check can fail: dropping a row, or its bad values, is reported', () => {
+    expect(untested(leafKeys, FIELDS.filter(([path]) => path !== 'routes[0].match.headers[0].exact'))).toEqual(['routes[].match.headers[].exact']);
+    expect(untested(leafKeys, FIELDS.map(([path, good, bad]) => [path, good, path === 'retries.maxBodyBytes' ? [] : bad]))).toEqual(['retries.maxBodyBytes']);
+    // a route-only field would need its own row: a route leaf differing from the upstream's is not collapsed
+    const changed = new Map(nodes);
+    changed.set('upstreams.<name>.routes[].timeouts.request', { ...nodes.get('upstreams.<name>.routes[].timeouts.request'), minLength: 3 });
+    expect(rowKey('upstreams.<name>.routes[].timeouts.request', changed)).toBe('routes[].timeouts.request');
   });
 });
 
@@ -333,6 +494,13 @@ describe('parsePolicy: cross-field rules', () => {
       path: 'upstreams.a.rateLimit.requestsPerSecond', value: undefined, message: 'required: a rateLimit block needs requestsPerSecond (here or inherited from defaults)',
     });
     expect(policyIssues(up({ rateLimit: { burst: 5 } }, { rateLimit: { requestsPerSecond: 10 } }))).toEqual([]);
+  });
+
+  it('inbound.rateLimit needs requestsPerSecond: nothing to inherit it from on the server side', () => {
+    expect(policyIssues({ apiVersion: 'inmesh/v1', inbound: { rateLimit: { burst: 5 } } })).toEqual([
+      { path: 'inbound.rateLimit.requestsPerSecond', value: undefined, message: 'required: an inbound rateLimit block needs requestsPerSecond' },
+    ]);
+    expect(policyIssues({ apiVersion: 'inmesh/v1', inbound: { rateLimit: { requestsPerSecond: 5 } } })).toEqual([]);
   });
 
   it('route names are unique and header regexes compile', () => {
