@@ -31,9 +31,10 @@ import { MeshDispatcher } from './client/dispatcher.ts';
 import { meshFetch, type MeshFetchInit } from './client/fetch.ts';
 import { buildMeshRequest, callOptionsOf, normalizeHeaders, type MeshRequestOptions } from './client/request.ts';
 import type { MeshResponse } from './client/types.ts';
-import { UpstreamRuntime, type UpstreamLayers } from './client/upstream.ts';
+import { UpstreamRuntime, type DiscoveryStatus, type UpstreamLayers } from './client/upstream.ts';
 
 export type { MeshRequestOptions } from './client/request.ts';
+export type { DiscoveryStatus } from './client/upstream.ts';
 export type { MeshFetchInit } from './client/fetch.ts';
 
 /**
@@ -84,6 +85,13 @@ export interface Mesh {
   readonly dispatcher: Dispatcher;
   /** Whether a host name is a mesh service. */
   isMeshHost(hostname: string): boolean;
+  /**
+   * Discovery state of a mesh service, by host name (`orders`, `orders.service.consul`):
+   * endpoints known and available, staleness, the registry's last error (redacted).
+   * Undefined when the host is not a mesh service. Starts the service's registry
+   * watch if no request has yet.
+   */
+  discoveryStatus(hostname: string): DiscoveryStatus | undefined;
   /**
    * Registers this process in Consul (the agent from the configuration). On
    * `close()` the instance is drained (maintenance mode) and deregistered.
@@ -170,6 +178,10 @@ class MeshImpl implements Mesh {
 
   isMeshHost(hostname: string): boolean {
     return this.runtimeFor(hostname) !== undefined;
+  }
+
+  discoveryStatus(hostname: string): DiscoveryStatus | undefined {
+    return this.runtimeFor(hostname)?.discoveryStatus();
   }
 
   /** The upstream runtime of a host name, or undefined when it is not a mesh service. */

@@ -3,7 +3,10 @@
  * another host), excluding the endpoints this call already tried when another
  * one exists, and exactly one `pick.done(outcome, latencyMs)` per attempt so
  * that least-request, peak-EWMA and outlier detection (per-endpoint health)
- * see every outcome. No endpoint at all → NoEndpointsError.
+ * see every outcome. Nothing to pick → NoEndpointsError: "all endpoints ejected"
+ * when endpoints are known but outlier detection ejected every one, and, while
+ * discovery is failing, the registry's last error as `cause` and the staleness
+ * of the endpoint set in the message.
  */
 import type { LoadBalancer, PickContext } from '../balancer/types.ts';
 import { NoEndpointsError } from '../errors.ts';
@@ -41,12 +44,32 @@ export function hashKeyOf(req: MeshRequest): string | undefined {
   return undefined;
 }
 
-export function createBalanceLayer(balancer: LoadBalancer): Layer {
+/** The discovery side of an upstream, as the balance layer reports it in a NoEndpointsError. */
+export interface DiscoveryState {
+  /** The registry's last failure, undefined while it answers. */
+  readonly error: Error | undefined;
+  /** Milliseconds since the last good answer (0 when fresh, Infinity before the first). */
+  readonly stalenessMs: number;
+}
+
+/** Why nothing could be picked, in words; the registry's failure as cause while discovery fails. */
+export function noEndpointsError(service: string, known: number, discovery: DiscoveryState | undefined): NoEndpointsError {
+  let detail = known > 0 ? `all endpoints ejected (${known} known, outlier detection ejected every one)` : 'no endpoints are known';
+  const error = discovery?.error;
+  if (error === undefined) return new NoEndpointsError(service, detail);
+  const age = discovery?.stalenessMs ?? Number.POSITIVE_INFINITY;
+  detail += Number.isFinite(age)
+    ? `; discovery is failing, the endpoint set is ${Math.round(age)} ms stale: ${error.message}`
+    : `; discovery has never answered: ${error.message}`;
+  return new NoEndpointsError(service, detail, { cause: error });
+}
+
+export function createBalanceLayer(balancer: LoadBalancer, discovery?: () => DiscoveryState): Layer {
   return (next: Handler): Handler =>
     async function balance(req) {
       const ctx: PickContext = { hashKey: hashKeyOf(req), exclude: req.tried.size === 0 ? undefined : req.tried };
       const pick = balancer.pick(ctx);
-      if (pick === undefined) throw new NoEndpointsError(req.service);
+      if (pick === undefined) throw noEndpointsError(req.service, balancer.endpoints.length, discovery?.());
       req.endpoint = pick.endpoint;
       req.tried.add(pick.endpoint.id);
       const start = performance.now();

@@ -9,7 +9,7 @@ import type { ResolvedCallPolicy, ResolvedUpstream } from '../policy/types.ts';
 import type { Endpoint, Registry, Subscription } from '../registry/types.ts';
 import { RetryBudget } from '../resilience/budget.ts';
 import { createRetryLayer } from '../resilience/retry.ts';
-import { createBalanceLayer } from './balance.ts';
+import { createBalanceLayer, type DiscoveryState } from './balance.ts';
 import { composeChain, type Chain, type NamedLayers } from './compose.ts';
 import { attemptTimeoutLayer, deadlineLayer } from './deadline.ts';
 import { createTransport, EndpointPools } from './transport.ts';
@@ -31,6 +31,23 @@ export interface UpstreamDeps {
   readonly layers: UpstreamLayers;
   /** Jitter source (tests). */
   readonly random?: (() => number) | undefined;
+}
+
+/** What `mesh.discoveryStatus(service)` reports about one upstream's discovery. */
+export interface DiscoveryStatus {
+  /** The upstream (policy) name. */
+  readonly upstream: string;
+  /** The name asked of the registry. */
+  readonly service: string;
+  readonly registry: Registry['kind'];
+  /** Endpoints known now (the last good set while the registry fails). */
+  readonly endpoints: number;
+  /** Endpoints a request can be sent to now (not ejected by outlier detection). */
+  readonly available: number;
+  /** Milliseconds since the registry last answered: 0 while it answers, Infinity before its first answer. */
+  readonly stalenessMs: number;
+  /** The registry's last failure while it fails (its message never holds a token: registries redact them), else undefined. */
+  readonly lastError: { readonly name: string; readonly code?: string; readonly message: string; readonly statusCode?: number } | undefined;
 }
 
 const DEADLINE = 1;
@@ -58,6 +75,10 @@ export class UpstreamRuntime {
   readonly #transport: Handler;
   readonly #balance: Layer;
   readonly #retry: Layer;
+  readonly #registryKind: Registry['kind'];
+  readonly #service: string;
+  /** The last failure heard through onError (for registries whose Subscription has no lastError). */
+  #lastError: Error | undefined;
   #ready: Promise<void> | undefined;
   #closed = false;
 
@@ -70,19 +91,30 @@ export class UpstreamRuntime {
     const budget = upstream.retries.budget;
     this.budget = budget === undefined ? undefined : new RetryBudget(budget);
     this.#transport = createTransport(this.pools);
-    this.#balance = createBalanceLayer(this.balancer);
+    this.#balance = createBalanceLayer(this.balancer, () => this.#discoveryState());
     this.#retry = createRetryLayer({ budget: this.budget, ...(deps.random ? { random: deps.random } : {}) });
     const d = upstream.discovery;
     const datacenter = deps.datacenter ?? d.datacenter;
     const tags = deps.tags ?? d.tags;
+    this.#registryKind = deps.registry.kind;
+    this.#service = d.service ?? upstream.name;
     this.#subscription = deps.registry.subscribe(
       {
-        service: d.service ?? upstream.name,
+        service: this.#service,
         ...(datacenter === undefined ? {} : { datacenter }),
         ...(tags.length === 0 ? {} : { tags }),
         passingOnly: d.passingOnly,
       },
-      (endpoints) => this.#onEndpoints(endpoints),
+      (endpoints) => {
+        this.#lastError = undefined;
+        this.#onEndpoints(endpoints);
+      },
+      {
+        // The registry logs the failure; here it is kept for NoEndpointsError and discoveryStatus().
+        onError: (error) => {
+          this.#lastError = error;
+        },
+      },
     );
     if (this.balancer.endpoints.length === 0) {
       this.#ready = this.#subscription.ready().then(
@@ -100,6 +132,32 @@ export class UpstreamRuntime {
     if (this.#closed) return;
     this.balancer.update(endpoints);
     this.pools.retain(endpoints);
+  }
+
+  #discoveryState(): DiscoveryState {
+    const sub = this.#subscription;
+    const error = sub.lastError === undefined ? this.#lastError : sub.lastError();
+    return { error, stalenessMs: sub.staleness() };
+  }
+
+  /** Endpoints, staleness and the last registry error of this upstream. */
+  discoveryStatus(): DiscoveryStatus {
+    const { error, stalenessMs } = this.#discoveryState();
+    const b = this.balancer as LoadBalancer & { stats?: () => readonly { ejected: boolean }[] };
+    const known = this.balancer.endpoints.length;
+    const available = b.stats === undefined ? known : b.stats().filter((s) => !s.ejected).length;
+    let lastError: DiscoveryStatus['lastError'];
+    if (error !== undefined) {
+      const code = (error as { code?: unknown }).code;
+      const statusCode = (error as { statusCode?: unknown }).statusCode;
+      lastError = {
+        name: error.name,
+        ...(typeof code === 'string' ? { code } : {}),
+        message: error.message,
+        ...(typeof statusCode === 'number' ? { statusCode } : {}),
+      };
+    }
+    return { upstream: this.name, service: this.#service, registry: this.#registryKind, endpoints: known, available, stalenessMs, lastError };
   }
 
   /** The chain for a call with this presence mask (built on first use). */

@@ -40,6 +40,13 @@ export interface Subscription {
   ready(): Promise<void>;
   /** Stops this subscriber; the shared watch stops when its last subscriber leaves. */
   close(): void;
+  /** The last failure of the watch, undefined after a successful answer (the built-in registries have it). */
+  lastError?(): Error | undefined;
+}
+
+export interface SubscribeOptions {
+  /** Called with every failure of the watch (the endpoint set is kept). */
+  onError?: (error: Error) => void;
 }
 
 export type EndpointsListener = (endpoints: readonly Endpoint[]) => void;
@@ -48,8 +55,8 @@ export interface Registry {
   readonly kind: 'consul' | 'static' | 'file';
   /** The current healthy endpoints (waits for the first answer of a new watch). */
   resolve(query: ResolveQuery): Promise<readonly Endpoint[]>;
-  /** Calls `listener` with the initial set and then on every actual change. */
-  subscribe(query: ResolveQuery, listener: EndpointsListener): Subscription;
+  /** Calls `listener` with the initial set and then on every actual change; `onError` hears each failure. */
+  subscribe(query: ResolveQuery, listener: EndpointsListener, options?: SubscribeOptions): Subscription;
   /** Stops every watch. */
   close(): Promise<void>;
 }

@@ -9,7 +9,7 @@
 import { channel } from 'node:diagnostics_channel';
 import { ClosedError, RegistryError } from '../errors.ts';
 import { canonicalEndpoints } from './validate.ts';
-import type { Endpoint, EndpointsListener, Logger, Registry, ResolveQuery, Subscription } from './types.ts';
+import type { Endpoint, EndpointsListener, Logger, Registry, ResolveQuery, SubscribeOptions, Subscription } from './types.ts';
 
 /** `inmesh:registry:update` carries `{ registry, service, count }` on every emitted change. */
 const updateChannel = channel('inmesh:registry:update');
@@ -35,10 +35,7 @@ export interface WatchSource {
   stop(): void;
 }
 
-export interface SubscribeOptions {
-  /** Called with every failure of the watch (the endpoint set is kept). */
-  onError?: (error: Error) => void;
-}
+export type { SubscribeOptions };
 
 /** A Subscription with the watch's last error. */
 export interface RegistrySubscription extends Subscription {
