@@ -49,6 +49,7 @@ export const POLICY_DEFAULTS = {
     panicThresholdPercent: 50, // percent; Envoy healthy_panic_threshold default (Istio minHealthPercent: 0)
   },
   limits: {
+    enabled: true, // on, as in every sidecar (they have no off switch: "off" there is every threshold at its max)
     maxConnections: 1024, // connections; Envoy circuit_breakers max_connections default
     maxPendingRequests: 1024, // requests; Envoy max_pending_requests default
     maxRequests: 1024, // requests; Envoy max_requests default

@@ -18,6 +18,7 @@ import type {
   ResolvedHashOn,
   ResolvedHeaderMatch,
   ResolvedInbound,
+  ResolvedLimits,
   ResolvedLoadBalancer,
   ResolvedPolicy,
   ResolvedRateLimit,
@@ -162,6 +163,19 @@ function resolveRateLimit(layers: readonly UpstreamPolicyDocument[]): ResolvedRa
   };
 }
 
+function resolveLimits(layers: readonly UpstreamPolicyDocument[]): ResolvedLimits {
+  // `enabled: false` resolves to the thresholds at their max (Infinity), which is
+  // what the limit layer (resilience/limits.ts) reads as "no layer"; the pool
+  // settings (maxConnections, maxRequestsPerConnection) are not request limits and stay.
+  const enabled = pick(layers, (l) => l.limits?.enabled, D.limits.enabled);
+  return {
+    maxConnections: pick(layers, (l) => l.limits?.maxConnections, D.limits.maxConnections),
+    maxPendingRequests: enabled ? pick(layers, (l) => l.limits?.maxPendingRequests, D.limits.maxPendingRequests) : Infinity,
+    maxRequests: enabled ? pick(layers, (l) => l.limits?.maxRequests, D.limits.maxRequests) : Infinity,
+    maxRequestsPerConnection: pick(layers, (l) => l.limits?.maxRequestsPerConnection, D.limits.maxRequestsPerConnection),
+  };
+}
+
 function resolveUpstreamPolicy(layers: readonly UpstreamPolicyDocument[], name: string | undefined): ResolvedUpstreamPolicy {
   return {
     discovery: resolveDiscovery(layers, name),
@@ -177,12 +191,7 @@ function resolveUpstreamPolicy(layers: readonly UpstreamPolicyDocument[], name: 
       maxEjectionPercent: pick(layers, (l) => l.outlierDetection?.maxEjectionPercent, D.outlierDetection.maxEjectionPercent),
       panicThresholdPercent: pick(layers, (l) => l.outlierDetection?.panicThresholdPercent, D.outlierDetection.panicThresholdPercent),
     },
-    limits: {
-      maxConnections: pick(layers, (l) => l.limits?.maxConnections, D.limits.maxConnections),
-      maxPendingRequests: pick(layers, (l) => l.limits?.maxPendingRequests, D.limits.maxPendingRequests),
-      maxRequests: pick(layers, (l) => l.limits?.maxRequests, D.limits.maxRequests),
-      maxRequestsPerConnection: pick(layers, (l) => l.limits?.maxRequestsPerConnection, D.limits.maxRequestsPerConnection),
-    },
+    limits: resolveLimits(layers),
     circuitBreaker: {
       enabled: pick(layers, (l) => l.circuitBreaker?.enabled, D.circuitBreaker.enabled),
       errorThresholdPercent: pick(layers, (l) => l.circuitBreaker?.errorThresholdPercent, D.circuitBreaker.errorThresholdPercent),

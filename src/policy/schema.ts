@@ -557,8 +557,16 @@ export const outlierDetectionSchema = block(
   'an object with consecutive5xx, consecutiveGatewayErrors, interval, baseEjectionTime, maxEjectionTime, maxEjectionPercent, panicThresholdPercent',
 );
 
+const LIMITS_OFF_NEAREST = 'every threshold at its maximum (Envoy max_requests / max_pending_requests 4294967295, Istio http2MaxRequests / http1MaxPendingRequests likewise, Consul Limits likewise): no sidecar has an off switch';
+
 export const limitsSchema = block(
   {
+    enabled: field(
+      bool(),
+      'Turn the request limits (`maxRequests`, `maxPendingRequests`) on or off. Off, no limit layer runs: the resolved policy carries both as Infinity. `maxConnections` and `maxRequestsPerConnection` size the connection pool and apply either way.',
+      { istio: null, consul: null, envoy: null, sdkOnly: true, nearest: LIMITS_OFF_NEAREST },
+      { default: D.limits.enabled },
+    ),
     maxConnections: field(
       int(1, 4_294_967_295),
       'Most connections open to the whole upstream.',
@@ -600,7 +608,7 @@ export const limitsSchema = block(
       { unit: 'count', default: D.limits.maxRequestsPerConnection },
     ),
   },
-  'an object with maxConnections, maxPendingRequests, maxRequests, maxRequestsPerConnection',
+  'an object with enabled, maxConnections, maxPendingRequests, maxRequests, maxRequestsPerConnection',
 );
 
 const BREAKER_NEAREST = 'outlierDetection (ejects single endpoints); sidecar "circuit breaking" is `limits`';

@@ -112,7 +112,9 @@ export interface ResolvedOutlierDetection {
 /** Envoy-style concurrency limits ("circuit breaking" in Envoy/Istio). */
 export interface ResolvedLimits {
   maxConnections: number;
+  /** Infinity when `limits.enabled` is false. */
   maxPendingRequests: number;
+  /** Infinity when `limits.enabled` is false: then no limit layer runs (JSON.stringify writes Infinity as null). */
   maxRequests: number;
   /** 0 = unlimited. */
   maxRequestsPerConnection: number;

@@ -33,7 +33,8 @@ describe('policy pipeline types', () => {
   it('the document and the resolved types have the same fields, block by block', () => {
     expectTypeOf<keyof Block<'timeouts'>>().toEqualTypeOf<keyof ResolvedTimeouts>();
     expectTypeOf<keyof Block<'outlierDetection'>>().toEqualTypeOf<keyof ResolvedOutlierDetection>();
-    expectTypeOf<keyof Block<'limits'>>().toEqualTypeOf<keyof ResolvedLimits>();
+    // `limits.enabled` resolves into the thresholds (false = maxRequests/maxPendingRequests Infinity), not a field.
+    expectTypeOf<Exclude<keyof Block<'limits'>, 'enabled'>>().toEqualTypeOf<keyof ResolvedLimits>();
     expectTypeOf<keyof Block<'circuitBreaker'>>().toEqualTypeOf<keyof ResolvedCircuitBreaker>();
     expectTypeOf<keyof Block<'rateLimit'>>().toEqualTypeOf<keyof ResolvedRateLimit>();
     expectTypeOf<keyof Block<'retries'>>().toEqualTypeOf<keyof ResolvedRetries>();

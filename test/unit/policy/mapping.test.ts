@@ -93,6 +93,7 @@ describe('field mapping metadata', () => {
       'circuitBreaker.halfOpenAfter',
       'circuitBreaker.minimumRequests',
       'circuitBreaker.window',
+      'limits.enabled',
       'loadBalancer.ewma.decay',
       'loadBalancer.ewma.defaultRtt',
       'retries.idempotentOnly',

@@ -158,6 +158,22 @@ describe('resolvePolicy', () => {
     expect(POLICY_DEFAULTS.retries.retryOn).not.toBe(policy.defaults.retries.retryOn);
   });
 
+  it('limits.enabled: false resolves maxRequests and maxPendingRequests to Infinity (no limit layer); pool settings stay', () => {
+    const policy = resolvePolicy({
+      apiVersion: 'inmesh/v1',
+      defaults: { limits: { enabled: false, maxRequests: 10, maxConnections: 8 } },
+      upstreams: { orders: {}, users: { limits: { enabled: true } }, pay: { limits: { maxRequests: 5 } } },
+    });
+    const off = { maxConnections: 8, maxPendingRequests: Infinity, maxRequests: Infinity, maxRequestsPerConnection: 0 };
+    expect(policy.defaults.limits).toEqual(off);
+    expect(policy.upstreams.orders!.limits).toEqual(off);
+    // on again in an upstream: the values written at every level apply again
+    expect(policy.upstreams.users!.limits).toEqual({ maxConnections: 8, maxPendingRequests: 1024, maxRequests: 10, maxRequestsPerConnection: 0 });
+    // a threshold alone does not turn an inherited `enabled: false` back on
+    expect(policy.upstreams.pay!.limits.maxRequests).toBe(Infinity);
+    expect(defaultUpstream(policy, 'other').limits).toEqual(off);
+  });
+
   it('is JSON-serialisable and inspectable', () => {
     const doc: PolicyDocument = {
       apiVersion: 'inmesh/v1',

@@ -107,6 +107,7 @@ const FIELDS: [string, unknown[], [unknown, string][]][] = [
   ['outlierDetection.maxEjectionTime', ['5m'], [['', DURATION]]],
   ['outlierDetection.maxEjectionPercent', [0, 100], [[150, PERCENT]]],
   ['outlierDetection.panicThresholdPercent', [0, 50], [['50%', PERCENT]]],
+  ['limits.enabled', [false, true], [['off', BOOL], [0, BOOL]]],
   ['limits.maxConnections', [1, 4_294_967_295], [[0, 'expected an integer from 1 to 4294967295']]],
   ['limits.maxPendingRequests', [0], [[-1, 'expected an integer from 0 to 4294967295']]],
   ['limits.maxRequests', [1], [[0, 'expected an integer from 1 to 4294967295']]],
