@@ -10,6 +10,7 @@
  * `close()`/`destroy()` on this dispatcher do nothing: the mesh owns the pools
  * (`mesh.close()`).
  */
+import { STATUS_CODES } from 'node:http';
 import { Dispatcher } from 'undici';
 import { AbortedError } from '../errors.ts';
 import { buildMeshRequest, EMPTY_OPTIONS, normalizeHeaders, type HeadersInput } from './request.ts';
@@ -88,7 +89,7 @@ function run(rt: UpstreamRuntime, url: URL, opts: Dispatcher.DispatchOptions, ha
           finished = true;
           handler.onResponseEnd?.(controller, res.trailers);
         });
-        handler.onResponseStart?.(controller, res.statusCode, res.headers);
+        handler.onResponseStart?.(controller, res.statusCode, res.headers, STATUS_CODES[res.statusCode] ?? '');
         if (controller.paused) body.pause();
       },
       (error: unknown) => fail(error as Error),
