@@ -17,7 +17,11 @@ export type {
 } from './types.ts';
 
 export interface StartTelemetryOptions {
-  /** `service.name` of the resource. @default process.env.OTEL_SERVICE_NAME (then the SDK's `unknown_service:node`) */
+  /**
+   * `service.name` of the resource.
+   * @default `OTEL_SERVICE_NAME`, else a `service.name` in `OTEL_RESOURCE_ATTRIBUTES` (left to the SDK),
+   * else `INMESH_SERVICE_NAME` (the name the mesh registers under), else the SDK's `unknown_service:node`
+   */
   serviceName?: string;
   /**
    * Span processors. @default from `OTEL_TRACES_EXPORTER` (OTLP over HTTP when unset),
@@ -55,7 +59,7 @@ export function startTelemetry(options: StartTelemetryOptions = {}): TelemetryHa
     return { started: false, shutdown: () => Promise.resolve() };
   }
   const config: Partial<NodeSDKConfiguration> = {};
-  const serviceName = options.serviceName ?? nonEmpty(process.env.OTEL_SERVICE_NAME);
+  const serviceName = telemetryServiceName(options.serviceName, process.env);
   if (serviceName !== undefined) config.serviceName = serviceName;
   if (options.spanProcessors !== undefined) config.spanProcessors = options.spanProcessors;
   if (options.metricReaders !== undefined) config.metricReaders = options.metricReaders;
@@ -73,6 +77,23 @@ export function startTelemetry(options: StartTelemetryOptions = {}): TelemetryHa
         diag.error('inmesh: telemetry shutdown failed', err);
       })),
   };
+}
+
+/**
+ * The order loadConfig() computes `telemetry.serviceName` in (src/config/load.ts:
+ * code, then OTEL_SERVICE_NAME, then the service name, whose variable is
+ * INMESH_SERVICE_NAME), with one addition the SDK makes: OpenTelemetry ranks a
+ * `service.name` in OTEL_RESOURCE_ATTRIBUTES above any default, so
+ * INMESH_SERVICE_NAME is not applied over one. Not loadConfig() itself: that
+ * reads the policy file and throws on any bad INMESH_* variable, and starting
+ * telemetry must not depend on either.
+ */
+function telemetryServiceName(option: string | undefined, env: Readonly<Record<string, string | undefined>>): string | undefined {
+  if (option !== undefined) return option;
+  const otel = nonEmpty(env.OTEL_SERVICE_NAME);
+  if (otel !== undefined) return otel;
+  if (/(?:^|,)\s*service\.name\s*=/.test(env.OTEL_RESOURCE_ATTRIBUTES ?? '')) return undefined;
+  return nonEmpty(env.INMESH_SERVICE_NAME);
 }
 
 function isDisabled(): boolean {
