@@ -34,9 +34,11 @@ export const POLICY_DEFAULTS = {
     backoffBase: 25, // ms; Envoy retry_back_off.base_interval default
     backoffMax: 250, // ms; Envoy default max_interval = 10 × base
     idempotentOnly: true, // SDK-only safety: never replay POST/PATCH unless the call says so (Envoy replays whatever the route allows)
-    budgetPercent: 20, // percent of active requests; Envoy retry_budget.budget_percent default
-    budgetMinConcurrency: 3, // requests; Envoy retry_budget.min_retry_concurrency default
-    maxBodyBytes: 65_536, // bytes; request body kept for replay (Envoy per_request_buffer_limit_bytes is similar)
+    // The budget is ON, unlike Envoy (no budget unless configured; max_retries 3 caps concurrent retries instead):
+    // inmesh has no max_retries cap, and the budget's floor of 3 matches it at low traffic (docs/policy.md).
+    budgetPercent: 20, // percent of active requests; Envoy retry_budget.budget_percent default once a budget is configured
+    budgetMinConcurrency: 3, // requests; Envoy retry_budget.min_retry_concurrency default once a budget is configured
+    maxBodyBytes: 65_536, // bytes; request body kept for replay; not Envoy's 1 MiB buffer limit: it sits in the app's heap per call in flight (docs/policy.md)
     maxRetryAfter: 10_000, // ms; honour Retry-After up to this (Envoy rate_limited_retry_back_off max_interval is the nearest)
   },
   outlierDetection: {
