@@ -11,7 +11,8 @@
  *   p-retry documents for delays) runs `gate()`, which takes a retry-budget
  *   token, computes Envoy's full-jitter backoff (or honours `Retry-After`),
  *   caps it by the total deadline, drains the failed response and sleeps.
- *   Throwing from the hook ends the loop (budget spent, no time left).
+ *   Throwing from the hook ends the loop (budget spent, no time left, a
+ *   `Retry-After` longer than `maxRetryAfter`).
  * - A result that must not be retried leaves the attempt as a return value
  *   (a response) or wrapped in p-retry's `AbortError` (an error), which p-retry
  *   unwraps; a retryable one is thrown as an internal `RetrySignal`.
@@ -22,9 +23,15 @@
  * only when buffered (string/Buffer/Uint8Array) and ≤ maxBodyBytes; streams
  * are sent once. Retries re-pick (balance layer) excluding hosts already tried.
  *
+ * `Retry-After` on a 429/503 (when `maxRetryAfter` > 0) replaces the backoff:
+ * the retry waits exactly that long, never less. When it asks for more than
+ * `maxRetryAfter`, or more than the total deadline has left, the call does not
+ * retry and returns that response (the server's answer, not an earlier retry
+ * it asked us not to make).
+ *
  * When retrying stops:
- * - retries or budget or time exhausted with a response last → that response is
- *   returned (a 503 stays a response);
+ * - retries or budget or time exhausted, or a Retry-After too long, with a
+ *   response last → that response is returned (a 503 stays a response);
  * - budget spent with an error last → RetryBudgetExhaustedError (cause = that error);
  * - attempts exhausted with an error last → UpstreamError listing every attempt
  *   (cause = last error); a single attempt's error is thrown unchanged;
@@ -102,8 +109,8 @@ class RetrySignal extends Error {
 
 /** Thrown from the hook when retrying must stop before the attempt. */
 class StopRetry extends Error {
-  readonly reason: 'budget' | 'deadline';
-  constructor(reason: 'budget' | 'deadline') {
+  readonly reason: 'budget' | 'deadline' | 'retry-after';
+  constructor(reason: 'budget' | 'deadline' | 'retry-after') {
     super(reason);
     this.name = 'StopRetry';
     this.reason = reason;
@@ -144,16 +151,19 @@ export function createRetryLayer(deps: RetryLayerDeps): Layer {
     let n = 0;
 
     const gate = async (): Promise<void> => {
+      const res = last.response;
+      // The server said when to come back: never sooner. Longer than we may wait → no retry.
+      let after: number | undefined;
+      if (res !== undefined && policy.maxRetryAfter > 0 && (res.statusCode === 429 || res.statusCode === 503)) {
+        after = parseRetryAfter(res.headers['retry-after']);
+        if (after !== undefined && after > policy.maxRetryAfter) throw new StopRetry('retry-after');
+      }
       if (budget !== undefined) {
         if (!budget.tryAcquire()) throw new StopRetry('budget');
         holding = true;
       }
       let delay = backoffDelay(n, policy.backoff.base, policy.backoff.max, random);
-      const res = last.response;
-      if (res !== undefined && policy.maxRetryAfter > 0 && (res.statusCode === 429 || res.statusCode === 503)) {
-        const after = parseRetryAfter(res.headers['retry-after']);
-        if (after !== undefined) delay = Math.min(after, policy.maxRetryAfter);
-      }
+      if (after !== undefined) delay = after;
       n++;
       if (delay >= req.deadline - performance.now()) {
         release();

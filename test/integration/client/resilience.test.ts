@@ -214,7 +214,7 @@ describe('safety of retries', () => {
     expect(bodies.slice(4)).toEqual(['streamed']);
   });
 
-  it('429 with Retry-After is honoured (gap measured at the server) and capped by maxRetryAfter', async () => {
+  it('429 with Retry-After: waits exactly that long (gap measured at the server); longer than maxRetryAfter → not retried, the 429 returned', async () => {
     const times: number[] = [];
     let retryAfter = '1';
     const s = await startServer((_req, res) => {
@@ -225,35 +225,71 @@ describe('safety of retries', () => {
         res.end();
       } else res.end('ok');
     });
-    mesh = createMesh({
-      policy: policyFor(
-        { orders: { endpoints: [s.address] } },
-        { retries: { retryOn: ['retriable-status-codes'], retriableStatusCodes: [429], maxRetryAfter: '300ms' }, outlierDetection: { consecutive5xx: 0 } },
-      ),
-      telemetry: { enabled: false },
-    });
+    const meshWith = (maxRetryAfter: string): Mesh =>
+      createMesh({
+        policy: policyFor(
+          { orders: { endpoints: [s.address] } },
+          { retries: { retryOn: ['retriable-status-codes'], retriableStatusCodes: [429], maxRetryAfter }, outlierDetection: { consecutive5xx: 0 } },
+        ),
+        telemetry: { enabled: false },
+      });
+    mesh = meshWith('300ms');
     retryAfter = '0';
     let res = await mesh.request('http://orders/');
-    expect(res.statusCode).toBe(200);
+    expect([res.statusCode, res.attempts]).toEqual([200, 2]);
     await res.body.dump();
-    retryAfter = '1'; // 1 s, capped at 300 ms
+    retryAfter = '1'; // 1 s asked, 300 ms allowed: the 429 is the answer
+    const t0 = performance.now();
     res = await mesh.request('http://orders/');
-    expect(res.statusCode).toBe(200);
+    expect([res.statusCode, res.attempts, res.headers['retry-after']]).toEqual([429, 1, '1']);
+    expect(performance.now() - t0).toBeLessThan(250);
     await res.body.dump();
-    const gap = times[3]! - times[2]!;
-    expect(gap).toBeGreaterThanOrEqual(295);
-    expect(gap).toBeLessThan(1000);
+    expect(times).toHaveLength(3);
     await mesh.close();
+    times.length = 0;
+    mesh = meshWith('5s');
+    res = await mesh.request('http://orders/');
+    expect([res.statusCode, res.attempts]).toEqual([200, 2]);
+    await res.body.dump();
+    expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(995);
+    expect(times[1]! - times[0]!).toBeLessThan(1900);
+  });
+
+  it('503 with Retry-After: waits that long and retries (default retryOn); longer than maxRetryAfter or the deadline left → the 503 is returned at once', async () => {
+    const times: number[] = [];
+    let retryAfter = '1';
+    const s = await startServer((_req, res) => {
+      times.push(performance.now());
+      if (times.length % 2 === 1) {
+        res.statusCode = 503;
+        res.setHeader('retry-after', retryAfter);
+        res.end('busy');
+      } else res.end('ok');
+    });
     mesh = createMesh({
-      policy: policyFor(
-        { orders: { endpoints: [s.address] } },
-        { retries: { retryOn: ['retriable-status-codes'], retriableStatusCodes: [429], maxRetryAfter: '5s' }, outlierDetection: { consecutive5xx: 0 } },
-      ),
+      policy: policyFor({ orders: { endpoints: [s.address] } }, { retries: { maxRetryAfter: '2s' }, outlierDetection: { consecutive5xx: 0 } }),
       telemetry: { enabled: false },
     });
-    res = await mesh.request('http://orders/');
-    expect(res.statusCode).toBe(200);
+    let res = await mesh.request('http://orders/');
+    expect([res.statusCode, res.attempts]).toEqual([200, 2]);
     await res.body.dump();
-    expect(times[5]! - times[4]!).toBeGreaterThanOrEqual(995);
+    expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(995);
+
+    retryAfter = '3'; // more than maxRetryAfter (2 s)
+    let t0 = performance.now();
+    res = await mesh.request('http://orders/');
+    expect([res.statusCode, res.attempts, res.headers['retry-after']]).toEqual([503, 1, '3']);
+    expect(await res.body.text()).toBe('busy');
+    expect(performance.now() - t0).toBeLessThan(250);
+    expect(times).toHaveLength(3);
+
+    times.length = 0;
+    retryAfter = '1'; // within maxRetryAfter but more than the 500 ms deadline
+    t0 = performance.now();
+    res = await mesh.request('http://orders/', { timeout: 500 });
+    expect([res.statusCode, res.attempts]).toEqual([503, 1]);
+    expect(performance.now() - t0).toBeLessThan(250);
+    await res.body.dump();
+    expect(times).toHaveLength(1);
   });
 });

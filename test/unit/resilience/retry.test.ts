@@ -142,6 +142,36 @@ describe('retry layer', () => {
     expect(calls).toBe(1);
   });
 
+  it('Retry-After longer than maxRetryAfter or than the deadline left: no retry, that response returned, no budget token taken', async () => {
+    const budget = new RetryBudget({ percent: 0, minConcurrency: 1 });
+    let calls = 0;
+    let acquired = 0;
+    const tryAcquire = budget.tryAcquire.bind(budget);
+    budget.tryAcquire = () => { acquired++; return tryAcquire(); };
+    const h = createRetryLayer({ budget })(async () => {
+      calls++;
+      const r = response(calls % 2 === 1 ? 503 : 200);
+      return { ...r, headers: { 'retry-after': calls === 1 ? '11' : '0' } };
+    });
+    // the default maxRetryAfter is 10 s: 11 s is longer
+    const res = await h(request());
+    expect([res.statusCode, res.headers['retry-after'], calls, acquired]).toEqual([503, '11', 1, 0]);
+    // 2 s asked, 500 ms left of the deadline
+    calls = 0;
+    const h2 = createRetryLayer({ budget: undefined })(async () => {
+      calls++;
+      return { ...response(429), headers: { 'retry-after': '2' } };
+    });
+    const limited = resolvePolicy({
+      apiVersion: 'inmesh/v1',
+      upstreams: { orders: { retries: { retryOn: ['retriable-status-codes'], retriableStatusCodes: [429] } } },
+    } as never).upstreams.orders!;
+    const t0 = performance.now();
+    const r2 = await h2(request('GET', { policy: limited, upstream: limited, deadline: performance.now() + 500 }));
+    expect([r2.statusCode, calls]).toEqual([429, 1]);
+    expect(performance.now() - t0).toBeLessThan(400);
+  });
+
   it('a total timeout is never retried nor wrapped', async () => {
     const h = createRetryLayer({ budget: undefined })(async () => { throw new TimeoutError('total', 5); });
     await expect(h(request())).rejects.toBeInstanceOf(TimeoutError);
