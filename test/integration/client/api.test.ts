@@ -1,7 +1,7 @@
 /** The public surface: mesh.fetch, mesh.dispatcher, typed errors, deadlines, per-call overrides. */
 import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import { request as undiciRequest } from 'undici';
+import { fetch as undiciFetch, getGlobalDispatcher, request as undiciRequest, setGlobalDispatcher } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   AbortedError,
@@ -119,6 +119,31 @@ describe('mesh.dispatcher', () => {
     expect(await res.body.json()).toMatchObject({ method: 'POST', url: '/via-dispatcher', host: 'orders', body: 'hello' });
     const plain = await undiciRequest(`http://${s.address}/plain`, { dispatcher: mesh.dispatcher });
     expect(await plain.body.json()).toMatchObject({ url: '/plain', host: s.address });
+  });
+
+  it('setGlobalDispatcher(mesh.dispatcher): undici request and fetch without a dispatcher go through the mesh', async () => {
+    const s = await echo();
+    mesh = createMesh({
+      policy: policyFor({ orders: { endpoints: [s.address] } }, { timeouts: { request: '5s' } }),
+      telemetry: { enabled: false },
+    });
+    const previous = getGlobalDispatcher();
+    setGlobalDispatcher(mesh.dispatcher);
+    try {
+      const res = await undiciRequest('http://orders/global', { method: 'POST', body: 'hi' });
+      // host 'orders' resolves nowhere: only the mesh can have answered (and only the mesh sends x-inmesh-deadline-ms)
+      expect(await res.body.json()).toMatchObject({ method: 'POST', url: '/global', host: 'orders', body: 'hi' });
+      const viaFetch = await undiciFetch('http://orders/global-fetch', { headers: { 'x-test': 'f' } });
+      const seen = (await viaFetch.json()) as { url: string; host: string; x: string; deadline: string | null };
+      expect(seen).toMatchObject({ url: '/global-fetch', host: 'orders', x: 'f' });
+      expect(Number(seen.deadline)).toBeGreaterThan(4000);
+      const plain = await undiciRequest(`http://${s.address}/plain`);
+      expect(await plain.body.json()).toMatchObject({ url: '/plain', host: s.address, deadline: null });
+      expect(s.hits).toBe(3);
+    } finally {
+      setGlobalDispatcher(previous);
+    }
+    expect(getGlobalDispatcher()).toBe(previous);
   });
 
   it('reports mesh errors through the handler', async () => {
