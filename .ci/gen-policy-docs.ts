@@ -1,7 +1,8 @@
 /**
  * Generates, from the zod policy schema (src/policy/schema.ts) and the env
  * table (src/config/env.ts):
- *   - schema/policy.schema.json   the published JSON Schema (draft 2020-12)
+ *   - src/policy/policy.schema.json  the published JSON Schema (draft 2020-12), copied to
+ *                                    dist/policy.schema.json by the build, package export `inmesh/schema.json`
  *   - docs/policy-reference.md    every field: type, unit, default, allowed values, mapping
  *   - docs/configuration.md       the environment variable table (between markers)
  *

@@ -1,8 +1,9 @@
 // CJS smoke test of the built package (TOOLCHAIN pitfall 5): load dist/index.cjs
 // with require() in a child process on this Node, and call through a retry,
-// which is where p-retry (ESM-only, bundled into the CJS build) runs.
+// which is where p-retry (ESM-only, bundled into the CJS build) runs. Also the
+// package export of the JSON Schema (inmesh/schema.json), at the end.
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const distCjs = join(root, 'dist', 'index.cjs');
 const telemetryCjs = join(root, 'dist', 'telemetry.cjs');
+const distSchema = join(root, 'dist', 'policy.schema.json');
 
 function newestMtime(dir: string): number {
   let newest = 0;
@@ -25,7 +27,7 @@ function newestMtime(dir: string): number {
 
 /** Builds dist/ when it is missing or older than src/ (with this Node first on PATH). */
 function ensureBuild(): void {
-  if (existsSync(distCjs) && existsSync(telemetryCjs) && statSync(distCjs).mtimeMs >= newestMtime(join(root, 'src'))) return;
+  if (existsSync(distCjs) && existsSync(telemetryCjs) && existsSync(distSchema) && statSync(distCjs).mtimeMs >= newestMtime(join(root, 'src'))) return;
   const build = spawnSync('npm', ['run', 'build'], {
     cwd: root,
     encoding: 'utf8',
@@ -34,9 +36,9 @@ function ensureBuild(): void {
   if (build.status !== 0) throw new Error(`npm run build failed:\n${build.stdout}\n${build.stderr}`);
 }
 
-function runCjs(script: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runCjs(script: string, flags: readonly string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['-e', script], { cwd: root, timeout: 30_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [...flags, '-e', script], { cwd: root, timeout: 30_000 }, (err, stdout, stderr) => {
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });
@@ -93,5 +95,43 @@ describe('CommonJS build', () => {
     `);
     expect(out.code).toBe(0);
     expect(out.stdout.trim()).toBe('function,function,function');
+  });
+});
+
+// The JSON Schema is shipped for tooling in any language as the package export
+// `inmesh/schema.json`. Resolved here by the package's own name (self-reference
+// through the exports map) from a child process in the package root, so it is
+// the built dist/ and package.json that answer, not the source tree.
+describe('package export inmesh/schema.json', () => {
+  const source = JSON.parse(readFileSync(join(root, 'src', 'policy', 'policy.schema.json'), 'utf8')) as unknown;
+
+  it('require() resolves it to dist/policy.schema.json, equal to src/policy/policy.schema.json', async () => {
+    const out = await runCjs(`
+      const path = require.resolve('inmesh/schema.json');
+      console.log(JSON.stringify({ path, schema: require('inmesh/schema.json') }));
+    `);
+    expect(out.stderr).toBe('');
+    expect(out.code).toBe(0);
+    const { path, schema } = JSON.parse(out.stdout) as { path: string; schema: unknown };
+    expect(path).toBe(distSchema);
+    expect(schema).toEqual(source);
+  });
+
+  it('import() with type json resolves it too', async () => {
+    const out = await runCjs(
+      `import('inmesh/schema.json', { with: { type: 'json' } }).then((m) => console.log(JSON.stringify(m.default)), (e) => { console.error(e); process.exit(1); });`,
+      ['--input-type=module'],
+    );
+    expect(out.stderr).toBe('');
+    expect(out.code).toBe(0);
+    expect(JSON.parse(out.stdout)).toEqual(source);
+  });
+
+  it('the old schema/ path is not exported', async () => {
+    const out = await runCjs(`
+      try { require.resolve('inmesh/schema/policy.schema.json'); console.log('resolved'); }
+      catch (e) { console.log(e.code); }
+    `);
+    expect(out.stdout.trim()).toBe('ERR_PACKAGE_PATH_NOT_EXPORTED');
   });
 });
