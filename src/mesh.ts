@@ -17,6 +17,8 @@ import { ClosedError, InvalidArgumentError, isInmeshError } from './errors.ts';
 import { defaultUpstream, parseConsulHost, upstreamFor } from './policy/index.ts';
 import type { ResolvedPolicy, ResolvedUpstream } from './policy/types.ts';
 import { ConsulRegistry } from './registry/consul.ts';
+import { isPreflightRefusal } from './registry/consul-preflight.ts';
+import { consoleLogger } from './registry/logger.ts';
 import { registerService, type ConsulRegistration, type ServiceRegistrationOptions } from './registry/consul-register.ts';
 import type { ConsulWatchOptions } from './registry/consul-watch.ts';
 import { FileRegistry } from './registry/file.ts';
@@ -97,9 +99,21 @@ export interface Mesh {
    * `close()` the instance is drained (maintenance mode) and deregistered.
    */
   register(options?: MeshRegistrationOptions): Promise<ConsulRegistration>;
+  /**
+   * Checks the Consul settings against the agent now: a namespace
+   * (CONSUL_NAMESPACE) on an OSS agent, or an admin partition (CONSUL_PARTITION)
+   * on an agent without partitions, rejects with a RegistryError (statusCode 400)
+   * that names the variable and the agent's version. Resolves at once when
+   * neither is set. Optional: the first request to a Consul upstream and
+   * `register()` run the same check and fail with the same error.
+   */
+  start(): Promise<void>;
   /** Deregisters, then closes pools, subscriptions, breakers and registries the mesh created. */
   close(): Promise<void>;
 }
+
+/** Configuration warnings already logged by this process (each is logged once, however many meshes). */
+const warnedOnce = new Set<string>();
 
 function isRegistry(r: MeshOptions['registry']): r is Registry {
   return r !== undefined && typeof (r as Registry).subscribe === 'function';
@@ -155,6 +169,12 @@ class MeshImpl implements Mesh {
       ...(cwd === undefined ? {} : { cwd }),
     });
     this.policy = given ?? this.config.policy;
+    // Unknown INMESH_* / CONSUL_* variables: probably typos, worth one line each.
+    for (const warning of this.config.warnings) {
+      if (warnedOnce.has(warning)) continue;
+      warnedOnce.add(warning);
+      (options.logger ?? consoleLogger).warn(warning);
+    }
 
     if (isRegistry(registry)) this.#registry = registry;
     const services: Record<string, readonly string[]> = { ...(isRegistry(registry) ? {} : registry?.static) };
@@ -219,8 +239,20 @@ class MeshImpl implements Mesh {
       }
       return file;
     }
+    return this.#consulRegistry();
+  }
+
+  #consulRegistry(): ConsulRegistry {
+    const logger = this.#options.logger === undefined ? {} : { logger: this.#options.logger };
     this.#consul ??= new ConsulRegistry({ ...this.#options.consulWatch, connection: this.config.consul, ...logger });
     return this.#consul;
+  }
+
+  start(): Promise<void> {
+    if (this.#closed) return Promise.reject(new ClosedError());
+    const c = this.config.consul;
+    if (c.namespace === undefined && c.partition === undefined) return Promise.resolve();
+    return this.#consulRegistry().preflight();
   }
 
   async register(options: MeshRegistrationOptions = {}): Promise<ConsulRegistration> {
@@ -260,8 +292,18 @@ class MeshImpl implements Mesh {
       ...(o.logger === undefined ? {} : { logger: o.logger }),
     });
     if (rateLimit !== undefined) this.#closables.push(rateLimit);
+    const registry = this.#registryFor(upstream);
     return new UpstreamRuntime(upstream, {
-      registry: this.#registryFor(upstream),
+      registry,
+      // A namespace/partition the agent cannot honour fails the upstream's calls with
+      // that error; a transient failure is left to the watch (it retries).
+      preflight:
+        registry instanceof ConsulRegistry
+          ? () =>
+              registry.preflight().catch((error: unknown) => {
+                if (isPreflightRefusal(error)) throw error;
+              })
+          : undefined,
       createBalancer: (u) => createLoadBalancer(u.loadBalancer, u.outlierDetection),
       layers: {
         telemetry: this.#telemetry,

@@ -31,6 +31,12 @@ export interface UpstreamDeps {
   readonly layers: UpstreamLayers;
   /** Jitter source (tests). */
   readonly random?: (() => number) | undefined;
+  /**
+   * Checks what the registry cannot honour (a Consul namespace on an OSS agent).
+   * A rejection fails every call of this upstream with that error; transient
+   * failures must resolve (the watch retries them).
+   */
+  readonly preflight?: (() => Promise<void>) | undefined;
 }
 
 /** What `mesh.discoveryStatus(service)` reports about one upstream's discovery. */
@@ -80,6 +86,8 @@ export class UpstreamRuntime {
   /** The last failure heard through onError (for registries whose Subscription has no lastError). */
   #lastError: Error | undefined;
   #ready: Promise<void> | undefined;
+  /** A setting the registry cannot honour (preflight): every call fails with it. */
+  #fatal: Error | undefined;
   #closed = false;
 
   constructor(upstream: Readonly<ResolvedUpstream>, deps: UpstreamDeps) {
@@ -116,15 +124,19 @@ export class UpstreamRuntime {
         },
       },
     );
-    if (this.balancer.endpoints.length === 0) {
-      this.#ready = this.#subscription.ready().then(
-        () => {
-          this.#ready = undefined;
-        },
-        () => {
-          this.#ready = undefined;
-        },
+    const waits: Promise<unknown>[] = [];
+    if (this.balancer.endpoints.length === 0) waits.push(this.#subscription.ready().catch(() => undefined));
+    if (deps.preflight !== undefined) {
+      waits.push(
+        deps.preflight().catch((error: unknown) => {
+          this.#fatal = error instanceof Error ? error : new Error(String(error));
+        }),
       );
+    }
+    if (waits.length > 0) {
+      this.#ready = Promise.all(waits).then(() => {
+        this.#ready = undefined;
+      });
     }
   }
 
@@ -181,9 +193,10 @@ export class UpstreamRuntime {
 
   call(req: MeshRequest): Promise<MeshResponse> {
     if (this.#closed) return Promise.reject(new ClosedError('mesh', { service: this.name }));
+    if (this.#fatal !== undefined) return Promise.reject(this.#fatal);
     const handler = this.chain(presenceMask(req.policy, req.options)).handler;
     const ready = this.#ready;
-    if (ready !== undefined) return ready.then(() => handler(req));
+    if (ready !== undefined) return ready.then(() => (this.#fatal === undefined ? handler(req) : Promise.reject(this.#fatal)));
     return handler(req);
   }
 

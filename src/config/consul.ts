@@ -8,9 +8,12 @@ import type { Secret } from './secret.ts';
  * |---|---|
  * | host, port, secure | `CONSUL_HTTP_ADDR` (`host:port` or a URL; `https://` implies `secure`), `CONSUL_HTTP_SSL` |
  * | token | `CONSUL_HTTP_TOKEN`, else the trimmed content of `CONSUL_HTTP_TOKEN_FILE` |
- * | caFile, certFile, keyFile | `CONSUL_CACERT`, `CONSUL_CLIENT_CERT`, `CONSUL_CLIENT_KEY` (paths; contents are never read here) |
+ * | auth | `CONSUL_HTTP_AUTH` (`user:password`, HTTP basic auth for a proxy in front of the agent) |
+ * | caFile, caPath, certFile, keyFile | `CONSUL_CACERT`, `CONSUL_CAPATH`, `CONSUL_CLIENT_CERT`, `CONSUL_CLIENT_KEY` (paths; contents are never read here) |
+ * | tlsVerify | `CONSUL_HTTP_SSL_VERIFY` (false: the agent's certificate is not verified) |
  * | tlsServerName | `CONSUL_TLS_SERVER_NAME` |
  * | namespace | `CONSUL_NAMESPACE` (Enterprise only: an OSS agent refuses it) |
+ * | partition | `CONSUL_PARTITION` (Enterprise 1.11+ only) |
  * | datacenter | `INMESH_DATACENTER` |
  */
 export interface ConsulConnection {
@@ -22,8 +25,14 @@ export interface ConsulConnection {
   readonly secure: boolean;
   /** ACL token; prints as `[redacted]`. */
   readonly token?: Secret;
+  /** Basic-auth credentials `user:password` (CONSUL_HTTP_AUTH); prints as `[redacted]`. */
+  readonly auth?: Secret;
   /** CA bundle file (PEM) to verify the agent. */
   readonly caFile?: string;
+  /** Directory of CA certificates (PEM, `*.pem` / `*.crt`) to verify the agent. */
+  readonly caPath?: string;
+  /** Verify the agent's certificate. Default true; false only for test set-ups. */
+  readonly tlsVerify?: boolean;
   /** Client certificate file (PEM) for mTLS to the agent. */
   readonly certFile?: string;
   /** Client key file (PEM) for mTLS to the agent. */
@@ -32,6 +41,8 @@ export interface ConsulConnection {
   readonly tlsServerName?: string;
   /** Consul Enterprise namespace. */
   readonly namespace?: string;
+  /** Consul Enterprise admin partition (1.11+). */
+  readonly partition?: string;
   /** Datacenter to query instead of the agent's own. */
   readonly datacenter?: string;
 }

@@ -24,11 +24,15 @@ export interface SettingsLayer {
     port?: number;
     secure?: boolean;
     token?: Secret;
+    auth?: Secret;
     caFile?: string;
+    caPath?: string;
     certFile?: string;
     keyFile?: string;
     tlsServerName?: string;
+    tlsVerify?: boolean;
     namespace?: string;
+    partition?: string;
     datacenter?: string;
   };
   /** Set by CONSUL_HTTP_TOKEN_FILE; CONSUL_HTTP_TOKEN wins over it. */
@@ -400,6 +404,19 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
     },
   },
   {
+    name: 'CONSUL_HTTP_AUTH',
+    target: 'consul.auth',
+    expected: 'user:password',
+    example: 'operator:password',
+    description: 'HTTP basic auth to the agent (for a proxy in front of it), sent as an Authorization header. Kept as a Secret: never printed.',
+    secret: true,
+    apply: (raw, layer) => {
+      const result = nonEmpty(raw, 'user:password');
+      if (result.ok) (layer.consul ??= {}).auth = new Secret(result.value);
+      return result.ok ? ok('[redacted]') : result;
+    },
+  },
+  {
     name: 'CONSUL_HTTP_TOKEN_FILE',
     target: 'consul.token',
     expected: 'a path to a file holding the ACL token',
@@ -414,6 +431,7 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
   ...(
     [
       ['CONSUL_CACERT', 'caFile', 'CA bundle (PEM) to verify the agent.', '/etc/consul/ca.pem'],
+      ['CONSUL_CAPATH', 'caPath', 'Directory of CA certificates (`*.pem`, `*.crt`) to verify the agent; used with CONSUL_CACERT if both are set.', '/etc/consul/ca.d'],
       ['CONSUL_CLIENT_CERT', 'certFile', 'Client certificate (PEM) for mTLS to the agent.', '/etc/consul/client.pem'],
       ['CONSUL_CLIENT_KEY', 'keyFile', 'Client key (PEM) for mTLS to the agent; only the path is kept, the file is never printed.', '/etc/consul/client-key.pem'],
     ] as const
@@ -432,6 +450,18 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
     }),
   ),
   {
+    name: 'CONSUL_HTTP_SSL_VERIFY',
+    target: 'consul.tlsVerify',
+    expected: 'true or false',
+    example: 'false',
+    description: "Verify the agent's TLS certificate (default true). `false` turns verification off: for test set-ups only.",
+    apply: (raw, layer) => {
+      const result = parseBoolean(raw);
+      if (result.ok) (layer.consul ??= {}).tlsVerify = result.value;
+      return result;
+    },
+  },
+  {
     name: 'CONSUL_TLS_SERVER_NAME',
     target: 'consul.tlsServerName',
     expected: 'a host name',
@@ -448,10 +478,22 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
     target: 'consul.namespace',
     expected: 'a namespace name',
     example: 'team-a',
-    description: 'Consul Enterprise namespace (an OSS agent refuses it: the registry reports that at start).',
+    description: 'Consul Enterprise namespace, sent as `ns` with every query and registration (an OSS agent refuses it: the mesh reports that at start).',
     apply: (raw, layer) => {
       const result = nonEmpty(raw, 'a namespace name');
       if (result.ok) (layer.consul ??= {}).namespace = result.value;
+      return result;
+    },
+  },
+  {
+    name: 'CONSUL_PARTITION',
+    target: 'consul.partition',
+    expected: 'an admin partition name',
+    example: 'team-a',
+    description: 'Consul Enterprise admin partition (1.11+; an agent without partitions refuses it: the mesh reports that at start).',
+    apply: (raw, layer) => {
+      const result = nonEmpty(raw, 'a partition name');
+      if (result.ok) (layer.consul ??= {}).partition = result.value;
       return result;
     },
   },

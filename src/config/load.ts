@@ -73,11 +73,17 @@ export interface ConfigInput {
     port?: number;
     secure?: boolean;
     token?: string | Secret;
+    /** As CONSUL_HTTP_AUTH: `user:password` for HTTP basic auth. */
+    auth?: string | Secret;
     caFile?: string;
+    caPath?: string;
     certFile?: string;
     keyFile?: string;
     tlsServerName?: string;
+    /** As CONSUL_HTTP_SSL_VERIFY. @default true */
+    tlsVerify?: boolean;
     namespace?: string;
+    partition?: string;
     datacenter?: string;
   };
   redisUrl?: string | Secret;
@@ -93,6 +99,7 @@ export interface LoadConfigOptions {
 }
 
 const KNOWN_ENV = ENV_VARIABLES.map((v) => v.name).filter((name) => !name.includes('<'));
+const KNOWN_CONSUL_ENV = KNOWN_ENV.filter((name) => name.startsWith('CONSUL_'));
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -128,6 +135,13 @@ function readEnvironment(env: Readonly<Record<string, string | undefined>>): {
     const guess = suggest(name, KNOWN_ENV);
     warnings.push(`unknown environment variable ${name}${guess === undefined ? '' : `; did you mean ${guess}?`}`);
   }
+  for (const name of Object.keys(env)) {
+    if (!name.startsWith('CONSUL_') || KNOWN_CONSUL_ENV.includes(name) || env[name] === undefined) continue;
+    // Compared without the common prefix, so that CONSUL_GRPC_ADDR is not "close" to CONSUL_HTTP_ADDR.
+    const tail = suggest(name.slice('CONSUL_'.length), KNOWN_CONSUL_ENV.map((n) => n.slice('CONSUL_'.length)));
+    const guess = tail === undefined ? undefined : `CONSUL_${tail}`;
+    warnings.push(`${name} is not a Consul variable inmesh reads; it is ignored${guess === undefined ? '' : ` (did you mean ${guess}?)`}`);
+  }
   return { layer, issues, setBy, warnings };
 }
 
@@ -147,7 +161,7 @@ function readCode(code: ConfigInput | undefined): { layer: SettingsLayer; issues
     layer.service = { name, ...(address === undefined ? {} : { address }), ...(port === undefined ? {} : { port }) };
   }
   if (code.consul !== undefined) {
-    const { address, token, ...rest } = code.consul;
+    const { address, token, auth, ...rest } = code.consul;
     const consul: NonNullable<SettingsLayer['consul']> = {};
     Object.assign(consul, rest);
     if (address !== undefined) {
@@ -158,6 +172,7 @@ function readCode(code: ConfigInput | undefined): { layer: SettingsLayer; issues
     if (consul.port !== undefined && !(Number.isInteger(consul.port) && consul.port >= 1 && consul.port <= 65_535))
       issues.push({ path: 'consul.port', value: consul.port, message: 'expected a port number from 1 to 65535' });
     if (token !== undefined) consul.token = token instanceof Secret ? token : new Secret(token);
+    if (auth !== undefined) consul.auth = auth instanceof Secret ? auth : new Secret(auth);
     layer.consul = consul;
   }
   if (code.redisUrl !== undefined) {
@@ -291,7 +306,7 @@ export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
 
   // Consul connection.
   const consul: Record<string, unknown> = {};
-  const consulKeys = ['host', 'port', 'secure', 'caFile', 'certFile', 'keyFile', 'tlsServerName', 'namespace', 'datacenter'] as const;
+  const consulKeys = ['host', 'port', 'secure', 'caFile', 'caPath', 'certFile', 'keyFile', 'tlsServerName', 'tlsVerify', 'namespace', 'partition', 'datacenter'] as const;
   for (const key of consulKeys) {
     const fromCodeValue = code.consul?.[key];
     const fromEnvValue = environment.consul?.[key];
@@ -305,7 +320,7 @@ export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
       source = key === 'secure' && env.CONSUL_HTTP_SSL !== undefined && env.CONSUL_HTTP_SSL !== '' ? 'env:CONSUL_HTTP_SSL' : envSource(`consul.${key}`);
     }
     if (value === undefined) continue;
-    if ((key === 'caFile' || key === 'certFile' || key === 'keyFile') && typeof value === 'string' && !isAbsolute(value))
+    if ((key === 'caFile' || key === 'caPath' || key === 'certFile' || key === 'keyFile') && typeof value === 'string' && !isAbsolute(value))
       value = resolvePath(cwd, value);
     consul[key] = value;
     sources[`consul.${key}`] = source;
@@ -319,6 +334,14 @@ export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
   } else if (environment.consulTokenFile !== undefined) {
     consul.token = readTokenFile(resolvePath(cwd, environment.consulTokenFile));
     sources['consul.token'] = 'env:CONSUL_HTTP_TOKEN_FILE';
+  }
+
+  if (code.consul?.auth !== undefined) {
+    consul.auth = code.consul.auth;
+    sources['consul.auth'] = 'code';
+  } else if (environment.consul?.auth !== undefined) {
+    consul.auth = environment.consul.auth;
+    sources['consul.auth'] = 'env:CONSUL_HTTP_AUTH';
   }
 
   // Service identity.

@@ -14,7 +14,8 @@
  * scrubbed out, and no `cause` (a papi error references the request, whose
  * headers hold the token).
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { EventEmitter } from 'node:events';
@@ -42,6 +43,8 @@ export interface ConsulRequest {
   timeoutMs: number;
   /** Aborts the request (the promise rejects with a RegistryError). */
   signal?: AbortSignal;
+  /** Add `ns` / `partition` when configured. Default true; the agent-self preflight reads unscoped. */
+  scoped?: boolean;
 }
 
 interface PapiResponse {
@@ -80,11 +83,25 @@ function readPem(file: string, what: string): Buffer {
   }
 }
 
+/** Every `*.pem` / `*.crt` file of a CA directory (CONSUL_CAPATH), in name order. */
+function readCaPath(dir: string): Buffer[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (err) {
+    throw new RegistryError(`cannot read the Consul CA directory ${dir}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  const pems = names.filter((n) => /\.(pem|crt)$/i.test(n)).sort();
+  if (pems.length === 0) throw new RegistryError(`the Consul CA directory ${dir} holds no *.pem or *.crt file`);
+  return pems.map((n) => readPem(join(dir, n), 'CA'));
+}
+
 export class ConsulHttp {
   readonly host: string;
   readonly port: number;
   readonly secure: boolean;
   readonly namespace: string | undefined;
+  readonly partition: string | undefined;
   readonly datacenter: string | undefined;
   // ES-private: `util.inspect` and JSON.stringify never reach them. The token stays a
   // Secret until the header is built; the agent's sockets hold in-flight requests,
@@ -93,22 +110,28 @@ export class ConsulHttp {
   readonly #consul: Consul;
   readonly #agent: HttpAgent;
   readonly #token: Secret | undefined;
+  readonly #auth: Secret | undefined;
 
   constructor(connection: ConsulConnectionOptions = {}) {
     this.host = connection.host ?? '127.0.0.1';
     this.port = connection.port ?? (connection.secure ? 8501 : 8500);
     this.secure = connection.secure ?? false;
     this.namespace = connection.namespace || undefined;
+    this.partition = connection.partition || undefined;
+    this.#auth = connection.auth !== undefined && connection.auth.reveal() !== '' ? connection.auth : undefined;
     this.datacenter = connection.datacenter || undefined;
     this.#token = connection.token !== undefined && connection.token.reveal() !== '' ? connection.token : undefined;
     if (!Number.isInteger(this.port) || this.port < 1 || this.port > 65535) {
       throw new RegistryError(`Consul port must be an integer 1-65535, got ${String(connection.port)}`);
     }
     // keepAlive: each blocking query holds one socket; they are reused between rounds.
+    const ca = [...(connection.caFile ? [readPem(connection.caFile, 'CA')] : []), ...(connection.caPath ? readCaPath(connection.caPath) : [])];
     this.#agent = this.secure
       ? new HttpsAgent({
           keepAlive: true,
-          ...(connection.caFile ? { ca: readPem(connection.caFile, 'CA') } : {}),
+          ...(ca.length > 0 ? { ca } : {}),
+          // CONSUL_HTTP_SSL_VERIFY=false, as the consul CLI: no verification of the agent's certificate.
+          ...(connection.tlsVerify === false ? { rejectUnauthorized: false } : {}),
           ...(connection.certFile ? { cert: readPem(connection.certFile, 'client certificate') } : {}),
           ...(connection.keyFile ? { key: readPem(connection.keyFile, 'client key') } : {}),
           ...(connection.tlsServerName ? { servername: connection.tlsServerName } : {}),
@@ -128,6 +151,11 @@ export class ConsulHttp {
     return this.#token !== undefined;
   }
 
+  /** Whether basic-auth credentials are configured (their value is never exposed). */
+  get hasAuth(): boolean {
+    return this.#auth !== undefined;
+  }
+
   /** What JSON.stringify shows: where the agent is, never the token. */
   toJSON(): Record<string, unknown> {
     return {
@@ -136,7 +164,9 @@ export class ConsulHttp {
       secure: this.secure,
       ...(this.namespace === undefined ? {} : { namespace: this.namespace }),
       ...(this.datacenter === undefined ? {} : { datacenter: this.datacenter }),
+      ...(this.partition === undefined ? {} : { partition: this.partition }),
       token: this.hasToken ? '[redacted]' : undefined,
+      auth: this.hasAuth ? '[redacted]' : undefined,
     };
   }
 
@@ -144,6 +174,15 @@ export class ConsulHttp {
     const headers: Record<string, string> = {};
     // The one place the token is revealed.
     if (this.#token !== undefined) headers['x-consul-token'] = this.#token.reveal();
+    if (this.#auth !== undefined) headers.authorization = `Basic ${Buffer.from(this.#auth.reveal()).toString('base64')}`;
+    let query = req.query;
+    if (req.scoped !== false && (this.namespace !== undefined || this.partition !== undefined)) {
+      query = {
+        ...query,
+        ...(this.namespace === undefined ? {} : { ns: this.namespace }),
+        ...(this.partition === undefined ? {} : { partition: this.partition }),
+      };
+    }
     const ctx = new EventEmitter();
     const onAbort = (): void => {
       ctx.emit('cancel');
@@ -155,7 +194,7 @@ export class ConsulHttp {
         method: req.method,
         path: req.path,
         ...(req.params ? { params: req.params } : {}),
-        ...(req.query ? { query: req.query } : {}),
+        ...(query ? { query } : {}),
         headers,
         ...(req.body === undefined ? {} : { body: req.body, type: 'json' }),
         timeout: req.timeoutMs,
@@ -182,7 +221,12 @@ export class ConsulHttp {
 
   private scrub(text: string): string {
     const token = this.#token?.reveal();
-    const clean = token === undefined ? text : text.split(token).join('[redacted]');
+    let clean = token === undefined ? text : text.split(token).join('[redacted]');
+    const auth = this.#auth?.reveal();
+    if (auth !== undefined) {
+      // The pair, then its password (the part after the first colon).
+      for (const secret of [auth, auth.slice(auth.indexOf(':') + 1)]) if (secret !== '') clean = clean.split(secret).join('[redacted]');
+    }
     return clean.replace(/[\u0000-\u001f\u007f]/g, ' ').slice(0, 200);
   }
 

@@ -20,6 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname, networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
 import { InvalidArgumentError, RegistryError } from '../errors.ts';
 import { ConsulHttp, type ConsulConnectionOptions } from './consul-http.ts';
+import { createPreflight } from './consul-preflight.ts';
 import { consoleLogger } from './logger.ts';
 import { checkAddress, checkPort } from './validate.ts';
 import type { Logger } from './types.ts';
@@ -119,6 +120,7 @@ export class ConsulRegistration {
   reregistrations = 0;
   private status: RegistrationState = 'new';
   readonly #http: ConsulHttp;
+  readonly #preflight: () => Promise<void>;
   private readonly body: Record<string, unknown>;
   private readonly ttlMs: number | undefined;
   private readonly verifyMs: number;
@@ -198,6 +200,7 @@ export class ConsulRegistration {
     }
     this.body = body;
     this.#http = new ConsulHttp(options.connection);
+    this.#preflight = createPreflight(this.#http, this.logger);
   }
 
   get state(): RegistrationState {
@@ -207,6 +210,8 @@ export class ConsulRegistration {
   /** Registers (or registers again: the agent treats it as an update). Starts the TTL and verify timers. */
   async register(): Promise<void> {
     if (this.status === 'deregistered') throw new RegistryError(`instance ${this.id} was deregistered; create a new registration`);
+    // A namespace or partition the agent cannot honour is refused here, before anything is written.
+    await this.#preflight();
     await this.put();
     this.status = 'registered';
     this.startTimers();

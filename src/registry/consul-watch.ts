@@ -128,7 +128,6 @@ export class ConsulHealthWatch implements WatchSource {
     if (this.query.tags.length > 0) query.tag = this.query.tags;
     const dc = this.query.datacenter ?? this.http.datacenter;
     if (dc) query.dc = dc;
-    if (this.http.namespace) query.ns = this.http.namespace;
     if (this.options.stale) query.stale = '';
     if (this.options.cached) query.cached = '';
     if (blocking) {

@@ -7,9 +7,9 @@
  * `staleness()` grows; a watch never dies on a bad answer. The ACL token goes in
  * the `X-Consul-Token` header only (consul-http.ts).
  */
-import { RegistryError } from '../errors.ts';
 import { ConsulHttp, type ConsulConnectionOptions } from './consul-http.ts';
 import { ConsulHealthWatch, type ConsulWatchOptions } from './consul-watch.ts';
+import { createPreflight } from './consul-preflight.ts';
 import { consoleLogger } from './logger.ts';
 import { WatchHub, type RegistrySubscription, type SubscribeOptions } from './watch-hub.ts';
 import type { Endpoint, EndpointsListener, Logger, Registry, ResolveQuery } from './types.ts';
@@ -35,11 +35,12 @@ export class ConsulRegistry implements Registry {
   private readonly logger: Logger;
   private readonly live = new Set<ConsulHealthWatch>();
   private finishedRequests = 0;
-  private checked: Promise<void> | undefined;
+  readonly #preflight: () => Promise<void>;
 
   constructor(options: ConsulRegistryOptions = {}) {
     this.logger = options.logger ?? consoleLogger;
     this.#http = new ConsulHttp(options.connection);
+    this.#preflight = createPreflight(this.#http, this.logger);
     this.hub = new WatchHub(
       'consul',
       (query) => {
@@ -55,39 +56,13 @@ export class ConsulRegistry implements Registry {
 
   /**
    * Checks what the agent cannot honour, once: a namespace (CONSUL_NAMESPACE)
-   * needs Consul Enterprise. Rejects with a RegistryError that says so. A network
-   * failure is not cached (the next call tries again). Watches run it first.
+   * needs Consul Enterprise, an admin partition (CONSUL_PARTITION) Enterprise
+   * 1.11+. Rejects with a RegistryError (statusCode 400) naming the variable and
+   * the agent's version. A network failure is not cached (the next call tries
+   * again). Watches run it first; the mesh runs it on start() and first use.
    */
   preflight(): Promise<void> {
-    if (!this.#http.namespace) return Promise.resolve();
-    this.checked ??= this.checkNamespace().catch((err: unknown) => {
-      if (err instanceof RegistryError && err.statusCode === 400) throw err;
-      this.checked = undefined;
-      throw err;
-    });
-    return this.checked;
-  }
-
-  private async checkNamespace(): Promise<void> {
-    let res;
-    try {
-      res = await this.#http.request({ method: 'GET', path: '/agent/self', timeoutMs: 10_000 });
-    } catch (err) {
-      if (err instanceof RegistryError && err.statusCode === 403) {
-        this.logger.warn('cannot verify that the Consul agent supports namespaces (agent:read refused); using the namespace as configured');
-        return;
-      }
-      throw err;
-    }
-    const config = (res.body as { Config?: { Version?: unknown } } | null)?.Config;
-    const version = typeof config?.Version === 'string' ? config.Version : '';
-    if (!version.includes('+ent')) {
-      throw new RegistryError(
-        `the Consul namespace "${this.#http.namespace ?? ''}" (CONSUL_NAMESPACE) needs Consul Enterprise, ` +
-          `but the agent at ${this.#http.address} is Consul ${version || 'OSS'}: unset CONSUL_NAMESPACE or use an Enterprise agent`,
-        { statusCode: 400 },
-      );
-    }
+    return this.#preflight();
   }
 
   subscribe(query: ResolveQuery, listener: EndpointsListener, options?: SubscribeOptions): RegistrySubscription {

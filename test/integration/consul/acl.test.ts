@@ -148,7 +148,7 @@ describe('consul settings the agent cannot honour', () => {
     const { host, port } = sharedConsul();
     const r = new ConsulRegistry({ connection: { host, port, namespace: 'team-a' }, logger: captureLogger() });
     try {
-      await expect(r.preflight()).rejects.toThrow(/namespace "team-a" \(CONSUL_NAMESPACE\) needs Consul Enterprise.*1\.8\.7/);
+      await expect(r.preflight()).rejects.toThrow(/namespace "team-a" \(CONSUL_NAMESPACE \/ consul\.namespace\) needs Consul Enterprise.*1\.8\.7/);
       const error = await r.resolve({ service: 'anything' }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(RegistryError);
       expect((error as Error).message).toMatch(/needs Consul Enterprise/);

@@ -13,6 +13,8 @@ import { Secret } from '../../../src/config/secret.ts';
 import { ConsulRegistry } from '../../../src/registry/consul.ts';
 import { registerService } from '../../../src/registry/consul-register.ts';
 import { sharedConsul, sharedConsulAddr } from '../../harness/consul.ts';
+import { countingProxy } from '../../harness/http-helpers.ts';
+import { loadConfig } from '../../../src/config/load.ts';
 import { captureLogger } from '../../harness/registry-helpers.ts';
 
 function expectNoToken(value: unknown, token: string): void {
@@ -71,5 +73,26 @@ describe('the ACL token is never printed', () => {
     expectNoToken(mesh, token);
     expectNoToken(reg, token);
     expectNoToken(mesh.config, token);
+  });
+
+  it('CONSUL_HTTP_AUTH: sent as basic auth on every request, never printed, scrubbed from error text', async () => {
+    const proxy = await countingProxy(sharedConsul());
+    cleanups.push(() => proxy.close());
+    const password = `pw-${randomUUID()}`;
+    const config = loadConfig({ env: { CONSUL_HTTP_ADDR: `127.0.0.1:${proxy.port}`, CONSUL_HTTP_AUTH: `operator:${password}` } });
+    expect(config.consul.auth?.reveal()).toBe(`operator:${password}`);
+    expect(config.sources['consul.auth']).toBe('env:CONSUL_HTTP_AUTH');
+    expectNoToken(config, password);
+    const registry = new ConsulRegistry({ connection: config.consul, logger: captureLogger() });
+    cleanups.push(() => registry.close());
+    expect(await registry.resolve({ service: `auth-${randomBytes(3).toString('hex')}` })).toEqual([]);
+    expect(proxy.requests.length).toBeGreaterThan(0);
+    const expected = `Basic ${Buffer.from(`operator:${password}`).toString('base64')}`;
+    for (const r of proxy.requests) expect(r.headers.authorization).toBe(expected);
+    expectNoToken(registry, password);
+    // A code setting is a Secret too.
+    const fromCode = loadConfig({ env: {}, code: { consul: { auth: `u:${password}` } } });
+    expectNoToken(fromCode, password);
+    expect(fromCode.sources['consul.auth']).toBe('code');
   });
 });

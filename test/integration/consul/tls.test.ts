@@ -5,11 +5,12 @@
  * CONSUL_CLIENT_KEY / CONSUL_TLS_SERVER_NAME give them.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../../src/config/load.ts';
 import { RegistryError } from '../../../src/errors.ts';
 import { ConsulRegistry } from '../../../src/registry/consul.ts';
 import { registerService } from '../../../src/registry/consul-register.ts';
@@ -73,5 +74,33 @@ describe('consul over TLS (own agent, mTLS on the HTTPS port)', () => {
       await noCert.close();
     }
     expect(() => new ConsulRegistry({ connection: { secure: true, caFile: pem('missing.pem') } })).toThrow(/cannot read the Consul CA file .*missing\.pem: ENOENT/);
+  });
+
+  it('CONSUL_CAPATH (a CA directory) verifies the agent; CONSUL_HTTP_SSL_VERIFY=false skips verification; neither fails', async () => {
+    const caDir = join(dir, 'ca.d');
+    mkdirSync(caDir, { recursive: true });
+    copyFileSync(pem('consul-agent-ca.pem'), join(caDir, 'consul-agent-ca.pem'));
+    const base = {
+      CONSUL_HTTP_ADDR: `https://127.0.0.1:${agent.httpsPort!}`,
+      CONSUL_CLIENT_CERT: pem('dc1-client-consul-0.pem'),
+      CONSUL_CLIENT_KEY: pem('dc1-client-consul-0-key.pem'),
+      CONSUL_TLS_SERVER_NAME: 'server.dc1.consul',
+    };
+    const resolveWith = async (env: Record<string, string>): Promise<unknown> => {
+      const registry = new ConsulRegistry({ connection: loadConfig({ env: { ...base, ...env }, cwd: dir }).consul, logger: captureLogger() });
+      try {
+        return await registry.resolve({ service: 'nothing-here' }).catch((e: unknown) => e);
+      } finally {
+        await registry.close();
+      }
+    };
+    expect(await resolveWith({ CONSUL_CAPATH: caDir })).toEqual([]);
+    expect(await resolveWith({ CONSUL_HTTP_SSL_VERIFY: 'false' })).toEqual([]);
+    const unverified = await resolveWith({});
+    expect(unverified).toBeInstanceOf(RegistryError);
+    expect((unverified as Error).message).toMatch(/failed: (SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|DEPTH_ZERO_SELF_SIGNED_CERT)/);
+    const empty = join(dir, 'empty.d');
+    mkdirSync(empty, { recursive: true });
+    expect(() => new ConsulRegistry({ connection: { secure: true, caPath: empty } })).toThrow(`the Consul CA directory ${empty} holds no *.pem or *.crt file`);
   });
 });

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMesh, type Mesh } from '../../../src/index.ts';
+import { captureLogger } from '../../harness/registry-helpers.ts';
 
 async function server(name: string): Promise<{ server: Server; address: string }> {
   const s = createServer((_req, res) => res.end(name));
@@ -118,5 +119,15 @@ describe('createMesh configuration sources', () => {
       if (body !== 'b') await new Promise((r) => setTimeout(r, 25));
     }
     expect(body).toBe('b');
+  });
+
+  it('logs each unknown CONSUL_* / INMESH_* variable once per process, however many meshes', () => {
+    const logger = captureLogger();
+    const name = `CONSUL_HTTP_TOKKEN_${process.pid}`;
+    const env = { [name]: 'x', INMESH_TRACING: 'false' };
+    track(createMesh({ env, logger }));
+    track(createMesh({ env, logger }));
+    const lines = logger.warnings().filter((w) => w.includes(name));
+    expect(lines).toEqual([`${name} is not a Consul variable inmesh reads; it is ignored`]);
   });
 });

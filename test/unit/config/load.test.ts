@@ -274,6 +274,27 @@ describe('Consul variables', () => {
     expect(code.consul.token?.reveal()).toBe('code-token');
   });
 
+  it('reads CONSUL_PARTITION, CONSUL_CAPATH (relative to cwd), CONSUL_HTTP_SSL_VERIFY; code wins', () => {
+    const config = loadConfig({ env: { CONSUL_PARTITION: 'p1', CONSUL_CAPATH: 'ca.d', CONSUL_HTTP_SSL_VERIFY: 'false' }, cwd: tmp });
+    expect(config.consul).toMatchObject({ partition: 'p1', caPath: join(tmp, 'ca.d'), tlsVerify: false });
+    expect(config.sources).toMatchObject({ 'consul.partition': 'env:CONSUL_PARTITION', 'consul.caPath': 'env:CONSUL_CAPATH', 'consul.tlsVerify': 'env:CONSUL_HTTP_SSL_VERIFY' });
+    const code = loadConfig({ env: { CONSUL_HTTP_SSL_VERIFY: 'false' }, cwd: tmp, code: { consul: { tlsVerify: true, partition: 'p2' } } });
+    expect(code.consul).toMatchObject({ tlsVerify: true, partition: 'p2' });
+    const e = thrown(() => loadConfig({ env: { CONSUL_HTTP_SSL_VERIFY: 'maybe', CONSUL_HTTP_AUTH: ' ' }, cwd: tmp }));
+    expect(e.issues).toEqual([
+      { path: 'CONSUL_HTTP_AUTH', value: '[redacted]', message: 'expected user:password' },
+      { path: 'CONSUL_HTTP_SSL_VERIFY', value: 'maybe', message: 'expected true or false' },
+    ]);
+  });
+
+  it('warns about CONSUL_* variables inmesh does not read, with a suggestion', () => {
+    const config = loadConfig({ env: { CONSUL_HTTP_ADRR: 'x', CONSUL_GRPC_ADDR: '127.0.0.1:8502', CONSUL_HTTP_ADDR: '127.0.0.1:8500' }, cwd: tmp });
+    expect(config.warnings).toEqual([
+      'CONSUL_HTTP_ADRR is not a Consul variable inmesh reads; it is ignored (did you mean CONSUL_HTTP_ADDR?)',
+      'CONSUL_GRPC_ADDR is not a Consul variable inmesh reads; it is ignored',
+    ]);
+  });
+
   it('an unreadable or empty token file is an error naming the variable', () => {
     expect(() => loadConfig({ env: { CONSUL_HTTP_TOKEN_FILE: 'missing' }, cwd: tmp })).toThrow(
       `invalid environment: 1 problem\n  - CONSUL_HTTP_TOKEN_FILE: cannot read the token file (no such file) (got "${join(tmp, 'missing')}")`,
