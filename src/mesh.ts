@@ -344,7 +344,7 @@ class MeshImpl implements Mesh {
     const res = await this.#passThrough.request({
       origin: u.origin,
       path: u.pathname + u.search,
-      method: options?.method ?? 'GET',
+      method: options?.method?.toUpperCase() ?? 'GET',
       headers: normalizeHeaders(options?.headers),
       body: (options?.body ?? null) as MeshRequestOptionsBody,
       signal: options?.signal ?? null,

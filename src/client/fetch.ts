@@ -39,7 +39,7 @@ import { STATUS_CODES } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { InvalidArgumentError, isInmeshError } from '../errors.ts';
-import { buildMeshRequest, callOptionsOf, normalizeHeaders } from './request.ts';
+import { buildMeshRequest, callOverridesOf, normalizeHeaders } from './request.ts';
 import { markFetchBody } from './translate.ts';
 import { DEADLINE_HEADER } from './transport.ts';
 import type { CallOptions, MeshResponse } from './types.ts';
@@ -297,7 +297,7 @@ async function meshFetchInner(lookup: RuntimeLookup, input: string | URL | Reque
       headers,
       ...body,
       signal: init?.signal ?? request?.signal ?? undefined,
-      options: callOptionsOf(init),
+      options: callOverridesOf(init),
       redirect,
     };
     return follow(lookup, first, response.status, location);
@@ -312,7 +312,7 @@ async function meshFetchInner(lookup: RuntimeLookup, input: string | URL | Reque
   signal?.throwIfAborted();
   let req;
   try {
-    req = buildMeshRequest(rt.upstream, url, { method, headers, body, signal, options: callOptionsOf(init) });
+    req = buildMeshRequest(rt.upstream, url, { method, headers, body, signal, options: callOverridesOf(init) });
   } catch (error) {
     throw isInmeshError(error) ? error : new InvalidArgumentError('invalid request', { cause: error });
   }

@@ -25,6 +25,11 @@ export interface CallOptions {
   idempotent?: boolean;
 }
 
+/** CallOptions as checked by request.ts; `query` is mesh.request's `query` option, serialized. */
+export interface ResolvedCallOptions extends CallOptions {
+  readonly query?: string;
+}
+
 /** One logical call as it travels down the layers. Layers may read everything and mutate `headers`. */
 export interface MeshRequest {
   /** Upstream service name (policy key). */
@@ -48,7 +53,7 @@ export interface MeshRequest {
    * to `signal`); the transport gives undici this one when set, else `signal`.
    */
   attemptSignal: AttemptSignal | undefined;
-  readonly options: Readonly<CallOptions>;
+  readonly options: Readonly<ResolvedCallOptions>;
   /** Absolute time (performance.now() based) when the total deadline passes; Infinity = none. */
   deadline: number;
   /** Endpoint ids already tried by this call. */

@@ -15,6 +15,7 @@ import {
   UpstreamError,
   type Mesh,
 } from '../../../src/index.ts';
+import { UNSUPPORTED_REQUEST_OPTIONS } from '../../../src/client/request.ts';
 import { closeAll, ok, policyFor, startServer } from './helpers.ts';
 
 let mesh: Mesh | undefined;
@@ -219,6 +220,47 @@ describe('typed errors and deadlines', () => {
     mesh = createMesh({ registry: { static: { orders: ['127.0.0.1:1'] } }, telemetry: { enabled: false } });
     await expect(mesh.request('http://orders/', { timeout: -1 })).rejects.toMatchObject({ code: 'INMESH_ERR_INVALID_ARGUMENT' });
     await expect(mesh.request('not a url')).rejects.toMatchObject({ code: 'INMESH_ERR_INVALID_ARGUMENT' });
+  });
+
+  it('mesh.request refuses every undici option it does not honour, naming it and its value; nothing is sent', async () => {
+    const s = await echo();
+    mesh = createMesh({ registry: { static: { orders: [s.address] } }, telemetry: { enabled: false } });
+    const names = Object.keys(UNSUPPORTED_REQUEST_OPTIONS);
+    expect(names).toEqual(expect.arrayContaining(['throwOnError', 'opaque', 'headersTimeout', 'bodyTimeout', 'upgrade', 'dispatcher']));
+    for (const name of names) {
+      const e = (await mesh.request('http://orders/', { [name]: 5 }).catch((x: unknown) => x)) as InmeshError;
+      expect(e.code).toBe(ErrorCodes.INVALID_ARGUMENT);
+      expect(e.message).toBe(`mesh.request() does not support the undici option ${name} (got 5): ${UNSUPPORTED_REQUEST_OPTIONS[name]}`);
+    }
+    const e = (await mesh.request('http://orders/', { method: 'GET', throwOnError: true } as never).catch((x: unknown) => x)) as InmeshError;
+    expect(e.message).toMatch(/^mesh\.request\(\) does not support the undici option throwOnError \(got true\)/);
+    // undefined values are not options
+    await (await mesh.request('http://orders/', { opaque: undefined, method: 'GET' } as never)).body.dump();
+    expect(s.hits).toBe(1);
+  });
+
+  it("mesh.request's query option is serialized as undici does; refused when the URL has a query already", async () => {
+    const s = await echo();
+    mesh = createMesh({ registry: { static: { orders: [s.address] } }, telemetry: { enabled: false } });
+    const res = await mesh.request('http://orders/q', { query: { a: 1, b: ['x', 'y'], c: 'é &' } });
+    expect(await res.body.json()).toMatchObject({ url: '/q?a=1&b=x&b=y&c=%C3%A9%20%26', host: 'orders' });
+    await expect(mesh.request('http://orders/q?z=1', { query: { a: 1 } })).rejects.toMatchObject({
+      code: 'INMESH_ERR_INVALID_ARGUMENT',
+      message: 'query cannot be passed when the URL already contains "?" or "#" (got http://orders/q?z=1)',
+    });
+    await expect(mesh.request('http://orders/q', { query: 'a=1' as never })).rejects.toMatchObject({
+      message: 'query must be an object of parameters (got "a=1")',
+    });
+    expect(s.hits).toBe(1);
+  });
+
+  it('the method is upper-cased on the mesh path and on the pass-through path', async () => {
+    const s = await echo();
+    mesh = createMesh({ registry: { static: { orders: [s.address] } }, telemetry: { enabled: false } });
+    const viaMesh = await mesh.request('http://orders/', { method: 'post', body: 'm' });
+    expect(await viaMesh.body.json()).toMatchObject({ method: 'POST', body: 'm' });
+    const plain = await mesh.request(`http://${s.address}/`, { method: 'post', body: 'p' });
+    expect(await plain.body.json()).toMatchObject({ method: 'POST', body: 'p', host: s.address });
   });
 
   it('a closed mesh refuses calls with ClosedError', async () => {
