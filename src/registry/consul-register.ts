@@ -21,7 +21,7 @@ import { hostname, networkInterfaces, type NetworkInterfaceInfo } from 'node:os'
 import { InvalidArgumentError, RegistryError } from '../errors.ts';
 import { ConsulHttp, type ConsulConnectionOptions } from './consul-http.ts';
 import { createPreflight } from './consul-preflight.ts';
-import { consoleLogger } from './logger.ts';
+import { consoleLogger, safeLogger } from './logger.ts';
 import { checkAddress, checkPort } from './validate.ts';
 import type { Logger } from './types.ts';
 
@@ -146,7 +146,7 @@ export class ConsulRegistration {
     }
     const weight = options.weight ?? 1;
     if (!Number.isInteger(weight) || weight < 1) throw new InvalidArgumentError(`weight must be an integer >= 1, got ${String(weight)}`);
-    this.logger = options.logger ?? consoleLogger;
+    this.logger = safeLogger(options.logger ?? consoleLogger);
     this.verifyMs = options.verifyIntervalMs ?? DEFAULTS.verifyIntervalMs;
 
     const meta: Record<string, string> = { ...options.meta };

@@ -12,13 +12,16 @@
  * - queries are at least `minIntervalMs` apart (a fast-changing index cannot spin
  *   the loop);
  * - errors back off with full jitter (`random(0, min(cap, base * 2^n))`), a 4xx
- *   (ACL refusal, bad request) waits the full cap at once: it will not fix itself
- *   in a tight loop;
+ *   (ACL refusal, bad request) waits about the cap at once (`cap/2 + random(0, cap/2)`,
+ *   jittered so that many watches refused together do not retry together): it
+ *   will not fix itself in a tight loop;
+ * - nothing ends the loop but stop(): whatever a round throws (a user logger that
+ *   throws included) is caught, and the next round is always scheduled;
  * - every answer is validated entry by entry (validate.ts): bad entries are
  *   dropped with a warning, a body that is not a list is one failed round, never
  *   the end of the watch.
  */
-import { RegistryError } from '../errors.ts';
+import { InvalidArgumentError, RegistryError } from '../errors.ts';
 import type { ConsulHttp, ConsulResponse } from './consul-http.ts';
 import { header } from './consul-http.ts';
 import { describeValue, validateEndpoint, type ValidateOptions } from './validate.ts';
@@ -38,6 +41,8 @@ export interface ConsulWatchOptions extends ValidateOptions {
   readonly stale?: boolean;
   /** Use the agent cache (`?cached`; background-refreshed, blocking supported). Default false. */
   readonly cached?: boolean;
+  /** Jitter source in [0, 1) for the back-off (tests). Default Math.random. */
+  readonly random?: () => number;
 }
 
 export const CONSUL_WATCH_DEFAULTS = {
@@ -51,6 +56,33 @@ export const CONSUL_WATCH_DEFAULTS = {
 interface HealthEntry {
   Node?: { Node?: unknown; Address?: unknown; Datacenter?: unknown };
   Service?: { ID?: unknown; Address?: unknown; Port?: unknown; Tags?: unknown; Meta?: unknown; Weights?: { Passing?: unknown } };
+}
+
+/**
+ * Checks the watch options, naming the field and the value: `waitMs` 1 s to
+ * 10 min (Consul's range), `minIntervalMs` >= 0, `backoffBaseMs` > 0,
+ * `backoffMaxMs` >= `backoffBaseMs`. Throws InvalidArgumentError.
+ */
+export function validateWatchOptions(options: ConsulWatchOptions): void {
+  const problems: string[] = [];
+  const num = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+  const { waitMs, minIntervalMs, backoffBaseMs, backoffMaxMs, random } = options;
+  if (waitMs !== undefined && !(num(waitMs) && waitMs >= 1_000 && waitMs <= 600_000))
+    problems.push(`waitMs must be from 1000 to 600000 ms (1 s to 10 min, Consul's range), got ${String(waitMs)}`);
+  if (minIntervalMs !== undefined && !(num(minIntervalMs) && minIntervalMs >= 0))
+    problems.push(`minIntervalMs must be a number of ms >= 0, got ${String(minIntervalMs)}`);
+  if (backoffBaseMs !== undefined && !(num(backoffBaseMs) && backoffBaseMs > 0))
+    problems.push(`backoffBaseMs must be a number of ms > 0, got ${String(backoffBaseMs)}`);
+  const base = num(backoffBaseMs) ? backoffBaseMs : CONSUL_WATCH_DEFAULTS.backoffBaseMs;
+  if (backoffMaxMs !== undefined && !(num(backoffMaxMs) && backoffMaxMs >= base))
+    problems.push(`backoffMaxMs must be a number of ms >= backoffBaseMs (${base}), got ${String(backoffMaxMs)}`);
+  if (random !== undefined && typeof random !== 'function') problems.push(`random must be a function, got ${typeof random}`);
+  if (problems.length > 0) throw new InvalidArgumentError(`invalid Consul watch options: ${problems.join('; ')}`);
+}
+
+/** The client timeout of a query: above `wait` plus Consul's jitter (wait/16), plus a margin; a plain read gets 10 s + the margin. */
+export function queryTimeoutMs(blocking: boolean, waitMs: number): number {
+  return (blocking ? waitMs + Math.ceil(waitMs / 16) : 10_000) + CONSUL_WATCH_DEFAULTS.timeoutMarginMs;
 }
 
 /** Go duration text for `wait`. */
@@ -74,6 +106,7 @@ export class ConsulHealthWatch implements WatchSource {
   private readonly minIntervalMs: number;
   private readonly baseMs: number;
   private readonly maxMs: number;
+  private readonly random: () => number;
 
   constructor(
     private readonly http: ConsulHttp,
@@ -88,6 +121,7 @@ export class ConsulHealthWatch implements WatchSource {
     this.minIntervalMs = options.minIntervalMs ?? CONSUL_WATCH_DEFAULTS.minIntervalMs;
     this.baseMs = options.backoffBaseMs ?? CONSUL_WATCH_DEFAULTS.backoffBaseMs;
     this.maxMs = options.backoffMaxMs ?? CONSUL_WATCH_DEFAULTS.backoffMaxMs;
+    this.random = options.random ?? Math.random;
   }
 
   start(sink: WatchSink): void {
@@ -113,10 +147,29 @@ export class ConsulHealthWatch implements WatchSource {
     if (this.stopped) return;
     const sinceLast = Date.now() - this.lastStart;
     const delay = Math.max(delayMs, this.minIntervalMs - sinceLast, 0);
+    // Never two loops: a round that failed after scheduling replaces its timer.
+    if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.round();
+      this.round().catch((err: unknown) => {
+        this.crashed(err);
+      });
     }, delay);
+  }
+
+  /**
+   * Last line of defence: something in a round threw outside the request (a
+   * listener path, a logger). The loop goes on after a back-off; the error is
+   * reported once through the (safe) logger, never rethrown.
+   */
+  private crashed(err: unknown): void {
+    if (this.stopped) return;
+    try {
+      this.failed(err instanceof Error ? err : new RegistryError(String(err)));
+    } catch {
+      this.failures++;
+    }
+    if (this.timer === undefined) this.schedule(Math.min(this.maxMs, this.baseMs * 2 ** Math.min(this.failures, 30)));
   }
 
   private async round(): Promise<void> {
@@ -134,7 +187,7 @@ export class ConsulHealthWatch implements WatchSource {
       query.index = this.index.toString();
       query.wait = goDuration(this.waitMs);
     }
-    const timeoutMs = blocking ? this.waitMs + Math.ceil(this.waitMs / 16) + CONSUL_WATCH_DEFAULTS.timeoutMarginMs : 10_000 + CONSUL_WATCH_DEFAULTS.timeoutMarginMs;
+    const timeoutMs = queryTimeoutMs(blocking, this.waitMs);
     const abort = new AbortController();
     this.abort = abort;
     let res: ConsulResponse;
@@ -252,7 +305,7 @@ export class ConsulHealthWatch implements WatchSource {
     const status = error instanceof RegistryError ? error.statusCode : undefined;
     const clientError = status !== undefined && status >= 400 && status < 500 && status !== 429;
     const ceiling = Math.min(this.maxMs, this.baseMs * 2 ** Math.min(this.failures - 1, 30));
-    const delay = clientError ? this.maxMs : Math.random() * ceiling;
+    const delay = clientError ? this.maxMs / 2 + (this.random() * this.maxMs) / 2 : this.random() * ceiling;
     // A watch that cannot reach Consul keeps its last good set; log the first failure loudly, the rest quietly.
     const fields = { service: this.query.service, status, failures: this.failures, retryInMs: Math.round(delay) };
     if (this.failures === 1 || clientError) this.logger.warn(`consul watch failed: ${error.message}`, fields);

@@ -8,9 +8,9 @@
  * the `X-Consul-Token` header only (consul-http.ts).
  */
 import { ConsulHttp, type ConsulConnectionOptions } from './consul-http.ts';
-import { ConsulHealthWatch, type ConsulWatchOptions } from './consul-watch.ts';
+import { ConsulHealthWatch, validateWatchOptions, type ConsulWatchOptions } from './consul-watch.ts';
 import { createPreflight } from './consul-preflight.ts';
-import { consoleLogger } from './logger.ts';
+import { consoleLogger, safeLogger } from './logger.ts';
 import { WatchHub, type RegistrySubscription, type SubscribeOptions } from './watch-hub.ts';
 import type { Endpoint, EndpointsListener, Logger, Registry, ResolveQuery } from './types.ts';
 
@@ -38,7 +38,8 @@ export class ConsulRegistry implements Registry {
   readonly #preflight: () => Promise<void>;
 
   constructor(options: ConsulRegistryOptions = {}) {
-    this.logger = options.logger ?? consoleLogger;
+    validateWatchOptions(options);
+    this.logger = safeLogger(options.logger ?? consoleLogger);
     this.#http = new ConsulHttp(options.connection);
     this.#preflight = createPreflight(this.#http, this.logger);
     this.hub = new WatchHub(

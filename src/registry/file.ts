@@ -22,7 +22,7 @@ import { basename, dirname, extname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ErrorCodes, InvalidPolicyError, type PolicyIssue } from '../errors.ts';
 import { parseEntries } from './entries.ts';
-import { consoleLogger } from './logger.ts';
+import { consoleLogger, safeLogger } from './logger.ts';
 import { SnapshotFeed, withTags } from './snapshot-feed.ts';
 import type { ValidateOptions } from './validate.ts';
 import { WatchHub, type RegistrySubscription, type SubscribeOptions } from './watch-hub.ts';
@@ -59,7 +59,7 @@ export class FileRegistry implements Registry {
 
   constructor(private readonly options: FileRegistryOptions) {
     this.path = resolve(options.path);
-    this.logger = options.logger ?? consoleLogger;
+    this.logger = safeLogger(options.logger ?? consoleLogger);
     let text: string;
     try {
       text = readFileSync(this.path, 'utf8');

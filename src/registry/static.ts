@@ -13,7 +13,7 @@
 import { ErrorCodes, InvalidPolicyError, type PolicyIssue } from '../errors.ts';
 import { endpointsVariable } from '../policy/validate.ts';
 import { parseEntries, type EndpointEntry } from './entries.ts';
-import { consoleLogger } from './logger.ts';
+import { consoleLogger, safeLogger } from './logger.ts';
 import { SnapshotFeed, withTags } from './snapshot-feed.ts';
 import type { ValidateOptions } from './validate.ts';
 import { WatchHub, type RegistrySubscription, type SubscribeOptions } from './watch-hub.ts';
@@ -55,7 +55,7 @@ export class StaticRegistry implements Registry {
     }
     if (issues.length > 0) throw new InvalidPolicyError('static endpoints', issues, ErrorCodes.INVALID_CONFIG);
     const feed = new SnapshotFeed((q) => withTags(this.lookup(q.service) ?? [], q));
-    this.hub = new WatchHub('static', (q) => feed.source(q), options.logger ?? consoleLogger);
+    this.hub = new WatchHub('static', (q) => feed.source(q), safeLogger(options.logger ?? consoleLogger));
   }
 
   /** Whether endpoints are configured for `service` (in code or env). */

@@ -140,4 +140,77 @@ describe('hostile registry data', () => {
     expect(fullIds(set)).toEqual(['node-a/web', 'node-b/web']);
     expect(set.map((e) => e.address).sort()).toEqual(['127.0.0.1', '127.0.0.2']);
   });
+
+  it('a logger and a listener that throw kill neither the watch nor the process', async () => {
+    const responder = await hostileResponder();
+    cleanups.push(() => responder.close());
+    const boom = (): never => {
+      throw new Error('logger broke');
+    };
+    const registry = new ConsulRegistry({
+      connection: { host: responder.host, port: responder.port },
+      logger: { debug: boom, info: boom, warn: boom, error: boom },
+      minIntervalMs: 5,
+      backoffBaseMs: 5,
+      backoffMaxMs: 20,
+    });
+    cleanups.push(() => registry.close());
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown): void => {
+      unhandled.push(e);
+    };
+    process.on('unhandledRejection', onUnhandled);
+    process.on('uncaughtException', onUnhandled);
+    cleanups.push(() => {
+      process.off('unhandledRejection', onUnhandled);
+      process.off('uncaughtException', onUnhandled);
+    });
+    responder.push({ status: 500, body: 'rpc error' });
+    responder.push({ index: '4', body: [entry('metadata', '169.254.169.254', 80)] });
+    responder.push({ index: '2', body: { not: 'a list' } });
+    responder.push({ index: '9', body: [entry('good', '127.0.0.1', 8080)] });
+    const seen: string[][] = [];
+    const sub = registry.subscribe(
+      { service: 'x' },
+      (e) => {
+        seen.push(ids(e));
+        throw new Error('listener broke');
+      },
+      {
+        onError: () => {
+          throw new Error('onError broke');
+        },
+      },
+    );
+    cleanups.push(() => sub.close());
+    await expect.poll(() => seen.at(-1), { timeout: 5000 }).toEqual(['good']);
+    expect(unhandled).toEqual([]);
+  });
+
+  it('an instantly answering agent with a rising index: at most ~20 queries/s (minIntervalMs 50)', async () => {
+    let index = 1;
+    const { createServer } = await import('node:http');
+    const server = createServer((_req, res) => {
+      index++;
+      res.writeHead(200, { 'content-type': 'application/json', 'x-consul-index': String(index) });
+      res.end(JSON.stringify([entry(`e${index}`, '127.0.0.1', 8080)]));
+    });
+    server.keepAliveTimeout = 10;
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))));
+    const port = (server.address() as { port: number }).port;
+    const registry = new ConsulRegistry({ connection: { host: '127.0.0.1', port }, logger: captureLogger() });
+    cleanups.push(() => registry.close());
+    const rec = new EndpointRecorder();
+    const sub = registry.subscribe({ service: 'x' }, rec.listener);
+    cleanups.push(() => sub.close());
+    await sub.ready();
+    const start = performance.now();
+    const first = registry.stats().requests;
+    // A rate needs a window of time: one second of a loop that could spin freely.
+    await new Promise((r) => setTimeout(r, 1000));
+    const perSecond = ((registry.stats().requests - first) * 1000) / (performance.now() - start);
+    expect(perSecond).toBeGreaterThan(10); // it does loop on every change
+    expect(perSecond).toBeLessThanOrEqual(21);
+  });
 });
