@@ -8,15 +8,23 @@
  * servername is the caller's host name (after undici's dns interceptor). A
  * pool is keyed by endpoint id, plus the servername for https.
  *
+ * An endpoint given by host name (not an IP literal) is resolved when its pool
+ * connects, through `guardedLookup`: addresses the registry refuses as
+ * literals (link-local, cloud metadata) are dropped unless `allowLinkLocal`.
+ * IP-literal endpoints get no lookup at all (Node never resolves them).
+ *
  * Requests go through `pool.request()`, never `fetch`. The remaining total
  * deadline is written into `x-inmesh-deadline-ms` just before sending. Every
  * response body is guarded (translate.ts `guardBody`), so an error met while
  * the caller reads it is an inmesh error too.
  */
+import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import type { EventEmitter } from 'node:events';
+import { isIP, type LookupFunction } from 'node:net';
 import { Pool } from 'undici';
 import type { ResolvedLimits, ResolvedTimeouts } from '../policy/types.ts';
 import type { Endpoint } from '../registry/types.ts';
+import { refuseIp } from '../registry/validate.ts';
 import { guardBody, translateError } from './translate.ts';
 import type { Handler, MeshRequest, MeshResponse } from './types.ts';
 
@@ -32,10 +40,54 @@ interface PoolEntry {
 export interface PoolSettings {
   readonly timeouts: Readonly<ResolvedTimeouts>;
   readonly limits: Readonly<ResolvedLimits>;
+  /**
+   * Accept link-local and cloud metadata addresses when an endpoint's host name
+   * resolves to one (the registry's `allowLinkLocal`). @default false
+   */
+  readonly allowLinkLocal?: boolean | undefined;
+  /** The resolver behind the guarded lookup (tests). @default dns.lookup */
+  readonly resolve?: typeof dnsLookup | undefined;
 }
 
-function hostForUrl(address: string): string {
-  return address.includes(':') ? `[${address}]` : address;
+type LookupCallback = Parameters<LookupFunction>[2];
+
+function refusedAddress(hostname: string, refused: readonly LookupAddress[]): NodeJS.ErrnoException {
+  const list = refused.map((a) => `${a.address} (${refuseIp(a.address, a.family, false) ?? 'refused'})`).join(', ');
+  // ENOTFOUND: to the classifier this is what it is, no usable address — a connect failure, nothing sent.
+  const error: NodeJS.ErrnoException = new Error(
+    `endpoint host name ${hostname} resolved only to refused addresses: ${list}; the registry must allow link-local addresses to use them`,
+  );
+  error.code = 'ENOTFOUND';
+  return error;
+}
+
+/**
+ * net/tls.connect's `lookup` for an endpoint given by host name (undici's
+ * connector passes `connect` options through to them): the system resolver,
+ * minus the addresses the registry refuses as IP literals (refuseIp in
+ * src/registry/validate.ts: link-local, cloud metadata, unspecified), so a
+ * name cannot smuggle in what an address could not. Handles both forms Node
+ * asks for (`all: true` with autoSelectFamily, a single address otherwise).
+ */
+export function guardedLookup(allowLinkLocal: boolean, resolve: typeof dnsLookup = dnsLookup): LookupFunction {
+  return (hostname: string, options: LookupOptions, callback: LookupCallback): void => {
+    resolve(hostname, { ...options, all: true }, (err, addresses) => {
+      if (err !== null) {
+        callback(err, '', 0);
+        return;
+      }
+      const usable: LookupAddress[] = [];
+      const refused: LookupAddress[] = [];
+      for (const a of addresses) (refuseIp(a.address, a.family, allowLinkLocal) === undefined ? usable : refused).push(a);
+      const first = usable[0];
+      if (first === undefined) {
+        callback(refusedAddress(hostname, refused), '', 0);
+        return;
+      }
+      if (options.all === true) (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, usable);
+      else callback(null, first.address, first.family);
+    });
+  };
 }
 
 function stripPort(authority: string): string {
@@ -66,14 +118,23 @@ export class EndpointPools {
 
   #create(key: string, endpoint: Endpoint, req: MeshRequest): PoolEntry {
     const { timeouts, limits } = this.#settings;
-    const origin = new URL(`${req.protocol}//${hostForUrl(endpoint.address)}:${endpoint.port}`);
+    // Built from URL fields, never by concatenation; the hostname setter takes an IPv6 literal in brackets.
+    const family = isIP(endpoint.address);
+    const origin = new URL('http://endpoint.invalid');
+    origin.protocol = req.protocol;
+    origin.hostname = family === 6 ? `[${endpoint.address}]` : endpoint.address;
+    origin.port = String(endpoint.port);
+    // Only a host name is resolved at connect time, so only its pool gets the guarded lookup.
+    const connect: { servername?: string; lookup?: LookupFunction } = {};
+    if (req.protocol === 'https:') connect.servername = stripPort(req.host);
+    if (family === 0) connect.lookup = guardedLookup(this.#settings.allowLinkLocal === true, this.#settings.resolve);
     const options: Pool.Options = {
       connections: limits.maxConnections > 0 ? limits.maxConnections : null,
       pipelining: 1,
       connectTimeout: timeouts.connect,
       keepAliveTimeout: timeouts.idle,
       ...(limits.maxRequestsPerConnection > 0 ? { maxRequestsPerClient: limits.maxRequestsPerConnection } : {}),
-      ...(req.protocol === 'https:' ? { connect: { servername: stripPort(req.host) } } : {}),
+      ...(connect.servername === undefined && connect.lookup === undefined ? {} : { connect }),
     };
     const entry: PoolEntry = {
       pool: new Pool(origin, options),

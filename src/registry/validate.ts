@@ -79,8 +79,8 @@ function ipv6Groups(address: string): number[] {
   return [...head, ...Array<number>(fill).fill(0), ...rest, ...tail];
 }
 
-/** Why an IP literal must not be used, or undefined when it may. */
-function refuseIp(address: string, family: number, allowLinkLocal: boolean): string | undefined {
+/** Why an IP literal must not be used, or undefined when it may (also used by the transport on resolved addresses). */
+export function refuseIp(address: string, family: number, allowLinkLocal: boolean): string | undefined {
   if (family === 4) {
     const [a, b, c, d] = ipv4Octets(address);
     if (a === 0 && b === 0 && c === 0 && d === 0) return 'the unspecified address 0.0.0.0';

@@ -1,0 +1,94 @@
+/**
+ * The transport's pools: an endpoint given by host name resolves through a
+ * guarded lookup that refuses link-local / metadata addresses (unless the
+ * registry allows them). (IP-literal endpoints get no lookup: Node never
+ * resolves an IP host, so that is by construction, not tested here.)
+ */
+import type { LookupAddress, lookup as dnsLookup } from 'node:dns';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createMesh, UpstreamError, type Mesh } from '../../../src/index.ts';
+import { buildMeshRequest, EMPTY_OPTIONS } from '../../../src/client/request.ts';
+import { createTransport, EndpointPools, guardedLookup } from '../../../src/client/transport.ts';
+import type { Endpoint } from '../../../src/registry/types.ts';
+import { closeAll, ok, policyFor, startServer } from './helpers.ts';
+
+let mesh: Mesh | undefined;
+let pools: EndpointPools | undefined;
+afterEach(async () => {
+  await mesh?.close();
+  mesh = undefined;
+  await pools?.close();
+  pools = undefined;
+  await closeAll();
+});
+
+/** A resolver that answers from a table and counts its calls. */
+function stubResolver(table: Record<string, LookupAddress[]>): { resolve: typeof dnsLookup; calls: string[] } {
+  const calls: string[] = [];
+  const resolve = ((hostname: string, _options: unknown, cb: (err: NodeJS.ErrnoException | null, a: LookupAddress[]) => void) => {
+    calls.push(hostname);
+    const answer = table[hostname];
+    if (answer === undefined) cb(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' }), []);
+    else queueMicrotask(() => cb(null, answer));
+  }) as unknown as typeof dnsLookup;
+  return { resolve, calls };
+}
+
+const policy = policyFor({ orders: { endpoints: ['127.0.0.1:1'] } });
+const upstream = policy.upstreams.orders!;
+const endpoint = (address: string, port: number): Endpoint => ({ id: `${address}:${port}`, address, port, tags: [], meta: {}, weight: 1 });
+
+function send(p: EndpointPools, ep: Endpoint) {
+  const req = buildMeshRequest(upstream, new URL('http://orders/x'), { method: 'GET', headers: {}, body: null, signal: undefined, options: EMPTY_OPTIONS });
+  req.endpoint = ep;
+  return createTransport(p)(req);
+}
+
+describe('endpoint pools: host names and the guarded lookup', () => {
+  it('a host-name endpoint (localhost) is reached through the mesh, with the caller\'s Host kept', async () => {
+    const s = await startServer((req, res) => res.end(String(req.headers.host)));
+    mesh = createMesh({ registry: { static: { orders: [`localhost:${s.port}`] } }, telemetry: { enabled: false } });
+    const res = await mesh.request('http://orders/');
+    expect(res.endpoint).toBe(`localhost:${s.port}`);
+    expect(await res.body.text()).toBe('orders');
+  });
+
+  it('a name that resolves to a metadata / link-local address is refused before connecting (ENOTFOUND, nothing sent); mixed answers keep only the usable ones', async () => {
+    const s = await startServer(ok);
+    const { resolve, calls } = stubResolver({
+      'metadata.test': [{ address: '169.254.169.254', family: 4 }],
+      'linklocal6.test': [{ address: 'fe80::1', family: 6 }, { address: '::ffff:169.254.1.1', family: 6 }],
+      'mixed.test': [{ address: '169.254.10.10', family: 4 }, { address: '127.0.0.1', family: 4 }],
+    });
+    pools = new EndpointPools({ timeouts: upstream.timeouts, limits: upstream.limits, resolve });
+    const e = (await send(pools, endpoint('metadata.test', s.port)).catch((x: unknown) => x)) as UpstreamError;
+    expect(e).toBeInstanceOf(UpstreamError);
+    expect(e.attempts[0]?.error).toBe('ENOTFOUND');
+    let cause = e.cause as Error & { code?: string };
+    expect(cause.code).toBe('ENOTFOUND');
+    expect(cause.message).toBe(
+      'endpoint host name metadata.test resolved only to refused addresses: 169.254.169.254 (a cloud metadata address (169.254.169.254)); the registry must allow link-local addresses to use them',
+    );
+    const e6 = (await send(pools, endpoint('linklocal6.test', s.port)).catch((x: unknown) => x)) as UpstreamError;
+    cause = e6.cause as Error & { code?: string };
+    expect(cause.message).toMatch(/fe80::1 \(a link-local address \(fe80::\/10\)\), ::ffff:169\.254\.1\.1 \(a link-local address \(169\.254\.0\.0\/16\) inside an IPv6 address\)/);
+    expect(s.connections).toBe(0);
+    const res = await send(pools, endpoint('mixed.test', s.port));
+    expect(res.statusCode).toBe(200);
+    await res.body.dump();
+    expect(s.hits).toBe(1);
+    expect(calls).toEqual(expect.arrayContaining(['metadata.test', 'linklocal6.test', 'mixed.test']));
+  });
+
+  it('guardedLookup: allowLinkLocal passes link-local answers; the single-address form is served too; resolver errors pass through', async () => {
+    const { resolve } = stubResolver({ 'll.test': [{ address: '169.254.3.4', family: 4 }], 'ok.test': [{ address: '10.0.0.7', family: 4 }] });
+    const ask = (allow: boolean, host: string, all: boolean) =>
+      new Promise<unknown[]>((done) => guardedLookup(allow, resolve)(host, { all }, (...args: unknown[]) => done(args)));
+    expect(await ask(true, 'll.test', true)).toEqual([null, [{ address: '169.254.3.4', family: 4 }]]);
+    expect(await ask(false, 'ok.test', false)).toEqual([null, '10.0.0.7', 4]);
+    const [err] = (await ask(false, 'll.test', false)) as [Error & { code: string }];
+    expect(err.code).toBe('ENOTFOUND');
+    const [missing] = (await ask(false, 'nope.test', true)) as [Error];
+    expect(missing.message).toBe('getaddrinfo ENOTFOUND nope.test');
+  });
+});
