@@ -1,7 +1,7 @@
 /**
  * Every error inmesh throws, in one table (after fastify's lib/errors.js).
  *
- * Match on `err.code` (stable, never reused) or use the `is*` guards. `instanceof`
+ * Match on `err.code` (stable, never reused) or use the `isInmeshError` guard. `instanceof`
  * works across two copies of the package because each class checks a
  * `Symbol.for` brand (after undici's lib/core/errors.js). Third-party errors
  * (undici, opossum, bottleneck, consul) are translated at one boundary each and

@@ -11,8 +11,9 @@
  * - telemetry: one logical span + duration metric per call (src/telemetry/layer.ts).
  * - deadline: fixes the absolute end of the call (total timeout, every attempt and backoff).
  * - breaker: the upstream's error-rate circuit breaker (opossum; src/resilience/breaker.ts).
- * - rateLimit: the client token bucket (bottleneck; src/resilience/rate-limit.ts). Before the
- *   concurrency limit so that a call waiting for a token holds no concurrency slot.
+ * - rateLimit: the client token bucket (src/resilience/rate-limit.ts: a hand-written bucket in
+ *   the process, Bottleneck over Redis only when shared). Before the concurrency limit so that
+ *   a call refused for want of a token never holds a concurrency slot.
  * - limit: Envoy-style max requests / max pending (src/resilience/limits.ts); overflow = LoadShedError.
  * - retry: Envoy retry_on + budget + backoff (src/resilience/retry.ts).
  * - attemptTimeout: one timer per attempt, min(per-try timeout, time left).

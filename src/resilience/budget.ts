@@ -6,7 +6,7 @@
  * A retry is "in flight" from the decision to retry (before its backoff) until
  * that retry attempt ends; a call that is refused a retry stops retrying.
  *
- * Bound this gives (asserted in test/integration/client/budget.test.ts): with
+ * Bound this gives (asserted in test/integration/client/resilience.test.ts): with
  * N calls in flight that all fail at once and R retries allowed per call, at
  * most B = max(minConcurrency, floor(percent·N/100)) calls ever retry, so the
  * servers see at most N + B·R requests instead of N·(1 + R).
