@@ -13,7 +13,7 @@ export { createLoadBalancer } from './balancer/balancer.ts';
 export type * from './balancer/types.ts';
 // The client data path: createMesh, mesh.request / mesh.fetch / mesh.dispatcher.
 export { createMesh } from './mesh.ts';
-export type { Mesh, MeshOptions, MeshRequestOptions, MeshFetchInit, DiscoveryStatus } from './mesh.ts';
+export type { Mesh, MeshOptions, MeshCloseOptions, MeshRequestOptions, MeshFetchInit, DiscoveryStatus } from './mesh.ts';
 export type { CallOptions, MeshRequest, MeshResponse, Handler, Layer } from './client/types.ts';
 export { LAYER_ORDER, type LayerName } from './client/compose.ts';
 export { DEADLINE_HEADER } from './client/transport.ts';

@@ -71,6 +71,11 @@ export interface MeshOptions extends Omit<ConfigInput, 'policy' | 'telemetry'> {
   random?: () => number;
 }
 
+export interface MeshCloseOptions {
+  /** Time between taking this process's registrations out of rotation and deregistering them, for callers to move away. @default 0 ms */
+  drainMs?: number;
+}
+
 /** What `mesh.register()` takes; name, address and port default to the configured service (`INMESH_SERVICE_*`). */
 export type MeshRegistrationOptions = Partial<Omit<ServiceRegistrationOptions, 'connection'>>;
 
@@ -108,8 +113,12 @@ export interface Mesh {
    * `register()` run the same check and fail with the same error.
    */
   start(): Promise<void>;
-  /** Deregisters, then closes pools, subscriptions, breakers and registries the mesh created. */
-  close(): Promise<void>;
+  /**
+   * Leaves Consul (each registration: maintenance mode, `drainMs` for callers to
+   * move away, deregistration, timers stopped), then closes pools, subscriptions,
+   * breakers and registries the mesh created.
+   */
+  close(options?: MeshCloseOptions): Promise<void>;
 }
 
 /** Configuration warnings already logged by this process (each is logged once, however many meshes). */
@@ -259,17 +268,18 @@ class MeshImpl implements Mesh {
     if (this.#closed) throw new ClosedError();
     const service = this.config.service;
     const name = options.name ?? service?.name;
-    const port = options.port ?? service?.port;
-    if (name === undefined || port === undefined) {
+    // An explicit port, else the port of the given server, else INMESH_SERVICE_PORT.
+    const port = options.port ?? (options.server === undefined ? service?.port : undefined);
+    if (name === undefined || (port === undefined && options.server === undefined)) {
       throw new InvalidArgumentError(
-        `mesh.register() needs a service name and port: pass { name, port } or set INMESH_SERVICE_NAME and INMESH_SERVICE_PORT (got name ${String(name)}, port ${String(port)})`,
+        `mesh.register() needs a service name and port: pass { name, port } or { name, server } or set INMESH_SERVICE_NAME and INMESH_SERVICE_PORT (got name ${String(name)}, port ${String(port)})`,
       );
     }
     const address = options.address ?? service?.address;
     const registration = await registerService({
       ...options,
       name,
-      port,
+      ...(port === undefined ? {} : { port }),
       ...(address === undefined ? {} : { address }),
       ...(this.#options.logger === undefined ? {} : { logger: this.#options.logger }),
       connection: this.config.consul,
@@ -368,11 +378,21 @@ class MeshImpl implements Mesh {
     return { config: this.config, closed: this.#closed };
   }
 
-  async close(): Promise<void> {
+  async close(options: MeshCloseOptions = {}): Promise<void> {
     if (this.#closed) return;
+    const drainMs = options.drainMs ?? 0;
+    if (!Number.isFinite(drainMs) || drainMs < 0) throw new InvalidArgumentError(`close({ drainMs }) must be a number of ms >= 0, got ${String(options.drainMs)}`);
     this.#closed = true;
-    // Leave Consul first (maintenance, then deregister) so no new traffic arrives.
-    await Promise.allSettled(this.#registrations.map((r) => r.leave()));
+    // Leave Consul first (maintenance, drain, deregister) so no new traffic arrives; then stop the timers.
+    await Promise.allSettled(
+      this.#registrations.map(async (r) => {
+        try {
+          await r.leave({ drainMs });
+        } finally {
+          r.close();
+        }
+      }),
+    );
     const runtimes = [...this.#runtimes.values()];
     this.#runtimes.clear();
     this.#hosts.clear();

@@ -6,7 +6,11 @@
  *   IPv4, then IPv6, loopback as the fallback) unless given.
  * - A health check: an HTTP check the agent runs against the service's health
  *   endpoint, or a TTL check this object keeps alive (timers unref'd, so it never
- *   holds the process open).
+ *   holds the process open). With no check given, a TTL check (15 s, kept alive
+ *   every 5 s) with DeregisterCriticalServiceAfter 1 min: the crash safety net
+ *   (a process that dies without leaving is marked critical after the TTL, and
+ *   the agent removes it a minute later). `check: false` registers without one.
+ * - Meta is checked against Consul's rules before anything is sent.
  * - Only fields Consul 1.8.7 accepts are sent: its decoder answers 400 to unknown
  *   fields.
  * - The agent forgetting us (a `-dev` agent restarting, an operator's
@@ -17,6 +21,7 @@
  *   finish; `deregister()` then removes it. `leave({ drainMs })` does both.
  */
 import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
 import { hostname, networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
 import { InvalidArgumentError, RegistryError } from '../errors.ts';
 import { ConsulHttp, type ConsulConnectionOptions } from './consul-http.ts';
@@ -54,7 +59,10 @@ export interface ServiceRegistrationOptions {
   readonly id?: string;
   /** Address others use to reach this instance. @default detected (first non-internal IPv4, else IPv6, else 127.0.0.1) */
   readonly address?: string;
-  readonly port: number;
+  /** Port others use to reach this instance. @default the port of `server` */
+  readonly port?: number;
+  /** A listening server (node:http, https, net): its port is used when `port` is not given. */
+  readonly server?: { address(): AddressInfo | string | null };
   readonly tags?: readonly string[];
   readonly meta?: Readonly<Record<string, string>>;
   /** Written to meta.version. */
@@ -63,8 +71,11 @@ export interface ServiceRegistrationOptions {
   readonly zone?: string;
   /** Weights.Passing for weighted balancing. @default 1 */
   readonly weight?: number;
-  /** @default no check (the instance is passing as long as the agent's node is) */
-  readonly check?: HttpCheckOptions | TtlCheckOptions;
+  /**
+   * @default a TTL check of 15 s kept alive by this object, DeregisterCriticalServiceAfter 1 min.
+   * `false`: no check (the instance is passing as long as the agent's node is, and a crashed process stays registered).
+   */
+  readonly check?: HttpCheckOptions | TtlCheckOptions | false;
   readonly connection?: ConsulConnectionOptions;
   /** How often to confirm the agent still knows the instance (0: never). @default 10_000 ms */
   readonly verifyIntervalMs?: number;
@@ -74,6 +85,7 @@ export interface ServiceRegistrationOptions {
 export type RegistrationState = 'new' | 'registered' | 'draining' | 'deregistered';
 
 const DEFAULTS = {
+  ttlMs: 15_000, // default TTL check: kept alive every 5 s
   intervalMs: 10_000, // HTTP check interval
   timeoutMs: 5_000, // HTTP check timeout
   deregisterCriticalAfterMs: 60_000, // Consul's reaper: at least 1 min in practice (it runs every 30 s)
@@ -102,6 +114,33 @@ function defaultId(name: string, port: number): string {
 
 function isTtl(check: HttpCheckOptions | TtlCheckOptions): check is TtlCheckOptions {
   return 'ttlMs' in check;
+}
+
+/**
+ * Consul's rules for service meta (agent/structs: ValidateServiceMetadata): at
+ * most 64 pairs, keys of at most 128 of [A-Za-z0-9_-] not starting with
+ * `consul-` (reserved), values of at most 512 characters. Every problem in one error.
+ */
+export function checkMeta(meta: Readonly<Record<string, unknown>>): void {
+  const problems: string[] = [];
+  const keys = Object.keys(meta);
+  if (keys.length > 64) problems.push(`at most 64 meta keys, got ${keys.length}`);
+  for (const key of keys) {
+    const value = meta[key];
+    if (!/^[A-Za-z0-9_-]{1,128}$/.test(key)) problems.push(`meta key ${JSON.stringify(key)} must be 1-128 letters, digits, '_' or '-'`);
+    else if (key.toLowerCase().startsWith('consul-')) problems.push(`meta key ${JSON.stringify(key)} uses the reserved prefix "consul-"`);
+    if (typeof value !== 'string') problems.push(`meta ${JSON.stringify(key)} must be a string, got ${typeof value}`);
+    else if (value.length > 512) problems.push(`meta ${JSON.stringify(key)} must be at most 512 characters, got ${value.length}`);
+  }
+  if (problems.length > 0) throw new InvalidArgumentError(`invalid service meta: ${problems.join('; ')}`);
+}
+
+/** The port of a listening server, or an error saying why there is none. */
+function serverPort(server: NonNullable<ServiceRegistrationOptions['server']>): number {
+  const address = server.address();
+  if (address === null) throw new InvalidArgumentError('options.server is not listening yet: register after listen() has called back (or pass port)');
+  if (typeof address === 'string') throw new InvalidArgumentError(`options.server listens on a pipe or socket (${address}), not a TCP port: pass port`);
+  return address.port;
 }
 
 function positive(value: number | undefined, fallback: number, what: string): number {
@@ -133,10 +172,11 @@ export class ConsulRegistration {
     if (typeof options.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(options.name)) {
       throw new InvalidArgumentError(`service name must be 1-128 letters, digits, '-', '_' or '.', got ${JSON.stringify(options.name)}`);
     }
-    const portProblem = checkPort(options.port);
-    if (portProblem) throw new InvalidArgumentError(`${portProblem}, got ${String(options.port)}`);
+    const port = options.port ?? (options.server === undefined ? undefined : serverPort(options.server));
+    const portProblem = checkPort(port);
+    if (portProblem) throw new InvalidArgumentError(`${portProblem}, got ${String(port)}${options.server === undefined ? '' : ' (from options.server)'}`);
     this.name = options.name;
-    this.port = options.port;
+    this.port = port as number;
     this.address = options.address ?? detectAddress();
     const addressProblem = checkAddress(this.address);
     if (addressProblem) throw new InvalidArgumentError(`registration address refused: ${addressProblem} (${JSON.stringify(this.address)})`);
@@ -152,6 +192,7 @@ export class ConsulRegistration {
     const meta: Record<string, string> = { ...options.meta };
     if (options.version !== undefined) meta.version = options.version;
     if (options.zone !== undefined) meta.zone = options.zone;
+    checkMeta(meta);
 
     // Exactly the fields of Consul 1.8.7's ServiceDefinition / CheckType.
     const body: Record<string, unknown> = {
@@ -163,12 +204,12 @@ export class ConsulRegistration {
       Meta: meta,
       Weights: { Passing: weight, Warning: 1 },
     };
-    const check = options.check;
-    if (check) {
+    const check = options.check === undefined ? { ttlMs: DEFAULTS.ttlMs } : options.check;
+    if (check !== false) {
       this.checkId = `service:${this.id}`;
       const deregister = goDuration(positive(check.deregisterCriticalAfterMs, DEFAULTS.deregisterCriticalAfterMs, 'deregisterCriticalAfterMs'));
       if (isTtl(check)) {
-        this.ttlMs = positive(check.ttlMs, 15_000, 'ttlMs');
+        this.ttlMs = positive(check.ttlMs, DEFAULTS.ttlMs, 'ttlMs');
         body.Check = {
           CheckID: this.checkId,
           Name: `${this.name} TTL`,
@@ -332,12 +373,22 @@ export class ConsulRegistration {
     }
   }
 
-  /** drain(), wait `drainMs` for callers to move away, then deregister(). */
+  /**
+   * drain(), wait `drainMs` for callers to move away, then deregister(). The
+   * deregistration runs even when the drain call failed (the instance must not
+   * stay registered because maintenance mode was refused); the drain error is
+   * then logged, and a deregistration error thrown.
+   */
   async leave(options: { drainMs?: number; reason?: string } = {}): Promise<void> {
-    await this.drain(options.reason);
-    const ms = options.drainMs ?? 0;
-    if (ms > 0) await new Promise((r) => setTimeout(r, ms));
-    await this.deregister();
+    try {
+      await this.drain(options.reason);
+      const ms = options.drainMs ?? 0;
+      if (ms > 0) await new Promise((r) => setTimeout(r, ms));
+    } catch (err) {
+      this.logger.warn(`draining ${this.id} failed; deregistering anyway: ${(err as Error).message}`, { service: this.name });
+    } finally {
+      await this.deregister();
+    }
   }
 
   /** What JSON.stringify shows (never the token). */

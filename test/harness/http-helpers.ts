@@ -32,8 +32,12 @@ function record(req: IncomingMessage): RecordedRequest {
   return { at: Date.now(), method: req.method ?? '', url: req.url ?? '', path: u.pathname, query: u.searchParams, headers: req.headers };
 }
 
-/** Forwards everything to `target` (`127.0.0.1:PORT`) and records each request. */
-export async function countingProxy(target: { host: string; port: number }): Promise<{
+/**
+ * Forwards everything to `target` (`127.0.0.1:PORT`) and records each request.
+ * `fail(request)` returning a status answers that request itself instead (a fault
+ * injected in front of the real agent, e.g. a refused maintenance call).
+ */
+export async function countingProxy(target: { host: string; port: number }, fail?: (request: RecordedRequest) => number | undefined): Promise<{
   host: string;
   port: number;
   requests: RecordedRequest[];
@@ -42,7 +46,14 @@ export async function countingProxy(target: { host: string; port: number }): Pro
 }> {
   const requests: RecordedRequest[] = [];
   const server = createServer((req, res) => {
-    requests.push(record(req));
+    const recorded = record(req);
+    requests.push(recorded);
+    const status = fail?.(recorded);
+    if (status !== undefined) {
+      req.resume();
+      res.writeHead(status, { 'content-type': 'text/plain' }).end('injected failure');
+      return;
+    }
     const upstream = request(
       { host: target.host, port: target.port, method: req.method, path: req.url, headers: req.headers },
       (up) => {

@@ -1,7 +1,7 @@
 import type { NetworkInterfaceInfo } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../../src/errors.ts';
-import { ConsulRegistration, detectAddress } from '../../../src/registry/consul-register.ts';
+import { checkMeta, ConsulRegistration, detectAddress } from '../../../src/registry/consul-register.ts';
 import { createRegistry } from '../../../src/registry/index.ts';
 
 const nic = (address: string, family: 'IPv4' | 'IPv6', internal: boolean): NetworkInterfaceInfo =>
@@ -37,5 +37,34 @@ describe('ConsulRegistration options (no traffic)', () => {
   it('createRegistry refuses unknown kinds and a file registry without a path', () => {
     expect(() => createRegistry('nope' as 'static')).toThrow(/unknown registry kind "nope"/);
     expect(() => createRegistry('file', {} as { path: string })).toThrow(/needs options.path/);
+  });
+
+  it('checks meta against Consul rules, naming every problem', () => {
+    const base = { name: 'orders', port: 8080, address: '127.0.0.1', connection: { port: 1 } };
+    const make = (meta: Record<string, string>, extra: Record<string, string> = {}) => () => new ConsulRegistration({ ...base, meta, ...extra });
+    expect(make({ 'consul-version': '1' })).toThrow('invalid service meta: meta key "consul-version" uses the reserved prefix "consul-"');
+    expect(make({ 'Consul-x': '1' })).toThrow('reserved prefix "consul-"');
+    expect(make({ 'has space': '1' })).toThrow(`meta key "has space" must be 1-128 letters, digits, '_' or '-'`);
+    expect(make({ ['k'.repeat(129)]: '1' })).toThrow('must be 1-128 letters');
+    expect(make({ long: 'v'.repeat(513) })).toThrow('meta "long" must be at most 512 characters, got 513');
+    expect(make({}, { version: 'v'.repeat(600) })).toThrow('meta "version" must be at most 512 characters, got 600');
+    const many = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v']));
+    expect(make(many)).toThrow('invalid service meta: at most 64 meta keys, got 65');
+    expect(() => checkMeta({ 'consul-a': 'x'.repeat(513), 'b c': '1' })).toThrow(
+      'invalid service meta: meta key "consul-a" uses the reserved prefix "consul-"; meta "consul-a" must be at most 512 characters, got 513; meta key "b c" must be 1-128 letters, digits, \'_\' or \'-\'',
+    );
+    expect(() => checkMeta({ ok_key: 'v'.repeat(512), ['k'.repeat(128)]: '' })).not.toThrow();
+    const fine = new ConsulRegistration({ ...base, meta: Object.fromEntries(Array.from({ length: 62 }, (_, i) => [`k${i}`, 'v'])), version: '1', zone: 'a' });
+    fine.close();
+  });
+
+  it('a registration without a check gets the default TTL check; check: false has none', () => {
+    const base = { name: 'orders', port: 8080, address: '127.0.0.1', connection: { port: 1 } };
+    const r = new ConsulRegistration(base);
+    expect(r.checkId).toBe(`service:${r.id}`);
+    r.close();
+    const none = new ConsulRegistration({ ...base, check: false });
+    expect(none.checkId).toBeUndefined();
+    none.close();
   });
 });

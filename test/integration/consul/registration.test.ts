@@ -1,0 +1,119 @@
+/**
+ * Registration against the real agent: the default TTL check (the crash safety
+ * net), the port taken from a listening server, leave() deregistering even when
+ * maintenance mode is refused, and mesh.close({ drainMs }) draining before it
+ * deregisters.
+ */
+import { once } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createMesh } from '../../../src/index.ts';
+import { registerService, type ConsulRegistration } from '../../../src/registry/consul-register.ts';
+import { consulApi, sharedConsul, sharedConsulAddr } from '../../harness/consul.ts';
+import { countingProxy } from '../../harness/http-helpers.ts';
+import { captureLogger } from '../../harness/registry-helpers.ts';
+
+interface AgentCheck {
+  CheckID: string;
+  Status: string;
+  ServiceID: string;
+  Type?: string;
+}
+
+const unique = (p: string): string => `${p}-${randomBytes(3).toString('hex')}`;
+
+describe('registration (real agent)', () => {
+  const cleanups: (() => Promise<unknown> | undefined)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+  const track = (r: ConsulRegistration): ConsulRegistration => {
+    cleanups.push(async () => {
+      await r.deregister().catch(() => undefined);
+      r.close();
+    });
+    return r;
+  };
+
+  it('without a check: a TTL check kept alive by the SDK, passing, with DeregisterCriticalServiceAfter 1m', async () => {
+    const { host, port, url } = sharedConsul();
+    const reg = track(await registerService({ name: unique('ttl-default'), port: 18800, address: '127.0.0.1', connection: { host, port }, verifyIntervalMs: 0 }));
+    expect(reg.checkId).toBe(`service:${reg.id}`);
+    const checks = await consulApi<Record<string, AgentCheck>>(url, 'GET', '/v1/agent/checks');
+    expect(checks.data[`service:${reg.id}`]).toMatchObject({ ServiceID: reg.id, Status: 'passing', Type: 'ttl' });
+    // 1.8.7 does not show DeregisterCriticalServiceAfter through its API: what is sent is checked
+    // with a loopback server that records the registration body (it is not a stand-in for Consul).
+    const bodies: unknown[] = [];
+    const probe = createServer((req, res) => {
+      let text = '';
+      req.on('data', (c: Buffer) => (text += c.toString()));
+      req.on('end', () => {
+        bodies.push(text ? JSON.parse(text) : undefined);
+        res.end('true');
+      });
+    });
+    probe.listen(0, '127.0.0.1');
+    await once(probe, 'listening');
+    cleanups.push(() => new Promise((r) => probe.close(r)));
+    const probePort = (probe.address() as { port: number }).port;
+    const wire = await registerService({ name: 'probe', port: 18801, address: '127.0.0.1', connection: { host: '127.0.0.1', port: probePort }, verifyIntervalMs: 0 });
+    wire.close();
+    expect(bodies[0]).toMatchObject({ Check: { CheckID: `service:${wire.id}`, TTL: '15s', DeregisterCriticalServiceAfter: '60s' } });
+  });
+
+  it('check: false registers without a check', async () => {
+    const { host, port, url } = sharedConsul();
+    const reg = track(await registerService({ name: unique('nocheck'), port: 18802, address: '127.0.0.1', check: false, connection: { host, port }, verifyIntervalMs: 0 }));
+    expect(reg.checkId).toBeUndefined();
+    const checks = await consulApi<Record<string, AgentCheck>>(url, 'GET', '/v1/agent/checks');
+    expect(Object.values(checks.data).filter((c) => c.ServiceID === reg.id)).toEqual([]);
+  });
+
+  it('takes the port from a listening server; refuses a server that is not listening', async () => {
+    const { host, port, url } = sharedConsul();
+    const server = createServer((_q, r) => r.end());
+    await expect(registerService({ name: 'x', server, connection: { host, port } })).rejects.toThrow(/options\.server is not listening yet/);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    cleanups.push(() => new Promise((r) => server.close(r)));
+    const reg = track(await registerService({ name: unique('server-port'), server, address: '127.0.0.1', connection: { host, port }, verifyIntervalMs: 0 }));
+    const own = (server.address() as { port: number }).port;
+    expect(reg.port).toBe(own);
+    const svc = await consulApi<{ Port: number }>(url, 'GET', `/v1/agent/service/${reg.id}`);
+    expect(svc.data.Port).toBe(own);
+  });
+
+  it('leave(): a refused maintenance call still deregisters', async () => {
+    const { host, port, url } = sharedConsul();
+    const proxy = await countingProxy({ host, port }, (r) => (r.path.startsWith('/v1/agent/service/maintenance/') ? 500 : undefined));
+    cleanups.push(() => proxy.close());
+    const logger = captureLogger();
+    const reg = track(await registerService({ name: unique('leave'), port: 18803, address: '127.0.0.1', connection: { host: proxy.host, port: proxy.port }, verifyIntervalMs: 0, logger }));
+    await reg.leave({ drainMs: 10 });
+    expect(proxy.count('/v1/agent/service/maintenance/')).toBe(1);
+    expect(proxy.count('/v1/agent/service/deregister/')).toBe(1);
+    await expect(consulApi(url, 'GET', `/v1/agent/service/${reg.id}`)).rejects.toThrow(/404/);
+    expect(reg.state).toBe('deregistered');
+    expect(logger.warnings().join('\n')).toMatch(/draining .* failed; deregistering anyway: .*answered 500/);
+  });
+
+  it('mesh.close({ drainMs }): out of rotation at once, still registered while draining, then deregistered', async () => {
+    const { url } = sharedConsul();
+    const name = unique('drain');
+    const mesh = createMesh({ env: { CONSUL_HTTP_ADDR: sharedConsulAddr(), INMESH_TRACING: 'false' } });
+    const reg = await mesh.register({ name, port: 18804, address: '127.0.0.1', verifyIntervalMs: 0 });
+    const passing = async (): Promise<number> => (await consulApi<unknown[]>(url, 'GET', `/v1/health/service/${name}?passing=1`)).data.length;
+    expect(await passing()).toBe(1);
+    const started = performance.now();
+    const closing = mesh.close({ drainMs: 400 });
+    await expect.poll(passing, { timeout: 2000, interval: 20 }).toBe(0);
+    // Draining: gone from ?passing, but still known to the agent.
+    expect((await consulApi<{ ID: string }>(url, 'GET', `/v1/agent/service/${reg.id}`)).data.ID).toBe(reg.id);
+    await closing;
+    expect(performance.now() - started).toBeGreaterThanOrEqual(390);
+    await expect(consulApi(url, 'GET', `/v1/agent/service/${reg.id}`)).rejects.toThrow(/404/);
+    expect(reg.state).toBe('deregistered');
+    await expect(mesh.close({ drainMs: -1 })).resolves.toBeUndefined(); // already closed: a no-op
+  });
+});
