@@ -11,6 +11,11 @@
  *
  * When no binary can be had this throws an error saying how to provide one:
  * the Consul tests then fail; they never skip quietly.
+ *
+ * The suite targets Consul 1.8.7 (Debian bullseye; its API decoder refuses
+ * unknown fields, which is what keeps our registration bodies honest). Another
+ * version is used, with a loud warning, unless TEST_CONSUL_VERSION names it
+ * (`TEST_CONSUL_VERSION=1.15.4`, or `any`).
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -32,7 +37,10 @@ export interface ConsulBinary {
   version: string;
 }
 
-const HOW_TO = [
+/** The version the suite is written against. */
+export const EXPECTED_CONSUL_VERSION = '1.8.7';
+
+export const HOW_TO = [
   'No Consul binary is available for the integration tests. Provide one of:',
   '  - CONSUL_BIN=/path/to/consul (any Consul 1.8+ binary; the suite targets 1.8.7)',
   '  - a `consul` on the PATH',
@@ -46,8 +54,43 @@ async function versionOf(path: string): Promise<string> {
   return stdout.split('\n')[0]?.trim() ?? 'unknown';
 }
 
-/** Locates the binary, fetching it into the cache if needed. */
+/**
+ * The warning for a binary that is not the expected version, or undefined when it
+ * is (or when `accept` — TEST_CONSUL_VERSION — names its version, or is `any`).
+ */
+export function versionWarning(versionLine: string, accept: string | undefined = process.env.TEST_CONSUL_VERSION): string | undefined {
+  const found = /v?(\d+\.\d+\.\d+\S*)/.exec(versionLine)?.[1];
+  if (found === EXPECTED_CONSUL_VERSION) return undefined;
+  if (accept !== undefined && (accept === 'any' || accept.replace(/^v/, '') === found)) return undefined;
+  const bar = '!'.repeat(78);
+  return [
+    bar,
+    `!! The Consul binary is ${found === undefined ? `of unknown version (${JSON.stringify(versionLine)})` : `v${found}`}, not v${EXPECTED_CONSUL_VERSION}.`,
+    `!! The suite targets ${EXPECTED_CONSUL_VERSION} (Debian bullseye); other versions accept or refuse different fields,`,
+    '!! so passing or failing tests may not mean what they say.',
+    `!! Use ${EXPECTED_CONSUL_VERSION} (unset CONSUL_BIN and remove other consul binaries from the PATH to use the cached one),`,
+    `!! or accept this one with TEST_CONSUL_VERSION=${found ?? 'any'} (or TEST_CONSUL_VERSION=any).`,
+    bar,
+  ].join('\n');
+}
+
+/** Prints the version warning (once per process and binary) to stderr. */
+const warned = new Set<string>();
+function warnAboutVersion(binary: ConsulBinary): ConsulBinary {
+  const warning = versionWarning(binary.version);
+  if (warning !== undefined && !warned.has(binary.path)) {
+    warned.add(binary.path);
+    console.warn(`${warning}\n(binary: ${binary.path}, from ${binary.source})`);
+  }
+  return binary;
+}
+
+/** Locates the binary, fetching it into the cache if needed; warns loudly unless it is the expected version. */
 export async function findConsulBinary(): Promise<ConsulBinary> {
+  return warnAboutVersion(await locate());
+}
+
+async function locate(): Promise<ConsulBinary> {
   const fromEnv = process.env.CONSUL_BIN;
   if (fromEnv) {
     if (!isExecutable(fromEnv)) throw new Error(`CONSUL_BIN=${fromEnv} is not an executable file.\n${HOW_TO}`);
