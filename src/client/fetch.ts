@@ -167,6 +167,8 @@ interface Hop {
   readonly signal: AbortSignal | undefined;
   readonly options: Readonly<CallOptions>;
   readonly redirect: RedirectMode;
+  /** The caller's RequestInit: its other fields (credentials, keepalive, an undici `dispatcher`, …) go to pass-through hops. */
+  readonly init: MeshFetchInit | undefined;
 }
 
 function redirectModeOf(init: MeshFetchInit | undefined, request: Request | undefined): RedirectMode {
@@ -237,7 +239,7 @@ async function sendHop(lookup: RuntimeLookup, hop: Hop): Promise<{ response: Res
   const rt = lookup.runtimeFor(hop.url.hostname);
   const body = hop.body;
   if (rt === undefined) {
-    const init: RequestInit = { method: hop.method, headers: webHeaders(hop.headers), body, redirect: 'manual' };
+    const init: RequestInit = { ...hop.init, method: hop.method, headers: webHeaders(hop.headers), body, redirect: 'manual' };
     if (hop.signal !== undefined) init.signal = hop.signal;
     const response = await globalThis.fetch(hop.url, init);
     const location = response.headers.get('location');
@@ -299,6 +301,7 @@ async function meshFetchInner(lookup: RuntimeLookup, input: string | URL | Reque
       signal: init?.signal ?? request?.signal ?? undefined,
       options: callOverridesOf(init),
       redirect,
+      init,
     };
     return follow(lookup, first, response.status, location);
   }
@@ -322,7 +325,7 @@ async function meshFetchInner(lookup: RuntimeLookup, input: string | URL | Reque
   }
   res.body.dump().catch(() => undefined);
   const location = res.headers.location;
-  const first: Hop = { url, method, headers, ...replayable(body), signal, options: req.options, redirect };
+  const first: Hop = { url, method, headers, ...replayable(body), signal, options: req.options, redirect, init };
   return follow(lookup, first, res.statusCode, Array.isArray(location) ? (location[0] as string) : location);
 }
 
