@@ -26,6 +26,7 @@ interface Seen {
   type: string | null;
   auth: string | null;
   body: string;
+  referer?: string | undefined;
 }
 
 /**
@@ -45,6 +46,7 @@ function redirector(seen: Seen[]): (req: IncomingMessage, res: ServerResponse) =
         type: req.headers['content-type'] ?? null,
         auth: req.headers.authorization ?? null,
         body: Buffer.concat(chunks).toString(),
+        referer: req.headers.referer,
       });
       const m = /^\/r\/(\d+)\/(\d+)\/(.*)$/.exec(req.url ?? '');
       if (m === null) {
@@ -258,6 +260,14 @@ describe('mesh.fetch redirects', () => {
       ['users', 'POST', 'b', null],
     ]);
     await res.body?.cancel();
+
+    // a pass-through hop keeps the caller's other init fields (here referrer + referrerPolicy, which the platform fetch turns into Referer)
+    seen.length = 0;
+    const r = await m.fetch(`http://orders/r/302/0/${encodeURIComponent(`http://${s.address}/final`)}`, {
+      referrer: 'http://client.example/page',
+      referrerPolicy: 'unsafe-url',
+    });
+    expect(await r.json()).toMatchObject({ host: s.address, url: '/final', referer: 'http://client.example/page' });
 
     // a pass-through first hop redirecting to a mesh host goes through the mesh
     seen.length = 0;
