@@ -167,7 +167,7 @@ interface Hop {
   readonly signal: AbortSignal | undefined;
   readonly options: Readonly<CallOptions>;
   readonly redirect: RedirectMode;
-  /** The caller's RequestInit: its other fields (credentials, keepalive, an undici `dispatcher`, …) go to pass-through hops. */
+  /** The caller's RequestInit: its other fields (credentials, keepalive, referrer, …) go to pass-through hops. */
   readonly init: MeshFetchInit | undefined;
 }
 
