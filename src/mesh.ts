@@ -261,6 +261,8 @@ class MeshImpl implements Mesh {
     if (this.#closed) return Promise.reject(new ClosedError());
     const c = this.config.consul;
     if (c.namespace === undefined && c.partition === undefined) return Promise.resolve();
+    // A registry given in code is used for every upstream: check it if it is a Consul one.
+    if (this.#registry !== undefined) return this.#registry instanceof ConsulRegistry ? this.#registry.preflight() : Promise.resolve();
     return this.#consulRegistry().preflight();
   }
 

@@ -14,6 +14,15 @@ import { RegistryError } from '../errors.ts';
 import type { ConsulHttp } from './consul-http.ts';
 import type { Logger } from './types.ts';
 
+/** The refusals this module made (a setting the agent cannot honour), as opposed to transient failures. */
+const refusals = new WeakSet<Error>();
+
+function refusal(message: string): RegistryError {
+  const error = new RegistryError(message, { statusCode: 400 });
+  refusals.add(error);
+  return error;
+}
+
 /** `major.minor` of a Consul version string (`1.8.7`, `1.15.2+ent`), or undefined. */
 function minor(version: string): [number, number] | undefined {
   const m = /^v?(\d+)\.(\d+)/.exec(version);
@@ -36,20 +45,18 @@ async function check(http: ConsulHttp, logger: Logger): Promise<void> {
   const enterprise = version.includes('+ent');
   const shown = `Consul ${version || 'of unknown version'}${enterprise ? '' : ' (OSS)'}`;
   if (http.namespace !== undefined && !enterprise) {
-    throw new RegistryError(
+    throw refusal(
       `the Consul namespace "${http.namespace}" (CONSUL_NAMESPACE / consul.namespace) needs Consul Enterprise, ` +
         `but the agent at ${http.address} is ${shown}: unset CONSUL_NAMESPACE or use an Enterprise agent`,
-      { statusCode: 400 },
     );
   }
   if (http.partition !== undefined) {
     const v = minor(version);
     const hasPartitions = enterprise && v !== undefined && (v[0] > 1 || (v[0] === 1 && v[1] >= 11));
     if (!hasPartitions) {
-      throw new RegistryError(
+      throw refusal(
         `the Consul admin partition "${http.partition}" (CONSUL_PARTITION / consul.partition) needs Consul Enterprise 1.11 or later, ` +
           `but the agent at ${http.address} is ${shown}: unset CONSUL_PARTITION or use an agent with admin partitions`,
-        { statusCode: 400 },
       );
     }
   }
@@ -61,7 +68,7 @@ export function createPreflight(http: ConsulHttp, logger: Logger): () => Promise
   return () => {
     if (http.namespace === undefined && http.partition === undefined) return Promise.resolve();
     checked ??= check(http, logger).catch((err: unknown) => {
-      if (!(err instanceof RegistryError && err.statusCode === 400)) checked = undefined;
+      if (!isPreflightRefusal(err)) checked = undefined;
       throw err;
     });
     return checked;
@@ -70,5 +77,5 @@ export function createPreflight(http: ConsulHttp, logger: Logger): () => Promise
 
 /** Whether an error is a preflight refusal (a setting the agent cannot honour), not a transient failure. */
 export function isPreflightRefusal(error: unknown): error is RegistryError {
-  return error instanceof RegistryError && error.statusCode === 400 && /\((CONSUL_NAMESPACE|CONSUL_PARTITION) \//.test(error.message);
+  return error instanceof RegistryError && refusals.has(error);
 }
