@@ -209,6 +209,30 @@ class MeshImpl implements Mesh {
     return this.runtimeFor(hostname) !== undefined;
   }
 
+  /** Takes the configured secrets (Consul token, basic-auth pair and password, Redis URL) out of a text. */
+  #redact(text: string): string {
+    const c = this.config.consul;
+    const secrets: string[] = [];
+    if (c.token !== undefined) secrets.push(c.token.reveal());
+    if (c.auth !== undefined) {
+      const pair = c.auth.reveal();
+      secrets.push(pair, pair.slice(pair.indexOf(':') + 1));
+    }
+    if (this.config.redisUrl !== undefined) {
+      const url = this.config.redisUrl.reveal();
+      secrets.push(url);
+      try {
+        const password = decodeURIComponent(new URL(url).password);
+        if (password !== '') secrets.push(password);
+      } catch {
+        // not a URL: the whole value is already listed
+      }
+    }
+    let out = text;
+    for (const s of secrets) if (s !== '') out = out.split(s).join('[redacted]');
+    return out;
+  }
+
   discoveryStatus(hostname: string): DiscoveryStatus | undefined {
     return this.runtimeFor(hostname)?.discoveryStatus();
   }
@@ -316,6 +340,7 @@ class MeshImpl implements Mesh {
                 if (isPreflightRefusal(error)) throw error;
               })
           : undefined,
+      redact: (text) => this.#redact(text),
       createBalancer: (u) => createLoadBalancer(u.loadBalancer, u.outlierDetection),
       layers: {
         telemetry: this.#telemetry,

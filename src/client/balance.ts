@@ -50,6 +50,8 @@ export interface DiscoveryState {
   readonly error: Error | undefined;
   /** Milliseconds since the last good answer (0 when fresh, Infinity before the first). */
   readonly stalenessMs: number;
+  /** The error's message with known secrets taken out (a registry of the user's own may not do it). */
+  readonly errorMessage?: string | undefined;
 }
 
 /** Why nothing could be picked, in words; the registry's failure as cause while discovery fails. */
@@ -58,9 +60,10 @@ export function noEndpointsError(service: string, known: number, discovery: Disc
   const error = discovery?.error;
   if (error === undefined) return new NoEndpointsError(service, detail);
   const age = discovery?.stalenessMs ?? Number.POSITIVE_INFINITY;
+  const message = discovery?.errorMessage ?? error.message;
   detail += Number.isFinite(age)
-    ? `; discovery is failing, the endpoint set is ${Math.round(age)} ms stale: ${error.message}`
-    : `; discovery has never answered: ${error.message}`;
+    ? `; discovery is failing, the endpoint set is ${Math.round(age)} ms stale: ${message}`
+    : `; discovery has never answered: ${message}`;
   return new NoEndpointsError(service, detail, { cause: error });
 }
 

@@ -37,6 +37,8 @@ export interface UpstreamDeps {
    * failures must resolve (the watch retries them).
    */
   readonly preflight?: (() => Promise<void>) | undefined;
+  /** Takes known secrets out of a registry error's message (for NoEndpointsError and discoveryStatus). */
+  readonly redact?: ((text: string) => string) | undefined;
 }
 
 /** What `mesh.discoveryStatus(service)` reports about one upstream's discovery. */
@@ -82,6 +84,7 @@ export class UpstreamRuntime {
   readonly #balance: Layer;
   readonly #retry: Layer;
   readonly #registryKind: Registry['kind'];
+  readonly #redact: (text: string) => string;
   readonly #service: string;
   /** The last failure heard through onError (for registries whose Subscription has no lastError). */
   #lastError: Error | undefined;
@@ -105,6 +108,7 @@ export class UpstreamRuntime {
     const datacenter = deps.datacenter ?? d.datacenter;
     const tags = deps.tags ?? d.tags;
     this.#registryKind = deps.registry.kind;
+    this.#redact = deps.redact ?? ((text) => text);
     this.#service = d.service ?? upstream.name;
     this.#subscription = deps.registry.subscribe(
       {
@@ -149,12 +153,12 @@ export class UpstreamRuntime {
   #discoveryState(): DiscoveryState {
     const sub = this.#subscription;
     const error = sub.lastError === undefined ? this.#lastError : sub.lastError();
-    return { error, stalenessMs: sub.staleness() };
+    return { error, stalenessMs: sub.staleness(), errorMessage: error === undefined ? undefined : this.#redact(error.message) };
   }
 
   /** Endpoints, staleness and the last registry error of this upstream. */
   discoveryStatus(): DiscoveryStatus {
-    const { error, stalenessMs } = this.#discoveryState();
+    const { error, stalenessMs, errorMessage } = this.#discoveryState();
     const b = this.balancer as LoadBalancer & { stats?: () => readonly { ejected: boolean }[] };
     const known = this.balancer.endpoints.length;
     const available = b.stats === undefined ? known : b.stats().filter((s) => !s.ejected).length;
@@ -165,7 +169,7 @@ export class UpstreamRuntime {
       lastError = {
         name: error.name,
         ...(typeof code === 'string' ? { code } : {}),
-        message: error.message,
+        message: errorMessage ?? error.message,
         ...(typeof statusCode === 'number' ? { statusCode } : {}),
       };
     }

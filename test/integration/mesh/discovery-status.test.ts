@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createMesh, NoEndpointsError, RegistryError, type Mesh } from '../../../src/index.ts';
+import { createMesh, NoEndpointsError, RegistryError, type Mesh, type Registry, type Subscription } from '../../../src/index.ts';
 import { hostileResponder } from '../../harness/http-helpers.ts';
 import { captureLogger } from '../../harness/registry-helpers.ts';
 
@@ -108,5 +108,36 @@ describe('discovery status through the mesh', () => {
     expect(e).toBeInstanceOf(NoEndpointsError);
     expect((e as Error).message).toBe('orders: all endpoints ejected (1 known, outlier detection ejected every one)');
     expect((e as Error).cause).toBeUndefined();
+  });
+
+  it("a registry of the user's own whose error text holds a configured secret: the message and the status show it redacted", async () => {
+    const token = `tok-${process.pid}-secret`;
+    const failure = new Error(`refused: token ${token} is not allowed`);
+    const registry: Registry = {
+      kind: 'static',
+      resolve: () => Promise.reject(failure),
+      subscribe(_query, _listener, options): Subscription {
+        const ready = new Promise<void>((r) => {
+          queueMicrotask(() => {
+            options?.onError?.(failure);
+            r();
+          });
+        });
+        return { endpoints: [], staleness: () => Number.POSITIVE_INFINITY, ready: () => ready, close: () => undefined };
+      },
+      close: () => Promise.resolve(),
+    };
+    const mesh = createMesh({
+      env: { INMESH_TRACING: 'false' },
+      consul: { token },
+      registry,
+      policy: { upstreams: { orders: { discovery: { registry: 'static', endpoints: ['127.0.0.1:1'] }, retries: { attempts: 0 } } } },
+    });
+    closers.push(() => mesh.close());
+    const e = await mesh.request('http://orders/').catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(NoEndpointsError);
+    expect((e as Error).message).toBe('orders: no endpoints are known; discovery has never answered: refused: token [redacted] is not allowed');
+    expect((e as Error).cause).toBe(failure); // the registry's own error object, as it threw it
+    expect(mesh.discoveryStatus('orders')?.lastError).toEqual({ name: 'Error', message: 'refused: token [redacted] is not allowed' });
   });
 });
