@@ -12,16 +12,22 @@ try {
   lib = {};
 }
 
+// BENCH_ALT_DIST=<folder with another build's dist/index.js>: adds the cell
+// mesh-request-alt, the same mesh.request from that build, for an A/B of two
+// versions measured side by side in one run (e.g. a worktree of main).
+let altLib;
+if (process.env.BENCH_ALT_DIST) altLib = await import(`${process.env.BENCH_ALT_DIST}/index.js`);
+
 const SERVICE = 'bench';
 const URL_ = `http://${SERVICE}/`;
 
-function createMesh(ports, extra = {}) {
-  return lib.createMesh({ registry: { static: { [SERVICE]: ports.map((p) => `127.0.0.1:${p}`) } }, ...extra });
+function createMesh(ports, extra = {}, from = lib) {
+  return from.createMesh({ registry: { static: { [SERVICE]: ports.map((p) => `127.0.0.1:${p}`) } }, ...extra });
 }
 
 /** mesh.request with the default policy; no SDK registered (the telemetry layer is a no-op span). */
-async function meshRequest(ports, extra = {}) {
-  const mesh = createMesh(ports, extra);
+async function meshRequest(ports, extra = {}, from = lib) {
+  const mesh = createMesh(ports, extra, from);
   return {
     async call() {
       const res = await mesh.request(URL_);
@@ -157,6 +163,9 @@ export const meshCells =
         { id: 'mesh-request-traced', label: 'mesh.request, startTelemetry() on (batching, no-op exporters)', create: meshRequestTraced },
         { id: 'raw-3pools-traced', label: 'undici.request, 3 Pools, the same telemetry by hand', create: rawThreePoolsTraced },
         { id: 'mesh-fetch', label: 'mesh.fetch, default policy, no SDK', create: meshFetch },
+        ...(altLib === undefined
+          ? []
+          : [{ id: 'mesh-request-alt', label: `mesh.request from ${process.env.BENCH_ALT_DIST}`, create: (ports) => meshRequest(ports, {}, altLib) }]),
       ]
     : [];
 

@@ -10,7 +10,8 @@
 // BENCH_WARMUP_MS (400), BENCH_ROUNDS (runs per cell, ABA order, best kept; 3),
 // BENCH_CONCURRENCY ("1,16,64"), BENCH_CELLS (comma list of cell ids),
 // BENCH_MAX_REQUESTS (cap per run, 400000), BENCH_JSON (write results there),
-// BENCH_ABLATION=1 (add mesh cells with one layer off each; see mesh-clients.mjs).
+// BENCH_ABLATION=1 (add mesh cells with one layer off each; see mesh-clients.mjs),
+// BENCH_ALT_DIST=/path/to/other/dist (add mesh-request-alt: the same cell from another build, an A/B in one run).
 import { fork } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
