@@ -31,7 +31,7 @@ import { createTelemetryLayer } from './telemetry/layer.ts';
 import type { TelemetryOptions } from './telemetry/types.ts';
 import { MeshDispatcher } from './client/dispatcher.ts';
 import { meshFetch, type MeshFetchInit } from './client/fetch.ts';
-import { buildMeshRequest, callOptionsOf, normalizeHeaders, type MeshRequestOptions } from './client/request.ts';
+import { buildMeshRequest, callOptionsOf, normalizeHeaders, requestPath, type MeshRequestOptions } from './client/request.ts';
 import type { MeshResponse } from './client/types.ts';
 import { UpstreamRuntime, type DiscoveryStatus, type UpstreamLayers } from './client/upstream.ts';
 
@@ -377,10 +377,16 @@ class MeshImpl implements Mesh {
     return rt.call(req);
   }
 
+  /**
+   * A host that is not a mesh service: one plain request through the
+   * passThrough dispatcher. The options are checked as for a mesh call and
+   * `query` applies; the per-call overrides (timeout, retries, …) are mesh
+   * policy and do not.
+   */
   async #passThroughRequest(u: URL, options: MeshRequestOptions | undefined): Promise<MeshResponse> {
     const res = await this.#passThrough.request({
       origin: u.origin,
-      path: u.pathname + u.search,
+      path: requestPath(u, callOptionsOf(options)),
       method: options?.method?.toUpperCase() ?? 'GET',
       headers: normalizeHeaders(options?.headers),
       body: (options?.body ?? null) as MeshRequestOptionsBody,

@@ -109,9 +109,14 @@ export interface CallSpec {
   readonly options: Readonly<ResolvedCallOptions>;
 }
 
+/** Path and query of a call: the URL's, or the URL's path with the serialized `query` option. */
+export function requestPath(url: URL, options: Readonly<ResolvedCallOptions>): string {
+  const query = options.query;
+  return query === undefined ? url.pathname + url.search : pathWithQuery(url, query);
+}
+
 export function buildMeshRequest(upstream: Readonly<ResolvedUpstream>, url: URL, spec: CallSpec): MeshRequest {
-  const query = spec.options.query;
-  const path = query === undefined ? url.pathname + url.search : pathWithQuery(url, query);
+  const path = requestPath(url, spec.options);
   const headers = spec.headers;
   headers.host = url.host;
   const policy = matchRoute(upstream, spec.method, path, headers);

@@ -263,6 +263,17 @@ describe('typed errors and deadlines', () => {
     expect(await plain.body.json()).toMatchObject({ method: 'POST', body: 'p', host: s.address });
   });
 
+  it('on the pass-through path query applies and unsupported options are refused, as on the mesh path', async () => {
+    const s = await echo();
+    mesh = createMesh({ registry: { static: { orders: ['127.0.0.1:1'] } }, telemetry: { enabled: false } });
+    const plain = await mesh.request(`http://${s.address}/q`, { query: { a: 1, b: 'x y' } });
+    expect(await plain.body.json()).toMatchObject({ url: '/q?a=1&b=x%20y', host: s.address });
+    await expect(mesh.request(`http://${s.address}/q`, { throwOnError: true } as never)).rejects.toMatchObject({
+      code: 'INMESH_ERR_INVALID_ARGUMENT',
+      message: expect.stringContaining('throwOnError') as string,
+    });
+  });
+
   it('a closed mesh refuses calls with ClosedError', async () => {
     const m = createMesh({ registry: { static: { orders: ['127.0.0.1:1'] } }, telemetry: { enabled: false } });
     await m.close();
