@@ -109,6 +109,11 @@ export class EndpointPools {
     return this.#pools.size;
   }
 
+  /** Whether host-name endpoints may resolve to link-local/metadata addresses (from the registry). */
+  get allowLinkLocal(): boolean {
+    return this.#settings.allowLinkLocal === true;
+  }
+
   get(endpoint: Endpoint, req: MeshRequest): PoolEntry {
     const key = req.protocol === 'http:' ? endpoint.id : `${endpoint.id}|${req.host}`;
     const entry = this.#pools.get(key);

@@ -98,7 +98,11 @@ export class UpstreamRuntime {
     this.upstream = upstream;
     this.#layers = deps.layers;
     this.balancer = deps.createBalancer(upstream);
-    this.pools = new EndpointPools({ timeouts: upstream.timeouts, limits: upstream.limits });
+    this.pools = new EndpointPools({
+      timeouts: upstream.timeouts,
+      limits: upstream.limits,
+      allowLinkLocal: deps.registry.allowLinkLocal === true,
+    });
     const budget = upstream.retries.budget;
     this.budget = budget === undefined ? undefined : new RetryBudget(budget);
     this.#transport = createTransport(this.pools);

@@ -30,6 +30,7 @@ export interface ConsulRegistryStats {
 
 export class ConsulRegistry implements Registry {
   readonly kind = 'consul' as const;
+  readonly allowLinkLocal: boolean;
   readonly #http: ConsulHttp;
   private readonly hub: WatchHub;
   private readonly logger: Logger;
@@ -39,6 +40,7 @@ export class ConsulRegistry implements Registry {
 
   constructor(options: ConsulRegistryOptions = {}) {
     validateWatchOptions(options);
+    this.allowLinkLocal = options.allowLinkLocal === true;
     this.logger = safeLogger(options.logger ?? consoleLogger);
     this.#http = new ConsulHttp(options.connection);
     this.#preflight = createPreflight(this.#http, this.logger);

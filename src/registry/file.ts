@@ -42,6 +42,7 @@ type Snapshot = ReadonlyMap<string, readonly Endpoint[]>;
 
 export class FileRegistry implements Registry {
   readonly kind = 'file' as const;
+  readonly allowLinkLocal: boolean;
   readonly path: string;
   /** How many times a changed file was loaded successfully (not counting the first load). */
   reloads = 0;
@@ -58,6 +59,7 @@ export class FileRegistry implements Registry {
   private failing = false;
 
   constructor(private readonly options: FileRegistryOptions) {
+    this.allowLinkLocal = options.allowLinkLocal === true;
     this.path = resolve(options.path);
     this.logger = safeLogger(options.logger ?? consoleLogger);
     let text: string;

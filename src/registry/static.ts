@@ -38,11 +38,13 @@ export function envVariableFor(service: string): string {
 
 export class StaticRegistry implements Registry {
   readonly kind = 'static' as const;
+  readonly allowLinkLocal: boolean;
   private readonly byService = new Map<string, readonly Endpoint[]>();
   private readonly byEnvName = new Map<string, readonly Endpoint[]>();
   private readonly hub: WatchHub;
 
   constructor(options: StaticRegistryOptions = {}) {
+    this.allowLinkLocal = options.allowLinkLocal === true;
     const issues: PolicyIssue[] = [];
     for (const [service, list] of Object.entries(options.services ?? {})) {
       this.byService.set(service, Object.freeze(parseEntries(list, `services.${service}`, issues, options)));

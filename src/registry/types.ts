@@ -53,6 +53,13 @@ export type EndpointsListener = (endpoints: readonly Endpoint[]) => void;
 
 export interface Registry {
   readonly kind: 'consul' | 'static' | 'file';
+  /**
+   * The registry accepts link-local and cloud metadata addresses
+   * (ValidateOptions.allowLinkLocal). The mesh then lets an endpoint's host
+   * name resolve to one at connect time too; otherwise such answers are
+   * dropped (transport.ts guardedLookup). @default false
+   */
+  readonly allowLinkLocal?: boolean;
   /** The current healthy endpoints (waits for the first answer of a new watch). */
   resolve(query: ResolveQuery): Promise<readonly Endpoint[]>;
   /** Calls `listener` with the initial set and then on every actual change; `onError` hears each failure. */

@@ -10,6 +10,9 @@ import { createMesh, UpstreamError, type Mesh } from '../../../src/index.ts';
 import { buildMeshRequest, EMPTY_OPTIONS } from '../../../src/client/request.ts';
 import { createTransport, EndpointPools, guardedLookup } from '../../../src/client/transport.ts';
 import type { Endpoint } from '../../../src/registry/types.ts';
+import { UpstreamRuntime } from '../../../src/client/upstream.ts';
+import { StaticRegistry } from '../../../src/registry/static.ts';
+import { createLoadBalancer } from '../../../src/balancer/balancer.ts';
 import { closeAll, ok, policyFor, startServer } from './helpers.ts';
 
 let mesh: Mesh | undefined;
@@ -90,5 +93,25 @@ describe('endpoint pools: host names and the guarded lookup', () => {
     expect(err.code).toBe('ENOTFOUND');
     const [missing] = (await ask(false, 'nope.test', true)) as [Error];
     expect(missing.message).toBe('getaddrinfo ENOTFOUND nope.test');
+  });
+});
+
+describe('endpoint pools take allowLinkLocal from the registry', () => {
+  it('a registry that allows link-local addresses lets host names resolve to them; others do not', async () => {
+    const runtime = (allowLinkLocal: boolean) =>
+      new UpstreamRuntime(upstream, {
+        registry: new StaticRegistry({ services: { orders: ['127.0.0.1:1'] }, env: false, allowLinkLocal }),
+        createBalancer: (u) => createLoadBalancer(u.loadBalancer, u.outlierDetection),
+        layers: {},
+      });
+    const allowing = runtime(true);
+    const refusing = runtime(false);
+    try {
+      expect(allowing.pools.allowLinkLocal).toBe(true);
+      expect(refusing.pools.allowLinkLocal).toBe(false);
+    } finally {
+      await allowing.close();
+      await refusing.close();
+    }
   });
 });
