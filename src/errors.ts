@@ -95,9 +95,17 @@ export class InvalidArgumentError extends InmeshError {
 
 /** No healthy endpoint is known for the service (retryable: the set may change). */
 export class NoEndpointsError extends InmeshError {
-  constructor(service: string, detail = 'no endpoints are known', options: InmeshErrorOptions = {}) {
-    super(ErrorCodes.NO_ENDPOINTS, `${service}: ${detail}`, { ...options, service });
+  /**
+   * While discovery is failing: milliseconds since the registry's last good
+   * answer (Infinity when it never answered); the failure itself is `cause`.
+   * Undefined while discovery answers.
+   */
+  readonly stalenessMs: number | undefined;
+  constructor(service: string, detail = 'no endpoints are known', options: InmeshErrorOptions & { stalenessMs?: number } = {}) {
+    const { stalenessMs, ...rest } = options;
+    super(ErrorCodes.NO_ENDPOINTS, `${service}: ${detail}`, { ...rest, service });
     this.name = 'NoEndpointsError';
+    this.stalenessMs = stalenessMs;
   }
 }
 

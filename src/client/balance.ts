@@ -64,7 +64,7 @@ export function noEndpointsError(service: string, known: number, discovery: Disc
   detail += Number.isFinite(age)
     ? `; discovery is failing, the endpoint set is ${Math.round(age)} ms stale: ${message}`
     : `; discovery has never answered: ${message}`;
-  return new NoEndpointsError(service, detail, { cause: error });
+  return new NoEndpointsError(service, detail, { cause: error, stalenessMs: age });
 }
 
 export function createBalanceLayer(balancer: LoadBalancer, discovery?: () => DiscoveryState): Layer {

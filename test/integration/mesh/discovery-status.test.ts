@@ -59,6 +59,7 @@ describe('discovery status through the mesh', () => {
     const err = e as NoEndpointsError;
     expect(err.cause).toBeInstanceOf(RegistryError);
     expect((err.cause as RegistryError).statusCode).toBe(500);
+    expect(err.stalenessMs).toBe(Number.POSITIVE_INFINITY);
     expect(err.message).toMatch(/^orders: no endpoints are known; discovery has never answered: consul GET \/v1\/health\/service\/orders at 127\.0\.0\.1:\d+ answered 500/);
     const status = mesh.discoveryStatus('orders');
     expect(status).toMatchObject({ upstream: 'orders', service: 'orders', registry: 'consul', endpoints: 0, available: 0, stalenessMs: Number.POSITIVE_INFINITY });
@@ -108,6 +109,7 @@ describe('discovery status through the mesh', () => {
     expect(e).toBeInstanceOf(NoEndpointsError);
     expect((e as Error).message).toBe('orders: all endpoints ejected (1 known, outlier detection ejected every one)');
     expect((e as Error).cause).toBeUndefined();
+    expect((e as NoEndpointsError).stalenessMs).toBeUndefined();
   });
 
   it("a registry of the user's own whose error text holds a configured secret: the message and the status show it redacted", async () => {
