@@ -69,6 +69,14 @@ export interface MeshOptions extends Omit<ConfigInput, 'policy' | 'telemetry'> {
   passThrough?: Dispatcher;
   /** Jitter source for retry backoff (tests). @default Math.random */
   random?: () => number;
+  /**
+   * The most upstreams one mesh runs at once. Each one holds a registry watch
+   * (a Consul blocking query) and its pools, and `*.service[.dc].consul` host
+   * names make one on first use, so a host name built from untrusted input
+   * could otherwise grow them without bound. A call to a new upstream beyond
+   * the limit fails with InvalidArgumentError. @default 1024
+   */
+  maxUpstreams?: number;
 }
 
 export interface MeshCloseOptions {
@@ -133,6 +141,9 @@ function isResolvedPolicy(p: CodePolicy | ResolvedPolicy): p is ResolvedPolicy {
   return typeof d?.timeouts?.connect === 'number' && Array.isArray(d.discovery?.endpoints) && 'inbound' in p;
 }
 
+const DEFAULT_MAX_UPSTREAMS = 1024;
+const HOST_CACHE_LIMIT = 4096;
+
 class MeshImpl implements Mesh {
   readonly policy: ResolvedPolicy;
   readonly config: ResolvedConfig;
@@ -156,6 +167,10 @@ class MeshImpl implements Mesh {
   #closed = false;
 
   constructor(options: MeshOptions) {
+    const max = options.maxUpstreams;
+    if (max !== undefined && !(Number.isInteger(max) && max >= 1)) {
+      throw new InvalidArgumentError(`maxUpstreams must be an integer >= 1 (got ${String(max)})`);
+    }
     this.#options = options;
     this.#env = options.env ?? process.env;
     const { policy, cwd, registry, telemetry } = options;
@@ -250,9 +265,18 @@ class MeshImpl implements Mesh {
     if (this.#closed) throw new ClosedError();
     let rt = this.#runtimes.get(upstream);
     if (rt === undefined) {
+      const max = this.#options.maxUpstreams ?? DEFAULT_MAX_UPSTREAMS;
+      if (this.#runtimes.size >= max) {
+        throw new InvalidArgumentError(
+          `maxUpstreams: this mesh already runs ${this.#runtimes.size} upstreams (the limit), so "${host}" gets none; raise maxUpstreams if that many are meant`,
+        );
+      }
       rt = this.#createRuntime(upstream);
       this.#runtimes.set(upstream, rt);
     }
+    // The host → runtime map is only a cache of the lookup above; aliases of one
+    // upstream (a trailing dot, tag or datacenter forms) must not grow it for good.
+    if (this.#hosts.size >= HOST_CACHE_LIMIT) this.#hosts.clear();
     this.#hosts.set(hostname, rt);
     return rt;
   }

@@ -1,0 +1,38 @@
+/** maxUpstreams bounds the upstreams (registry watches + pools) that host names can create. */
+import { afterEach, describe, expect, it } from 'vitest';
+import { createMesh, InvalidArgumentError, type Mesh } from '../../../src/index.ts';
+import { closeAll, ok, startServer } from '../client/helpers.ts';
+
+let mesh: Mesh | undefined;
+afterEach(async () => {
+  await mesh?.close();
+  mesh = undefined;
+  await closeAll();
+});
+
+describe('maxUpstreams', () => {
+  it('a call to a new upstream beyond the limit fails with InvalidArgumentError; known ones keep working', async () => {
+    const s = await startServer(ok);
+    const services = { a: [s.address], b: [s.address], c: [s.address] };
+    mesh = createMesh({ registry: { static: services }, telemetry: { enabled: false }, maxUpstreams: 2 });
+    for (const name of ['a', 'b']) {
+      const res = await mesh.request(`http://${name}/`);
+      expect(res.statusCode).toBe(200);
+      await res.body.dump();
+    }
+    const e = await mesh.request('http://c/').catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(InvalidArgumentError);
+    expect((e as Error).message).toBe(
+      'maxUpstreams: this mesh already runs 2 upstreams (the limit), so "c" gets none; raise maxUpstreams if that many are meant',
+    );
+    expect(s.hits).toBe(2);
+    const again = await mesh.request('http://a/x');
+    expect(again.statusCode).toBe(200);
+    await again.body.dump();
+  });
+
+  it('a bad value is refused at createMesh, naming the field and the value', () => {
+    expect(() => createMesh({ maxUpstreams: 0 })).toThrow('maxUpstreams must be an integer >= 1 (got 0)');
+    expect(() => createMesh({ maxUpstreams: 1.5 })).toThrow('maxUpstreams must be an integer >= 1 (got 1.5)');
+  });
+});
