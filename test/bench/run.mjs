@@ -3,11 +3,12 @@
 // upstreams in other processes on 127.0.0.1, at 1, 16 and 64 requests in
 // flight. See docs/benchmarks.md for what each cell means.
 //
-//   npm run bench                 full run (~3-4 min on 2 cores)
+//   npm run bench                 full run (~5 min on 2 cores)
 //   BENCH_QUICK=1 npm run bench   smoke run (~30 s)
 //
 // Knobs (env): BENCH_DURATION_MS (measured time per run, default 1500),
-// BENCH_WARMUP_MS (400), BENCH_ROUNDS (runs per cell, ABA order, best kept; 3),
+// BENCH_WARMUP_MS (1000: a fresh process needs it for the JIT), BENCH_ROUNDS (runs per cell, ABA order, best kept; 3),
+// BENCH_ISOLATE=0 (all runs in this process instead of a fresh client process each),
 // BENCH_CONCURRENCY ("1,16,64"), BENCH_CELLS (comma list of cell ids),
 // BENCH_MAX_REQUESTS (cap per run, 400000), BENCH_JSON (write results there),
 // BENCH_ABLATION=1 (add mesh cells with one layer off each; see mesh-clients.mjs),
@@ -27,7 +28,7 @@ const num = (name, dflt) => {
 };
 const config = {
   durationMs: num('BENCH_DURATION_MS', quick ? 600 : 1500),
-  warmupMs: num('BENCH_WARMUP_MS', quick ? 250 : 400),
+  warmupMs: num('BENCH_WARMUP_MS', quick ? 400 : 1000),
   rounds: num('BENCH_ROUNDS', quick ? 1 : 3),
   maxRequests: num('BENCH_MAX_REQUESTS', 400_000),
   concurrency: (process.env.BENCH_CONCURRENCY ?? '1,16,64').split(',').map(Number),
@@ -117,106 +118,143 @@ async function runOnce(cell, ports, concurrency) {
   }
 }
 
+// ---- isolation: one fresh client process per run ---------------------------
+//
+// Every run happens in a new child process (unless BENCH_ISOLATE=0), so no
+// cell measures the garbage, JIT state or global hooks another left behind
+// (the OpenTelemetry cells register and disable globals; got and fetch leave
+// heap behind). Seen before isolation: the same mesh cell took 38-40 µs of
+// CPU per request when run with raw-3pools alone, and 46-52 µs after the
+// other cells in one process.
+
+const childArgs = process.argv.indexOf('--run');
+if (childArgs !== -1) {
+  const [cellId, concurrency, portList] = process.argv.slice(childArgs + 1);
+  const cell = cells.find((c) => c.id === cellId);
+  if (!cell) throw new Error(`bench child: unknown cell ${cellId}`);
+  const r = await runOnce(cell, portList.split(',').map(Number), Number(concurrency));
+  process.send(r, () => process.exit(0));
+} else {
+  await main();
+}
+
+function runIsolated(cell, ports, concurrency) {
+  if (process.env.BENCH_ISOLATE === '0') return runOnce(cell, ports, concurrency);
+  const script = fileURLToPath(import.meta.url);
+  const child = fork(script, ['--run', cell.id, String(concurrency), ports.join(',')], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv: ['--expose-gc'],
+  });
+  return new Promise((resolve, reject) => {
+    let result;
+    child.once('message', (m) => (result = m));
+    child.once('exit', (code) => (result ? resolve(result) : reject(new Error(`bench run of ${cell.id} exited with ${code}`))));
+  });
+}
+
 // ---- main -------------------------------------------------------------------
 
-const started = Date.now();
-const machine = {
-  date: new Date().toISOString(),
-  node: process.version,
-  cpu: `${cpus().length} x ${cpus()[0]?.model ?? 'unknown'}`,
-  loadBefore: loadavg().map((l) => l.toFixed(2)).join(' '),
-};
-console.log(`inmesh bench: Node ${machine.node}, ${machine.cpu}, load ${machine.loadBefore}`);
-console.log(
-  `config: ${config.rounds} run(s) per cell (alternating order A..Z, Z..A, ..., best req/s kept), warm-up ${config.warmupMs} ms, ` +
-    `measure ${config.durationMs} ms, cap ${config.maxRequests} req/run, ${config.upstreams} upstream processes` +
-    (globalThis.gc ? ', gc between runs' : ''),
-);
-if (meshCells.length === 0) console.log('note: createMesh is not available in dist/ yet: mesh cells skipped');
+async function main() {
+  const started = Date.now();
+  const machine = {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpu: `${cpus().length} x ${cpus()[0]?.model ?? 'unknown'}`,
+    loadBefore: loadavg().map((l) => l.toFixed(2)).join(' '),
+  };
+  console.log(`inmesh bench: Node ${machine.node}, ${machine.cpu}, load ${machine.loadBefore}`);
+  console.log(
+    `config: ${config.rounds} run(s) per cell (alternating order A..Z, Z..A, ..., best req/s kept), warm-up ${config.warmupMs} ms, ` +
+      `measure ${config.durationMs} ms, cap ${config.maxRequests} req/run, ${config.upstreams} upstream processes` +
+      (globalThis.gc ? ', gc before measuring' : '') +
+      (process.env.BENCH_ISOLATE === '0' ? ', all runs in this process' : ', each run in a fresh client process'),
+  );
+  if (meshCells.length === 0) console.log('note: createMesh is not available in dist/ yet: mesh cells skipped');
 
-const { ports, stop } = await startUpstreams(config.upstreams);
-const results = {}; // results[concurrency][cellId] = best run
-try {
-  for (const concurrency of config.concurrency) {
-    console.log(`c=${concurrency}: load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-    results[concurrency] = {};
-    for (let round = 0; round < config.rounds; round++) {
-      const order = round % 2 === 0 ? cells : [...cells].reverse(); // A B C, C B A, ...
-      for (const cell of order) {
-        const r = await runOnce(cell, ports, concurrency);
-        const best = results[concurrency][cell.id];
-        results[concurrency][cell.id] = !best || r.rps > best.rps ? { ...r, runs: [...(best?.runs ?? []), r.rps] } : { ...best, runs: [...best.runs, r.rps] };
-        process.stdout.write(
-          `  c=${String(concurrency).padStart(2)} round ${round + 1} ${cell.id.padEnd(20)} ${fmtInt(r.rps).padStart(7)} req/s  p50 ${fmt(r.p50, 3)} ms  p99 ${fmt(r.p99, 3)} ms  cpu ${fmt(r.cpuPerReq, 0)} µs/req` +
-            (r.errors ? `  ERRORS ${r.errors} (${r.lastError})` : '') + '\n',
-        );
+  const { ports, stop } = await startUpstreams(config.upstreams);
+  const results = {}; // results[concurrency][cellId] = best run
+  try {
+    for (const concurrency of config.concurrency) {
+      console.log(`c=${concurrency}: load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+      results[concurrency] = {};
+      for (let round = 0; round < config.rounds; round++) {
+        const order = round % 2 === 0 ? cells : [...cells].reverse(); // A B C, C B A, ...
+        for (const cell of order) {
+          const r = await runIsolated(cell, ports, concurrency);
+          const best = results[concurrency][cell.id];
+          results[concurrency][cell.id] = !best || r.rps > best.rps ? { ...r, runs: [...(best?.runs ?? []), r.rps] } : { ...best, runs: [...best.runs, r.rps] };
+          process.stdout.write(
+            `  c=${String(concurrency).padStart(2)} round ${round + 1} ${cell.id.padEnd(20)} ${fmtInt(r.rps).padStart(7)} req/s  p50 ${fmt(r.p50, 3)} ms  p99 ${fmt(r.p99, 3)} ms  cpu ${fmt(r.cpuPerReq, 0)} µs/req` +
+              (r.errors ? `  ERRORS ${r.errors} (${r.lastError})` : '') + '\n',
+          );
+        }
       }
     }
+  } finally {
+    await stop();
   }
-} finally {
-  await stop();
-}
 
-// ---- report -----------------------------------------------------------------
+  // ---- report -----------------------------------------------------------------
 
-const ratio = (a, b) => (a && b ? a / b : NaN);
-const rows = [];
-for (const concurrency of config.concurrency) {
-  const base1 = results[concurrency]['raw-1pool'];
-  const base3 = results[concurrency]['raw-3pools'];
-  for (const cell of cells) {
-    const r = results[concurrency][cell.id];
-    rows.push([
-      String(concurrency),
-      cell.id,
-      fmtInt(r.rps),
-      fmt(r.p50, 3),
-      fmt(r.p99, 3),
-      fmt(ratio(r.rps, base1?.rps)),
-      fmt(ratio(r.rps, base3?.rps)),
-      fmt(ratio(r.p50, base3?.p50)),
-      fmt(r.cpuPerReq, 0),
-      fmt(ratio(r.cpuPerReq, base3?.cpuPerReq)),
-      r.errors ? String(r.errors) : '0',
-    ]);
+  const ratio = (a, b) => (a && b ? a / b : NaN);
+  const rows = [];
+  for (const concurrency of config.concurrency) {
+    const base1 = results[concurrency]['raw-1pool'];
+    const base3 = results[concurrency]['raw-3pools'];
+    for (const cell of cells) {
+      const r = results[concurrency][cell.id];
+      rows.push([
+        String(concurrency),
+        cell.id,
+        fmtInt(r.rps),
+        fmt(r.p50, 3),
+        fmt(r.p99, 3),
+        fmt(ratio(r.rps, base1?.rps)),
+        fmt(ratio(r.rps, base3?.rps)),
+        fmt(ratio(r.p50, base3?.p50)),
+        fmt(r.cpuPerReq, 0),
+        fmt(ratio(r.cpuPerReq, base3?.cpuPerReq)),
+        r.errors ? String(r.errors) : '0',
+      ]);
+    }
   }
-}
-const header = ['in flight', 'cell', 'req/s', 'p50 ms', 'p99 ms', 'req/s ÷ 1 Pool', 'req/s ÷ 3 Pools', 'p50 ÷ 3 Pools', 'CPU µs/req', 'CPU ÷ 3 Pools', 'errors'];
-console.log('\n' + table(header, rows));
+  const header = ['in flight', 'cell', 'req/s', 'p50 ms', 'p99 ms', 'req/s ÷ 1 Pool', 'req/s ÷ 3 Pools', 'p50 ÷ 3 Pools', 'CPU µs/req', 'CPU ÷ 3 Pools', 'errors'];
+  console.log('\n' + table(header, rows));
 
-// Goals: mesh.request >= 0.90x raw (3 Pools) throughput and p50 <= 1.10x; traced >= 0.75x.
-const goals = [];
-for (const concurrency of config.concurrency) {
-  const base = results[concurrency]['raw-3pools'];
-  const mesh = results[concurrency]['mesh-request'];
-  const traced = results[concurrency]['mesh-request-traced'];
-  if (base && mesh) {
-    goals.push([`c=${concurrency} mesh.request throughput ≥ 0.90× 3 Pools`, ratio(mesh.rps, base.rps), ratio(mesh.rps, base.rps) >= 0.9]);
-    goals.push([`c=${concurrency} mesh.request p50 ≤ 1.10× 3 Pools`, ratio(mesh.p50, base.p50), ratio(mesh.p50, base.p50) <= 1.1]);
+  // Goals: mesh.request >= 0.90x raw (3 Pools) throughput and p50 <= 1.10x; traced >= 0.75x.
+  const goals = [];
+  for (const concurrency of config.concurrency) {
+    const base = results[concurrency]['raw-3pools'];
+    const mesh = results[concurrency]['mesh-request'];
+    const traced = results[concurrency]['mesh-request-traced'];
+    if (base && mesh) {
+      goals.push([`c=${concurrency} mesh.request throughput ≥ 0.90× 3 Pools`, ratio(mesh.rps, base.rps), ratio(mesh.rps, base.rps) >= 0.9]);
+      goals.push([`c=${concurrency} mesh.request p50 ≤ 1.10× 3 Pools`, ratio(mesh.p50, base.p50), ratio(mesh.p50, base.p50) <= 1.1]);
+    }
+    if (base && traced) {
+      goals.push([`c=${concurrency} mesh.request traced throughput ≥ 0.75× 3 Pools`, ratio(traced.rps, base.rps), ratio(traced.rps, base.rps) >= 0.75]);
+    }
   }
-  if (base && traced) {
-    goals.push([`c=${concurrency} mesh.request traced throughput ≥ 0.75× 3 Pools`, ratio(traced.rps, base.rps), ratio(traced.rps, base.rps) >= 0.75]);
+  // Not goals, for reading the ones above: what the same telemetry costs without
+  // the mesh, and what the mesh costs on top of it.
+  const context_ = [];
+  for (const concurrency of config.concurrency) {
+    const r = results[concurrency];
+    const rawTraced = r['raw-3pools-traced'];
+    if (rawTraced && r['raw-3pools']) context_.push([`c=${concurrency} raw-3pools-traced ÷ raw-3pools (the SDK's own cost)`, ratio(rawTraced.rps, r['raw-3pools'].rps)]);
+    if (rawTraced && r['mesh-request-traced']) context_.push([`c=${concurrency} mesh-request-traced ÷ raw-3pools-traced`, ratio(r['mesh-request-traced'].rps, rawTraced.rps)]);
   }
-}
-// Not goals, for reading the ones above: what the same telemetry costs without
-// the mesh, and what the mesh costs on top of it.
-const context_ = [];
-for (const concurrency of config.concurrency) {
-  const r = results[concurrency];
-  const rawTraced = r['raw-3pools-traced'];
-  if (rawTraced && r['raw-3pools']) context_.push([`c=${concurrency} raw-3pools-traced ÷ raw-3pools (the SDK's own cost)`, ratio(rawTraced.rps, r['raw-3pools'].rps)]);
-  if (rawTraced && r['mesh-request-traced']) context_.push([`c=${concurrency} mesh-request-traced ÷ raw-3pools-traced`, ratio(r['mesh-request-traced'].rps, rawTraced.rps)]);
-}
-if (context_.length > 0) console.log('\n' + table(['throughput ratio', 'measured'], context_.map(([g, v]) => [g, fmt(v)])));
-if (goals.length > 0) {
-  console.log('\n' + table(['goal', 'measured', 'met'], goals.map(([g, v, ok]) => [g, fmt(v), ok ? 'yes' : 'NO'])));
-}
-machine.loadAfter = loadavg().map((l) => l.toFixed(2)).join(' ');
-console.log(`\nload average after: ${machine.loadAfter}; wall time ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  if (context_.length > 0) console.log('\n' + table(['throughput ratio', 'measured'], context_.map(([g, v]) => [g, fmt(v)])));
+  if (goals.length > 0) {
+    console.log('\n' + table(['goal', 'measured', 'met'], goals.map(([g, v, ok]) => [g, fmt(v), ok ? 'yes' : 'NO'])));
+  }
+  machine.loadAfter = loadavg().map((l) => l.toFixed(2)).join(' ');
+  console.log(`\nload average after: ${machine.loadAfter}; wall time ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
-if (process.env.BENCH_JSON) {
-  writeFileSync(process.env.BENCH_JSON, JSON.stringify({ machine, config, results, goals }, null, 2));
-  console.log(`results written to ${process.env.BENCH_JSON}`);
+  if (process.env.BENCH_JSON) {
+    writeFileSync(process.env.BENCH_JSON, JSON.stringify({ machine, config, results, goals }, null, 2));
+    console.log(`results written to ${process.env.BENCH_JSON}`);
+  }
+  const anyErrors = Object.values(results).some((byCell) => Object.values(byCell).some((r) => r.errors > 0));
+  process.exitCode = anyErrors ? 1 : 0;
 }
-const anyErrors = Object.values(results).some((byCell) => Object.values(byCell).some((r) => r.errors > 0));
-process.exitCode = anyErrors ? 1 : 0;
