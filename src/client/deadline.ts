@@ -1,15 +1,17 @@
 /**
- * Deadlines, with one timer per attempt and nothing allocated when they are off.
+ * Deadlines, with one deadline per attempt and nothing allocated when they are off.
  *
  * - The `deadline` layer (outer) only fixes the absolute end of the call,
  *   `req.deadline = now + timeout`. It arms no timer of its own.
- * - The `attemptTimeout` layer (inside retry) arms ONE timer per attempt for
- *   min(per-try timeout, time left of the total deadline); when it fires the
+ * - The `attemptTimeout` layer (inside retry) arms ONE deadline per attempt for
+ *   min(per-try timeout, time left of the total deadline), in the deadline
+ *   queue (deadline-queue.ts: a FIFO and one timer per duration, not a Node
+ *   timer per attempt); when it fires the
  *   attempt is aborted with `TimeoutError('attempt')` or
  *   `TimeoutError('total')`, whichever bound it was. Backoff sleeps are capped
  *   by the same `req.deadline` in the retry layer, so the total deadline covers
  *   every attempt and every backoff without a call-level timer.
- * - The timer is cleared when response headers arrive: the body is then
+ * - The deadline is cancelled when response headers arrive: the body is then
  *   governed by the caller's signal (still linked) and undici's bodyTimeout.
  * - The attempt's abort source is an `AttemptSignal` (attempt-signal.ts says
  *   why not an AbortController), in `req.attemptSignal`; `req.signal` stays the
@@ -18,6 +20,7 @@
  */
 import { AbortedError, TimeoutError } from '../errors.ts';
 import { AttemptSignal } from './attempt-signal.ts';
+import { armDeadline, type DeadlineEntry } from './deadline-queue.ts';
 import type { Handler, Layer, MeshRequest } from './types.ts';
 
 export function totalTimeoutOf(req: MeshRequest): number {
@@ -31,39 +34,32 @@ export const deadlineLayer: Layer = (next: Handler): Handler =>
     return next(req);
   };
 
-function fire(signal: AttemptSignal, phase: 'attempt' | 'total', ms: number, service: string): void {
-  signal.abort(new TimeoutError(phase, ms, { service }));
-}
-
 export const attemptTimeoutLayer: Layer = (next: Handler): Handler =>
   async function attemptTimeout(req) {
     const perTry = req.options.perTryTimeout ?? req.policy.timeouts.perTry;
-    const left = req.deadline - performance.now();
-    if (left <= 0) throw new TimeoutError('total', totalTimeoutOf(req), { service: req.service });
-    let phase: 'attempt' | 'total';
-    let ms: number;
-    let reported: number;
-    if (perTry > 0 && perTry < left) {
-      phase = 'attempt';
-      ms = perTry;
-      reported = perTry;
-    } else if (left !== Infinity) {
-      phase = 'total';
-      ms = left;
-      reported = totalTimeoutOf(req);
-    } else {
-      return next(req);
-    }
+    const now = performance.now();
+    const left = req.deadline - now;
+    const service = req.service;
+    if (left <= 0) throw new TimeoutError('total', totalTimeoutOf(req), { service });
+    const byTry = perTry > 0 && perTry < left;
+    if (!byTry && left === Infinity) return next(req);
     const caller = req.signal;
     const signal = new AttemptSignal();
     let unlink: (() => void) | undefined;
     if (caller !== undefined) {
-      if (caller.aborted) throw new AbortedError({ cause: caller.reason, service: req.service });
-      const onAbort = (): void => signal.abort(new AbortedError({ cause: caller.reason, service: req.service }));
+      if (caller.aborted) throw new AbortedError({ cause: caller.reason, service });
+      const onAbort = (): void => signal.abort(new AbortedError({ cause: caller.reason, service }));
       caller.addEventListener('abort', onAbort, { once: true });
       unlink = () => caller.removeEventListener('abort', onAbort);
     }
-    const timer = setTimeout(fire, Math.ceil(ms), signal, phase, reported, req.service);
+    let deadline: DeadlineEntry;
+    if (byTry) {
+      deadline = armDeadline(now, perTry, () => signal.abort(new TimeoutError('attempt', perTry, { service })));
+    } else {
+      // Due at the call's fixed deadline, which the deadline layer set to start + total.
+      const total = totalTimeoutOf(req);
+      deadline = armDeadline(req.deadline - total, total, () => signal.abort(new TimeoutError('total', total, { service })));
+    }
     req.attemptSignal = signal;
     try {
       const res = await next(req);
@@ -77,7 +73,7 @@ export const attemptTimeoutLayer: Layer = (next: Handler): Handler =>
       unlink?.();
       throw error;
     } finally {
-      clearTimeout(timer);
+      deadline.cancel();
       req.attemptSignal = undefined;
     }
   };
