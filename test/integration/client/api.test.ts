@@ -196,7 +196,7 @@ describe('typed errors and deadlines', () => {
     });
     const res = await mesh.request('http://orders/');
     const sent = Number(await res.body.text());
-    expect(sent).toBeGreaterThan(2500);
+    expect(sent).toBeGreaterThan(2000); // the time left when sent: 3 s minus the call's own set-up
     expect(sent).toBeLessThanOrEqual(3000);
     const t0 = performance.now();
     const e = (await mesh.request('http://orders/hang', { timeout: 150 }).catch((x: unknown) => x)) as TimeoutError;
