@@ -156,8 +156,13 @@ export class UpstreamRuntime {
 
   #discoveryState(): DiscoveryState {
     const sub = this.#subscription;
-    const error = sub.lastError === undefined ? this.#lastError : sub.lastError();
-    return { error, stalenessMs: sub.staleness(), errorMessage: error === undefined ? undefined : this.#redact(error.message) };
+    const raw = sub.lastError === undefined ? this.#lastError : sub.lastError();
+    if (raw === undefined) return { error: undefined, stalenessMs: sub.staleness() };
+    const errorMessage = this.#redact(raw.message);
+    // A registry of the user's own may put a secret in its error: then the cause
+    // callers see (and print with the NoEndpointsError) is a scrubbed copy.
+    const error = errorMessage === raw.message ? raw : scrubbedCopy(raw, errorMessage);
+    return { error, stalenessMs: sub.staleness(), errorMessage };
   }
 
   /** Endpoints, staleness and the last registry error of this upstream. */
@@ -220,4 +225,15 @@ export class UpstreamRuntime {
 /** What fetch.ts and dispatcher.ts need from the mesh: host → upstream runtime. */
 export interface RuntimeLookup {
   runtimeFor(hostname: string): UpstreamRuntime | undefined;
+}
+
+/** `error` with `message` instead of its own, keeping its name, code and statusCode (no stack, no cause: they may hold the secret too). */
+function scrubbedCopy(error: Error, message: string): Error {
+  const copy = new Error(message);
+  copy.name = error.name;
+  copy.stack = `${error.name}: ${message}`;
+  const { code, statusCode } = error as { code?: unknown; statusCode?: unknown };
+  if (typeof code === 'string') Object.assign(copy, { code });
+  if (typeof statusCode === 'number') Object.assign(copy, { statusCode });
+  return copy;
 }

@@ -8,6 +8,7 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMesh, NoEndpointsError, RegistryError, type Mesh, type Registry, type Subscription } from '../../../src/index.ts';
 import { hostileResponder } from '../../harness/http-helpers.ts';
@@ -139,7 +140,12 @@ describe('discovery status through the mesh', () => {
     const e = await mesh.request('http://orders/').catch((x: unknown) => x);
     expect(e).toBeInstanceOf(NoEndpointsError);
     expect((e as Error).message).toBe('orders: no endpoints are known; discovery has never answered: refused: token [redacted] is not allowed');
-    expect((e as Error).cause).toBe(failure); // the registry's own error object, as it threw it
+    // The cause is a scrubbed copy: the registry's own error carries the token.
+    const cause = (e as Error).cause as Error;
+    expect(cause).not.toBe(failure);
+    expect(cause.message).toBe('refused: token [redacted] is not allowed');
+    expect(inspect(e, { depth: Infinity })).not.toContain(token);
+    expect(String((e as Error).stack)).not.toContain(token);
     expect(mesh.discoveryStatus('orders')?.lastError).toEqual({ name: 'Error', message: 'refused: token [redacted] is not allowed' });
   });
 });
