@@ -98,7 +98,7 @@ export interface Mesh {
   fetch(input: string | URL | Request, init?: MeshFetchInit): Promise<Response>;
   /** An undici Dispatcher: mesh hosts go through the mesh, others to a plain Agent. */
   readonly dispatcher: Dispatcher;
-  /** Whether a host name is a mesh service. */
+  /** Whether a host name is a mesh service. A pure lookup: it starts no upstream and never throws. */
   isMeshHost(hostname: string): boolean;
   /**
    * Discovery state of a mesh service, by host name (`orders`, `orders.service.consul`):
@@ -160,7 +160,8 @@ class MeshImpl implements Mesh {
   #consul: ConsulRegistry | undefined;
   readonly #registrations: ConsulRegistration[] = [];
   readonly #hosts = new Map<string, UpstreamRuntime>();
-  readonly #runtimes = new Map<Readonly<ResolvedUpstream>, UpstreamRuntime>();
+  /** By upstream name: one runtime per upstream, even when its resolved policy object is built anew. */
+  readonly #runtimes = new Map<string, UpstreamRuntime>();
   /** Layers with state to shut down with the mesh (breakers, limits). */
   readonly #closables: { close(): Promise<void> }[] = [];
   readonly #telemetry: UpstreamLayers['telemetry'];
@@ -221,7 +222,17 @@ class MeshImpl implements Mesh {
   }
 
   isMeshHost(hostname: string): boolean {
-    return this.runtimeFor(hostname) !== undefined;
+    // A pure lookup: no runtime, no registry watch, never throws.
+    return this.#hosts.has(hostname) || this.#upstreamOf(hostname) !== undefined;
+  }
+
+  /** The resolved upstream a host name stands for, or undefined when it is not a mesh service. */
+  #upstreamOf(hostname: string): Readonly<ResolvedUpstream> | undefined {
+    const host = hostname.endsWith('.') ? hostname.slice(0, -1) : hostname;
+    const upstream = upstreamFor(this.policy, host);
+    if (upstream !== undefined) return upstream;
+    if (this.#static.has(host) || parseConsulHost(host) !== undefined) return defaultUpstream(this.policy, host);
+    return undefined;
   }
 
   /** Takes the configured secrets (Consul token, basic-auth pair and password, Redis URL) out of a text. */
@@ -256,23 +267,19 @@ class MeshImpl implements Mesh {
   runtimeFor(hostname: string): UpstreamRuntime | undefined {
     const hit = this.#hosts.get(hostname);
     if (hit !== undefined) return hit;
-    const host = hostname.endsWith('.') ? hostname.slice(0, -1) : hostname;
-    let upstream = upstreamFor(this.policy, host);
-    if (upstream === undefined && (this.#static.has(host) || parseConsulHost(host) !== undefined)) {
-      upstream = defaultUpstream(this.policy, host);
-    }
+    const upstream = this.#upstreamOf(hostname);
     if (upstream === undefined) return undefined;
     if (this.#closed) throw new ClosedError();
-    let rt = this.#runtimes.get(upstream);
+    let rt = this.#runtimes.get(upstream.name);
     if (rt === undefined) {
       const max = this.#options.maxUpstreams ?? DEFAULT_MAX_UPSTREAMS;
       if (this.#runtimes.size >= max) {
         throw new InvalidArgumentError(
-          `maxUpstreams: this mesh already runs ${this.#runtimes.size} upstreams (the limit), so "${host}" gets none; raise maxUpstreams if that many are meant`,
+          `maxUpstreams: this mesh already runs ${this.#runtimes.size} upstreams (the limit), so "${upstream.name}" gets none; raise maxUpstreams if that many are meant`,
         );
       }
       rt = this.#createRuntime(upstream);
-      this.#runtimes.set(upstream, rt);
+      this.#runtimes.set(upstream.name, rt);
     }
     // The host → runtime map is only a cache of the lookup above; aliases of one
     // upstream (a trailing dot, tag or datacenter forms) must not grow it for good.

@@ -31,6 +31,19 @@ describe('maxUpstreams', () => {
     await again.body.dump();
   });
 
+  it('isMeshHost is a pure lookup: it starts no upstream (no watch) and never throws', async () => {
+    const s = await startServer(ok);
+    mesh = createMesh({ registry: { static: { a: [s.address] } }, telemetry: { enabled: false }, maxUpstreams: 1 });
+    expect(mesh.isMeshHost('orders.service.consul')).toBe(true);
+    expect(mesh.isMeshHost('v2.billing.service.dc2.consul')).toBe(true);
+    expect(mesh.isMeshHost('example.com')).toBe(false);
+    // Had either lookup started an upstream, the one allowed would be taken.
+    const res = await mesh.request('http://a/');
+    expect(res.statusCode).toBe(200);
+    await res.body.dump();
+    expect(mesh.isMeshHost('a')).toBe(true);
+  });
+
   it('a bad value is refused at createMesh, naming the field and the value', () => {
     expect(() => createMesh({ maxUpstreams: 0 })).toThrow('maxUpstreams must be an integer >= 1 (got 0)');
     expect(() => createMesh({ maxUpstreams: 1.5 })).toThrow('maxUpstreams must be an integer >= 1 (got 1.5)');
