@@ -14,6 +14,12 @@ if (major < 22) {
   );
   process.exit(1);
 }
+// `npm run test:node22` asks for exactly Node 22, so a PATH change cannot quietly run it on 24 again.
+const want = process.env.INMESH_TEST_NODE_MAJOR;
+if (want !== undefined && String(major) !== want) {
+  console.error(`test: asked for Node ${want} (INMESH_TEST_NODE_MAJOR), but this is ${process.version}`);
+  process.exit(1);
+}
 console.log(`test: running on Node ${process.version}`);
 
 const root = fileURLToPath(new URL('..', import.meta.url));
