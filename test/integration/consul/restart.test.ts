@@ -39,8 +39,18 @@ describe('consul agent restart (own agent)', () => {
     expect(sub.staleness()).toBe(0);
 
     await agent.stop();
-    // Down for several seconds: the set stays, staleness grows.
-    await expect.poll(() => sub.staleness(), { timeout: 10_000, interval: 100 }).toBeGreaterThan(3000);
+    // Down for several seconds: the set stays (sampled every 100 ms throughout), staleness grows.
+    const seen = new Set<string>();
+    await expect
+      .poll(
+        () => {
+          seen.add(ids(sub.endpoints).join(','));
+          return sub.staleness();
+        },
+        { timeout: 10_000, interval: 100 },
+      )
+      .toBeGreaterThan(3000);
+    expect([...seen]).toEqual([me.id]);
     expect(ids(sub.endpoints)).toEqual([me.id]);
     expect(rec.history).toHaveLength(1);
     expect(await registry.resolve({ service: 'api' })).toHaveLength(1);
