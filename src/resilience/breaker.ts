@@ -98,10 +98,14 @@ class FailedResponse extends Error {
   }
 }
 
-async function callThrough(next: Handler, req: MeshRequest): Promise<MeshResponse> {
-  const res = await next(req);
+function failOn5xx(res: MeshResponse): MeshResponse {
   if (res.statusCode >= 500) throw new FailedResponse(res);
   return res;
+}
+
+/** The action opossum runs: the inner handler, a final 5xx turned into a rejection (one promise, no async frame). */
+function callThrough(next: Handler, req: MeshRequest): Promise<MeshResponse> {
+  return next(req).then(failOn5xx);
 }
 
 /** Smallest bucket opossum gets, ms: finer buckets only add timer wake-ups. */
