@@ -15,9 +15,9 @@ if (major < 22) {
   process.exit(1);
 }
 // `npm run test:node22` asks for exactly Node 22, so a PATH change cannot quietly run it on 24 again.
-const want = process.env.INMESH_TEST_NODE_MAJOR;
+const want = process.env.TEST_NODE_MAJOR;
 if (want !== undefined && String(major) !== want) {
-  console.error(`test: asked for Node ${want} (INMESH_TEST_NODE_MAJOR), but this is ${process.version}`);
+  console.error(`test: asked for Node ${want} (TEST_NODE_MAJOR), but this is ${process.version}`);
   process.exit(1);
 }
 console.log(`test: running on Node ${process.version}`);
