@@ -1,5 +1,4 @@
 /** The public surface: mesh.fetch, mesh.dispatcher, typed errors, deadlines, per-call overrides. */
-import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { fetch as undiciFetch, getGlobalDispatcher, request as undiciRequest, setGlobalDispatcher } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -16,14 +15,12 @@ import {
   type Mesh,
 } from '../../../src/index.ts';
 import { UNSUPPORTED_REQUEST_OPTIONS } from '../../../src/client/request.ts';
-import { closeAll, ok, policyFor, startServer } from './helpers.ts';
+import { closeAll, hanging, ok, policyFor, startServer } from './helpers.ts';
 
 let mesh: Mesh | undefined;
-const hanging: ServerResponse[] = [];
 afterEach(async () => {
   await mesh?.close();
   mesh = undefined;
-  for (const r of hanging.splice(0)) r.destroy();
   await closeAll();
 });
 

@@ -8,14 +8,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fetch as undiciFetch, request as undiciRequest } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMesh, ErrorCodes, InvalidArgumentError, isInmeshError, NoEndpointsError, type Mesh } from '../../../src/index.ts';
-import { closeAll, startServer, type TestServer } from './helpers.ts';
+import { closeAll, hanging, startServer, type TestServer } from './helpers.ts';
 
 let mesh: Mesh | undefined;
-const hanging: ServerResponse[] = [];
 afterEach(async () => {
   await mesh?.close();
   mesh = undefined;
-  for (const r of hanging.splice(0)) r.destroy();
   await closeAll();
 });
 

@@ -44,7 +44,11 @@ export async function startServer(handler: TestHandler): Promise<TestServer> {
   return t;
 }
 
+/** Responses a test handler holds open (a hanging upstream); closeAll() destroys them. */
+export const hanging: ServerResponse[] = [];
+
 export async function closeAll(): Promise<void> {
+  for (const r of hanging.splice(0)) r.destroy();
   const all = open.splice(0);
   await Promise.all(
     all.map(

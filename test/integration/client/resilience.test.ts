@@ -5,14 +5,12 @@
 import type { ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMesh, type Mesh } from '../../../src/index.ts';
-import { closeAll, ok, policyFor, startServer } from './helpers.ts';
+import { closeAll, hanging, ok, policyFor, startServer } from './helpers.ts';
 
 let mesh: Mesh | undefined;
-const hanging: ServerResponse[] = [];
 afterEach(async () => {
   await mesh?.close();
   mesh = undefined;
-  for (const r of hanging.splice(0)) r.destroy();
   await closeAll();
 });
 
