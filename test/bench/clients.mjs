@@ -44,6 +44,33 @@ export async function rawThreePools(ports) {
   };
 }
 
+/**
+ * raw-3pools sending what the mesh sends on every attempt (BENCH_ABLATION=1):
+ * `wire` = a Host header with the service name and the deadline header;
+ * `signal` = also an abort signal (an EventEmitter, as the mesh's AttemptSignal)
+ * that a timer could fire. They price undici's own side of those features.
+ */
+function rawThreePoolsWith({ signal }) {
+  return async (ports) => {
+    const { EventEmitter } = await import('node:events');
+    const pools = ports.map((p) => new Pool(origin(p)));
+    const next = rr(pools);
+    return {
+      async call() {
+        const headers = { host: 'bench', 'x-inmesh-deadline-ms': String(Math.floor(15_000 - (performance.now() % 1))) };
+        const opts = { path: PATH, method: 'GET', headers };
+        if (signal) opts.signal = new EventEmitter();
+        const { statusCode, body } = await next().request(opts);
+        await body.text();
+        if (statusCode !== 200) throw new Error(`status ${statusCode}`);
+      },
+      close: () => closeAll(pools),
+    };
+  };
+}
+export const rawThreePoolsWire = rawThreePoolsWith({ signal: false });
+export const rawThreePoolsWireSignal = rawThreePoolsWith({ signal: true });
+
 /** undici fetch over the three upstreams (round robin by hand), one Agent. */
 export async function rawFetch(ports) {
   const agent = new Agent();

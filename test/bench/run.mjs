@@ -12,8 +12,10 @@
 // BENCH_CONCURRENCY ("1,16,64"), BENCH_CELLS (comma list of cell ids),
 // BENCH_MAX_REQUESTS (cap per run, 400000), BENCH_JSON (write results there),
 // BENCH_ABLATION=1 (add mesh cells with one layer off each; see mesh-clients.mjs),
-// BENCH_ALT_DIST=/path/to/other/dist (add mesh-request-alt: the same cell from another build, an A/B in one run).
-import { fork } from 'node:child_process';
+// BENCH_ALT_DIST=/path/to/other/dist (add mesh-request-alt: the same cell from another build, an A/B in one run),
+// BENCH_PIN=1 (Linux, taskset: upstreams on CPU 1, each client run on CPU 0; steadier figures for A/B runs,
+// but not how a service runs, so the published tables are measured without it).
+import { execFileSync, fork } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -44,7 +46,13 @@ const cells = [
   { id: 'opossum-pretry', label: 'opossum + p-retry + undici.request', create: peers.opossumPRetry },
   { id: 'cockatiel', label: 'cockatiel retry+breaker+timeout + undici.request', create: peers.cockatielPolicy },
   { id: 'got', label: 'got (retry 2, timeout)', create: peers.gotClient },
-  ...(process.env.BENCH_ABLATION === '1' ? ablationCells : []),
+  ...(process.env.BENCH_ABLATION === '1'
+    ? [
+        { id: 'raw-3pools-wire', label: 'raw-3pools + the Host and deadline headers the mesh sends', create: peers.rawThreePoolsWire },
+        { id: 'raw-3pools-wire-signal', label: 'raw-3pools-wire + an abort signal per request', create: peers.rawThreePoolsWireSignal },
+        ...ablationCells,
+      ]
+    : []),
 ].filter((c) => !only || only.includes(c.id));
 
 // ---- upstream processes ---------------------------------------------------
@@ -56,6 +64,7 @@ async function startUpstreams(n) {
     Array.from({ length: n }, () => {
       const child = fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
       children.push(child);
+      pin(child.pid, 1);
       return new Promise((resolve, reject) => {
         child.once('message', (m) => resolve(m.port));
         child.once('exit', (code) => reject(new Error(`upstream exited early (${code})`)));
@@ -138,6 +147,12 @@ if (childArgs !== -1) {
   await main();
 }
 
+/** BENCH_PIN=1: bind a process to one CPU (taskset), before it has done any measured work. */
+function pin(pid, cpu) {
+  if (process.env.BENCH_PIN !== '1' || pid === undefined) return;
+  execFileSync('taskset', ['-pc', String(cpu), String(pid)], { stdio: 'ignore' });
+}
+
 function runIsolated(cell, ports, concurrency) {
   if (process.env.BENCH_ISOLATE === '0') return runOnce(cell, ports, concurrency);
   const script = fileURLToPath(import.meta.url);
@@ -145,6 +160,7 @@ function runIsolated(cell, ports, concurrency) {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     execArgv: ['--expose-gc'],
   });
+  pin(child.pid, 0);
   return new Promise((resolve, reject) => {
     let result;
     child.once('message', (m) => (result = m));
