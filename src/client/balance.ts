@@ -70,11 +70,19 @@ export function noEndpointsError(service: string, known: number, discovery: Disc
 export function createBalanceLayer(balancer: LoadBalancer, discovery?: () => DiscoveryState): Layer {
   return (next: Handler): Handler =>
     async function balance(req) {
-      const ctx: PickContext = { hashKey: hashKeyOf(req), exclude: req.tried.size === 0 ? undefined : req.tried };
+      // A retry: the endpoints of the earlier attempts are excluded (req.endpoint is the last
+      // one). The set is made on the first retry only, and the first attempt passes no context.
+      const prev = req.endpoint;
+      let exclude: Set<string> | undefined;
+      if (prev !== undefined) {
+        exclude = req.tried ??= new Set<string>();
+        exclude.add(prev.id);
+      }
+      const hashKey = hashKeyOf(req);
+      const ctx: PickContext | undefined = hashKey === undefined && exclude === undefined ? undefined : { hashKey, exclude };
       const pick = balancer.pick(ctx);
       if (pick === undefined) throw noEndpointsError(req.service, balancer.endpoints.length, discovery?.());
       req.endpoint = pick.endpoint;
-      req.tried.add(pick.endpoint.id);
       const start = performance.now();
       let res;
       try {

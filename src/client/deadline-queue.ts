@@ -25,6 +25,10 @@ export interface DeadlineEntry {
   cancel(): void;
 }
 
+/**
+ * `fire(target)` rather than a closure per deadline: callers pass one shared
+ * function and the object it acts on, so arming allocates the entry only.
+ */
 class Entry implements DeadlineEntry {
   prev: Entry | undefined = undefined;
   next: Entry | undefined = undefined;
@@ -33,11 +37,17 @@ class Entry implements DeadlineEntry {
   /** Its own timer (an out-of-order entry). */
   timer: NodeJS.Timeout | undefined = undefined;
   readonly at: number;
-  readonly fire: () => void;
+  readonly #fire: (target: unknown) => void;
+  readonly #target: unknown;
 
-  constructor(at: number, fire: () => void) {
+  constructor(at: number, fire: (target: unknown) => void, target: unknown) {
     this.at = at;
-    this.fire = fire;
+    this.#fire = fire;
+    this.#target = target;
+  }
+
+  fire(): void {
+    this.#fire(this.#target);
   }
 
   cancel(): void {
@@ -110,12 +120,14 @@ class Fifo {
 const fifos = new Map<number, Fifo>();
 
 /**
- * Calls `fire` once `ms` milliseconds after `start` (performance.now() based),
- * unless cancelled first. Entries of one `ms` share a FIFO and a timer.
+ * Calls `fire(target)` once `ms` milliseconds after `start` (performance.now()
+ * based), unless cancelled first. Entries of one `ms` share a FIFO and a timer.
  */
-export function armDeadline(start: number, ms: number, fire: () => void): DeadlineEntry {
+export function armDeadline<T>(start: number, ms: number, fire: (target: T) => void, target: T): DeadlineEntry;
+export function armDeadline(start: number, ms: number, fire: () => void): DeadlineEntry;
+export function armDeadline<T>(start: number, ms: number, fire: (target: T) => void, target?: T): DeadlineEntry {
   const at = start + ms;
-  const e = new Entry(at, fire);
+  const e = new Entry(at, fire as (target: unknown) => void, target);
   let fifo = fifos.get(ms);
   if (fifo === undefined) {
     fifo = new Fifo(ms);
@@ -127,7 +139,7 @@ export function armDeadline(start: number, ms: number, fire: () => void): Deadli
   } else {
     e.timer = setTimeout(() => {
       e.timer = undefined;
-      fire();
+      e.fire();
     }, Math.max(0, Math.ceil(at - performance.now())));
     e.timer.unref();
   }

@@ -13,13 +13,13 @@
  *   every attempt and every backoff without a call-level timer.
  * - The deadline is cancelled when response headers arrive: the body is then
  *   governed by the caller's signal (still linked) and undici's bodyTimeout.
- * - The attempt's abort source is an `AttemptSignal` (attempt-signal.ts says
- *   why not an AbortController), in `req.attemptSignal`; `req.signal` stays the
+ * - The attempt's abort handle is an `AttemptControl` (attempt-control.ts says
+ *   why not a signal), in `req.attemptControl`; `req.signal` stays the
  *   caller's. The caller's signal is linked to it; a caller abort becomes
- *   `AbortedError`.
+ *   `AbortedError`, also while the body is read.
  */
 import { AbortedError, TimeoutError } from '../errors.ts';
-import { AttemptSignal } from './attempt-signal.ts';
+import { AttemptControl } from './attempt-control.ts';
 import { armDeadline, type DeadlineEntry } from './deadline-queue.ts';
 import type { Handler, Layer, MeshRequest } from './types.ts';
 
@@ -34,6 +34,11 @@ export const deadlineLayer: Layer = (next: Handler): Handler =>
     return next(req);
   };
 
+/** What a fired attempt deadline does (one shared function: no closure per attempt). */
+function onAttemptDeadline(control: AttemptControl): void {
+  control.abort(control.timeoutError());
+}
+
 export const attemptTimeoutLayer: Layer = (next: Handler): Handler =>
   async function attemptTimeout(req) {
     const perTry = req.options.perTryTimeout ?? req.policy.timeouts.perTry;
@@ -44,23 +49,20 @@ export const attemptTimeoutLayer: Layer = (next: Handler): Handler =>
     const byTry = perTry > 0 && perTry < left;
     if (!byTry && left === Infinity) return next(req);
     const caller = req.signal;
-    const signal = new AttemptSignal();
     let unlink: (() => void) | undefined;
+    if (caller?.aborted === true) throw new AbortedError({ cause: caller.reason, service });
+    // Due after perTry, or at the call's fixed deadline (the deadline layer set it to start + total).
+    const total = byTry ? 0 : totalTimeoutOf(req);
+    const control = new AttemptControl(byTry ? 'attempt' : 'total', byTry ? perTry : total, service);
     if (caller !== undefined) {
-      if (caller.aborted) throw new AbortedError({ cause: caller.reason, service });
-      const onAbort = (): void => signal.abort(new AbortedError({ cause: caller.reason, service }));
+      const onAbort = (): void => control.abort(new AbortedError({ cause: caller.reason, service }));
       caller.addEventListener('abort', onAbort, { once: true });
       unlink = () => caller.removeEventListener('abort', onAbort);
     }
-    let deadline: DeadlineEntry;
-    if (byTry) {
-      deadline = armDeadline(now, perTry, () => signal.abort(new TimeoutError('attempt', perTry, { service })));
-    } else {
-      // Due at the call's fixed deadline, which the deadline layer set to start + total.
-      const total = totalTimeoutOf(req);
-      deadline = armDeadline(req.deadline - total, total, () => signal.abort(new TimeoutError('total', total, { service })));
-    }
-    req.attemptSignal = signal;
+    const deadline: DeadlineEntry = byTry
+      ? armDeadline(now, perTry, onAttemptDeadline, control)
+      : armDeadline(req.deadline - total, total, onAttemptDeadline, control);
+    req.attemptControl = control;
     try {
       const res = await next(req);
       if (unlink !== undefined) {
@@ -74,6 +76,6 @@ export const attemptTimeoutLayer: Layer = (next: Handler): Handler =>
       throw error;
     } finally {
       deadline.cancel();
-      req.attemptSignal = undefined;
+      req.attemptControl = undefined;
     }
   };

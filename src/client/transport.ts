@@ -19,17 +19,29 @@
  * the caller reads it is an inmesh error too.
  */
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
-import type { EventEmitter } from 'node:events';
 import { isIP, type LookupFunction } from 'node:net';
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 import type { ResolvedLimits, ResolvedTimeouts } from '../policy/types.ts';
 import type { Endpoint } from '../registry/types.ts';
 import { refuseIp } from '../registry/validate.ts';
+import { kAttemptControl, type AttemptControl } from './attempt-control.ts';
 import { guardBody, translateError } from './translate.ts';
 import type { Handler, MeshRequest, MeshResponse } from './types.ts';
 
 /** Header carrying the caller's remaining total deadline, in whole ms, at send time. */
 export const DEADLINE_HEADER = 'x-inmesh-deadline-ms';
+
+/**
+ * An undici Pool that lets an attempt's AttemptControl wrap the handler of
+ * `request()` (attempt-control.ts says why: aborting through the controller
+ * instead of a signal). Requests without one are dispatched unchanged.
+ */
+export class MeshPool extends Pool {
+  override dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    const control = (opts as { [kAttemptControl]?: AttemptControl | undefined })[kAttemptControl];
+    return super.dispatch(opts, control === undefined ? handler : control.wrap(handler));
+  }
+}
 
 interface PoolEntry {
   readonly pool: Pool;
@@ -142,7 +154,7 @@ export class EndpointPools {
       ...(connect.servername === undefined && connect.lookup === undefined ? {} : { connect }),
     };
     const entry: PoolEntry = {
-      pool: new Pool(origin, options),
+      pool: new MeshPool(origin, options),
       label: `${endpoint.address}:${endpoint.port}`,
       id: endpoint.id,
     };
@@ -182,15 +194,21 @@ export function createTransport(pools: EndpointPools): Handler {
     if (req.deadline !== Infinity) {
       headers[DEADLINE_HEADER] = String(Math.max(0, Math.floor(req.deadline - performance.now())));
     }
+    const control = req.attemptControl;
     try {
       const res = await entry.pool.request({
         path: req.path,
         method: req.method,
         headers,
         body: req.body ?? null,
-        // undici's types want a whole EventEmitter; it calls only what AttemptSignal has (attempt-signal.ts).
-        signal: (req.attemptSignal as unknown as EventEmitter | undefined) ?? req.signal ?? null,
-      });
+        // What undici would derive from the Host header (getServerName: an IP check per request);
+        // a mesh host is a service name, never an IP literal.
+        servername: req.hostname,
+        // The attempt's abort handle when the attempt timeout layer made one (it links the
+        // caller's signal to it), else the caller's signal.
+        signal: control === undefined ? (req.signal ?? null) : null,
+        [kAttemptControl]: control,
+      } as Dispatcher.RequestOptions);
       guardBody(res.body, req);
       return {
         statusCode: res.statusCode,

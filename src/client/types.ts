@@ -7,7 +7,7 @@
 import type { Dispatcher } from 'undici';
 import type { ResolvedCallPolicy, ResolvedUpstream } from '../policy/types.ts';
 import type { Endpoint } from '../registry/types.ts';
-import type { AttemptSignal } from './attempt-signal.ts';
+import type { AttemptControl } from './attempt-control.ts';
 
 export type HttpMethod = string;
 
@@ -42,6 +42,8 @@ export interface MeshRequest {
   readonly path: string;
   /** The authority the caller used (kept as the Host header). */
   readonly host: string;
+  /** The host name of `host` (no port; IPv6 in brackets), the TLS servername for https. */
+  readonly hostname: string;
   /** `http:` or `https:`, as the caller wrote it; with https the TLS servername is the caller's host name. */
   readonly protocol: 'http:' | 'https:';
   headers: Record<string, string | string[]>;
@@ -49,15 +51,15 @@ export interface MeshRequest {
   /** The caller's signal (never replaced by a layer). */
   readonly signal: AbortSignal | undefined;
   /**
-   * The current attempt's abort source (set by the attempt timeout layer, linked
-   * to `signal`); the transport gives undici this one when set, else `signal`.
+   * The current attempt's abort handle (set by the attempt timeout layer, linked
+   * to `signal`); the transport hands it to the pool when set, else gives undici `signal`.
    */
-  attemptSignal: AttemptSignal | undefined;
+  attemptControl: AttemptControl | undefined;
   readonly options: Readonly<ResolvedCallOptions>;
   /** Absolute time (performance.now() based) when the total deadline passes; Infinity = none. */
   deadline: number;
-  /** Endpoint ids already tried by this call. */
-  readonly tried: Set<string>;
+  /** Endpoint ids of this call's earlier attempts (made by the balance layer on the first retry). */
+  tried: Set<string> | undefined;
   /** 0 for the first try. */
   attempt: number;
   /** The endpoint picked for the current attempt (set by the balance layer, read by the transport). */

@@ -18,15 +18,16 @@ export function fakeRequest(up: ResolvedUpstream, init: FakeRequestInit = {}): M
     method: 'GET',
     path: '/',
     host: up.name,
+    hostname: up.name,
     protocol: 'http:',
     endpoint: undefined,
     headers: {},
     body: null,
     signal: init.signal,
-    attemptSignal: undefined,
+    attemptControl: undefined,
     options: init.timeout === undefined ? {} : { timeout: init.timeout },
     deadline: init.deadline ?? Infinity,
-    tried: new Set(),
+    tried: undefined,
     attempt: 0,
   };
 }

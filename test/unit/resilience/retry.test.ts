@@ -51,8 +51,8 @@ const upstream = policy.upstreams.orders!;
 
 function request(method = 'GET', extra: Partial<MeshRequest> = {}): MeshRequest {
   return {
-    service: 'orders', upstream, policy: upstream, method, path: '/', host: 'orders', protocol: 'http:',
-    headers: {}, body: null, signal: undefined, attemptSignal: undefined, options: {}, deadline: Infinity, tried: new Set(), attempt: 0,
+    service: 'orders', upstream, policy: upstream, method, path: '/', host: 'orders', hostname: 'orders', protocol: 'http:',
+    headers: {}, body: null, signal: undefined, attemptControl: undefined, options: {}, deadline: Infinity, tried: undefined, attempt: 0,
     endpoint: undefined, ...extra,
   };
 }

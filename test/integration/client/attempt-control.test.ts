@@ -1,0 +1,103 @@
+/**
+ * AttemptControl + MeshPool (src/client/attempt-control.ts): an attempt is
+ * aborted through undici's request controller, in every phase, on a real
+ * loopback server.
+ */
+import { once } from 'node:events';
+import type { Dispatcher } from 'undici';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AttemptControl, kAttemptControl } from '../../../src/client/attempt-control.ts';
+import { MeshPool } from '../../../src/client/transport.ts';
+import { TimeoutError } from '../../../src/errors.ts';
+import { closeAll, hanging, startServer, type TestServer } from './helpers.ts';
+
+afterEach(closeAll);
+
+const pools: MeshPool[] = [];
+afterEach(async () => {
+  await Promise.all(pools.splice(0).map((p) => p.destroy()));
+});
+
+function poolFor(s: TestServer, connections?: number): MeshPool {
+  const pool = new MeshPool(`http://${s.address}`, connections === undefined ? {} : { connections });
+  pools.push(pool);
+  return pool;
+}
+
+function request(pool: MeshPool, control: AttemptControl | undefined, path = '/'): Promise<Dispatcher.ResponseData> {
+  return pool.request({ path, method: 'GET', [kAttemptControl]: control } as Dispatcher.RequestOptions);
+}
+
+const reason = (): TimeoutError => new TimeoutError('attempt', 50, { service: 'orders' });
+
+describe('AttemptControl', () => {
+  it('a request with a control answers as without one', async () => {
+    const s = await startServer((_req, res) => res.end('ok'));
+    const pool = poolFor(s);
+    const control = new AttemptControl('attempt', 50, 'orders');
+    const res = await request(pool, control);
+    expect(res.statusCode).toBe(200);
+    expect(await res.body.text()).toBe('ok');
+    control.abort(reason()); // the attempt is over: an abort now is ignored
+    expect(control.fired).toBe(false);
+    const plain = await request(pool, undefined);
+    expect(await plain.body.text()).toBe('ok');
+  });
+
+  it('aborts a sent request before its headers with the given reason', async () => {
+    const s = await startServer((_req, res) => {
+      hanging.push(res);
+    });
+    const pool = poolFor(s);
+    const control = new AttemptControl('attempt', 50, 'orders');
+    const pending = request(pool, control);
+    await once(s.server, 'request');
+    const why = reason();
+    control.abort(why);
+    await expect(pending).rejects.toBe(why);
+    expect(s.hits).toBe(1);
+  });
+
+  it('fails a request still queued for a connection at once, and never sends it', async () => {
+    const s = await startServer((req, res) => {
+      if (req.url === '/hold') hanging.push(res);
+      else res.end('late');
+    });
+    const pool = poolFor(s, 1);
+    const holder = request(pool, undefined, '/hold');
+    await once(s.server, 'request');
+    const control = new AttemptControl('attempt', 50, 'orders');
+    const queued = request(pool, control, '/queued');
+    const why = reason();
+    control.abort(why);
+    await expect(queued).rejects.toBe(why);
+    // Free the one connection: the queued request must not go out now.
+    for (const r of hanging.splice(0)) r.end('held');
+    expect(await (await holder).body.text()).toBe('held');
+    const after = await request(pool, undefined, '/after');
+    expect(await after.body.text()).toBe('late');
+    expect(s.hits).toBe(2); // /hold and /after, never /queued
+  });
+
+  it('aborts while the body is read: the body fails with the reason', async () => {
+    const s = await startServer((_req, res) => {
+      res.writeHead(200, { 'content-length': '10' });
+      res.write('part');
+      hanging.push(res);
+    });
+    const pool = poolFor(s);
+    const control = new AttemptControl('attempt', 50, 'orders');
+    const res = await request(pool, control);
+    expect(res.statusCode).toBe(200);
+    const read = res.body.text();
+    const why = reason();
+    control.abort(why);
+    await expect(read).rejects.toBe(why);
+  });
+
+  it('timeoutError() names the bound, its length and the service', () => {
+    const e = new AttemptControl('total', 1500, 'orders').timeoutError();
+    expect(e).toBeInstanceOf(TimeoutError);
+    expect(e).toMatchObject({ phase: 'total', timeoutMs: 1500, service: 'orders' });
+  });
+});
