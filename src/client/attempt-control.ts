@@ -110,6 +110,20 @@ export class AttemptControl implements DispatchHandler {
     this.#inner?.onResponseEnd?.(controller, trailers);
   }
 
+  // The optional events, forwarded so that the wrapped handler sees what it would unwrapped
+  // (undici's RequestHandler implements none of them today).
+  onRequestSent(): void {
+    this.#inner?.onRequestSent?.();
+  }
+
+  onBodySent(chunk: Buffer): void {
+    this.#inner?.onBodySent?.(chunk);
+  }
+
+  onResponseStarted(): void {
+    this.#inner?.onResponseStarted?.();
+  }
+
   onResponseError(controller: Controller, error: Error): void {
     if (this.#settled) return;
     this.#settled = true;

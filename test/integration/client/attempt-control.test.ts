@@ -95,6 +95,37 @@ describe('AttemptControl', () => {
     await expect(read).rejects.toBe(why);
   });
 
+  it('forwards every handler event to the wrapped handler (a raw dispatch with a POST body)', async () => {
+    const s = await startServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.end('ok'));
+    });
+    const pool = poolFor(s);
+    const control = new AttemptControl('attempt', 1000, 'orders');
+    const seen: string[] = [];
+    const chunks: Buffer[] = [];
+    const done = new Promise<void>((resolve, reject) => {
+      pool.dispatch({ path: '/', method: 'POST', body: 'payload', [kAttemptControl]: control } as Dispatcher.DispatchOptions, {
+        onRequestStart: () => seen.push('requestStart'),
+        onRequestSent: () => seen.push('requestSent'),
+        onBodySent: () => seen.push('bodySent'),
+        onResponseStarted: () => seen.push('responseStarted'),
+        onResponseStart: (_c, status) => seen.push(`responseStart ${status}`),
+        onResponseData: (_c, chunk) => chunks.push(chunk),
+        onResponseEnd: () => {
+          seen.push('responseEnd');
+          resolve();
+        },
+        onResponseError: (_c, error) => reject(error),
+      });
+    });
+    await done;
+    expect(seen).toEqual(expect.arrayContaining(['requestStart', 'bodySent', 'requestSent', 'responseStarted', 'responseStart 200', 'responseEnd']));
+    expect(seen.indexOf('requestStart')).toBe(0);
+    expect(seen.at(-1)).toBe('responseEnd');
+    expect(Buffer.concat(chunks).toString()).toBe('ok');
+  });
+
   it('timeoutError() names the bound, its length and the service', () => {
     const e = new AttemptControl('total', 1500, 'orders').timeoutError();
     expect(e).toBeInstanceOf(TimeoutError);
