@@ -239,6 +239,8 @@ export function createRetryLayer(deps: RetryLayerDeps): Layer {
         let first: Last;
         try {
           const res = await next(req);
+          // classify() answers "success, not retryable" below 400 whatever the policy: skip it (the common case).
+          if (res.statusCode < 400) return res;
           const c = classify({ response: res }, req.policy.retries);
           if (!c.retryable || !mayRetry(req, c, req.policy.retries)) return res;
           first = { response: res };
