@@ -402,8 +402,8 @@ export const retriesSchema = block(
       { default: D.retries.retryOn },
     ),
     retriableStatusCodes: field(
-      list(int(100, 599), 'HTTP status codes'),
-      'Status codes retried when `retryOn` has retriable-status-codes (required then).',
+      list(int(400, 599), 'HTTP status codes'),
+      'Status codes retried when `retryOn` has retriable-status-codes (required then): 400 to 599, as a response below 400 is never retried.',
       {
         istio: 'VirtualService http[].retries.retryOn',
         consul: 'service-router Routes[].Destination.RetryOnStatusCodes',

@@ -91,7 +91,7 @@ const FIELDS: [string, unknown[], [unknown, string][]][] = [
   ['timeouts.idle', ['60s'], [['0s', 'expected a duration from 1ms to 24h'], ['1us', DURATION]]],
   ['retries.attempts', [0, 10], [[11, INT_0_10], [-1, INT_0_10], [1.5, INT_0_10], ['2', INT_0_10]]],
   ['retries.retryOn', [['5xx', 'reset'], []], [[['5xx', 'unavailable'], 'expected one of connect-failure, refused-stream, reset, 5xx, gateway-error, retriable-4xx, retriable-status-codes'], ['5xx', 'expected a list of retry conditions']]],
-  ['retries.retriableStatusCodes', [[503], [100, 599]], [[503, 'expected a list of HTTP status codes'], [[600], 'expected an integer from 100 to 599'], [[99], 'expected an integer from 100 to 599'], [['503'], 'expected an integer from 100 to 599'], [[503.5], 'expected an integer from 100 to 599']]],
+  ['retries.retriableStatusCodes', [[503], [400, 599]], [[503, 'expected a list of HTTP status codes'], [[600], 'expected an integer from 400 to 599'], [[399], 'expected an integer from 400 to 599'], [[200], 'expected an integer from 400 to 599'], [['503'], 'expected an integer from 400 to 599'], [[503.5], 'expected an integer from 400 to 599']]],
   ['retries.backoff.base', ['25ms', '250ms'], [['0s', 'expected a duration from 1ms to 1m'], [25, 'numbers are not durations: write a string such as "25ms" (25 milliseconds) or "10s"']]],
   ['retries.backoff.max', ['5m'], [['6m', 'expected a duration from 1ms to 5m']]],
   ['retries.idempotentOnly', [false], [['false', BOOL]]],
@@ -462,8 +462,8 @@ describe('parsePolicy: cross-field rules', () => {
       { path: 'upstreams.a.retries.retriableStatusCodes', value: [503], message: 'retriableStatusCodes is used only when retryOn includes retriable-status-codes' },
     ]);
     expect(policyIssues(up({ retries: { retryOn: ['retriable-status-codes'], retriableStatusCodes: [503, 429] } }))).toEqual([]);
-    expect(policyIssues(up({ retries: { retriableStatusCodes: [99] } }))[0]).toEqual({
-      path: 'upstreams.a.retries.retriableStatusCodes[0]', value: 99, message: 'expected an integer from 100 to 599',
+    expect(policyIssues(up({ retries: { retriableStatusCodes: [302] } }))[0]).toEqual({
+      path: 'upstreams.a.retries.retriableStatusCodes[0]', value: 302, message: 'expected an integer from 400 to 599',
     });
   });
 
