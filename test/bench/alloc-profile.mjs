@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+// Sampled allocation profile of one benchmark cell: bytes allocated per request,
+// in all and by the function that allocated them (V8's sampling heap profiler,
+// objects collected by minor and major GCs included).
+//   node test/bench/alloc-profile.mjs [cell=mesh-request] [concurrency=16] [ms=3000]
+// Compare two cells (say raw-3pools and mesh-request) to see what the mesh allocates.
+import { fork } from 'node:child_process';
+import { Session } from 'node:inspector/promises';
+import { fileURLToPath } from 'node:url';
+import * as peers from './clients.mjs';
+import { ablationCells, meshCells } from './mesh-clients.mjs';
+
+const [cellId = 'mesh-request', concArg = '16', msArg = '3000'] = process.argv.slice(2);
+const concurrency = Number(concArg);
+const ms = Number(msArg);
+const all = {
+  'raw-1pool': peers.rawOnePool,
+  'raw-3pools': peers.rawThreePools,
+  'raw-fetch': peers.rawFetch,
+  ...Object.fromEntries([...meshCells, ...ablationCells].map((c) => [c.id, c.create])),
+};
+const create = all[cellId];
+if (!create) throw new Error(`unknown cell ${cellId}; one of ${Object.keys(all).join(', ')}`);
+
+const script = fileURLToPath(new URL('./upstream.mjs', import.meta.url));
+const children = [];
+const ports = await Promise.all(
+  [0, 1, 2].map(() => {
+    const child = fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
+    children.push(child);
+    return new Promise((resolve) => child.once('message', (m) => resolve(m.port)));
+  }),
+);
+
+const client = await create(ports);
+async function drive(duration) {
+  const end = performance.now() + duration;
+  let n = 0;
+  const worker = async () => {
+    while (performance.now() < end && n < 2_000_000) {
+      n++;
+      await client.call();
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return n;
+}
+
+await drive(1500); // warm-up
+const session = new Session();
+session.connect();
+await session.post('HeapProfiler.enable');
+await session.post('HeapProfiler.startSampling', {
+  samplingInterval: 256,
+  includeObjectsCollectedByMinorGC: true,
+  includeObjectsCollectedByMajorGC: true,
+});
+const n = await drive(ms);
+const { profile } = await session.post('HeapProfiler.stopSampling');
+session.disconnect();
+await client.close();
+for (const c of children) c.disconnect();
+
+const short = (url) =>
+  url
+    .replace(/^file:\/\//, '')
+    .replace(/.*\/node_modules\//, '')
+    .replace(/.*\/work\/main\//, '');
+let total = 0;
+const byFunction = new Map();
+const walk = (node) => {
+  const f = node.callFrame;
+  const key = `${f.functionName || '(anonymous)'}  ${short(f.url)}${f.url ? `:${f.lineNumber + 1}` : ''}`;
+  byFunction.set(key, (byFunction.get(key) ?? 0) + node.selfSize);
+  total += node.selfSize;
+  for (const child of node.children) walk(child);
+};
+walk(profile.head);
+console.log(`${cellId} c=${concurrency}: ${n} requests, about ${Math.round(total / n)} bytes allocated per request (sampled)`);
+for (const [k, v] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, Number(process.env.TOP ?? 30))) {
+  console.log(`${String(Math.round(v / n)).padStart(7)} B/req  ${k}`);
+}
