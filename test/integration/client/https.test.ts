@@ -15,7 +15,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { getCACertificates, setDefaultCACertificates, type TLSSocket } from 'node:tls';
+import { getCACertificates, setDefaultCACertificates, TLSSocket } from 'node:tls';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createMesh, UpstreamError, type Mesh } from '../../../src/index.ts';
@@ -51,7 +51,8 @@ beforeAll(async () => {
       },
     },
     (req, res) => {
-      seen.push({ servername: (req.socket as TLSSocket).servername, host: req.headers.host });
+      const socket = req.socket;
+      seen.push({ servername: socket instanceof TLSSocket ? socket.servername : undefined, host: req.headers.host });
       res.end('ok');
     },
   );
