@@ -4,49 +4,14 @@
 // objects collected by minor and major GCs included).
 //   node test/bench/alloc-profile.mjs [cell=mesh-request] [concurrency=16] [ms=3000]
 // Compare two cells (say raw-3pools and mesh-request) to see what the mesh allocates.
-import { fork } from 'node:child_process';
 import { Session } from 'node:inspector/promises';
-import { fileURLToPath } from 'node:url';
-import * as peers from './clients.mjs';
-import { ablationCells, meshCells } from './mesh-clients.mjs';
+import { startCell } from './one-cell.mjs';
 
 const [cellId = 'mesh-request', concArg = '16', msArg = '3000'] = process.argv.slice(2);
 const concurrency = Number(concArg);
 const ms = Number(msArg);
-const all = {
-  'raw-1pool': peers.rawOnePool,
-  'raw-3pools': peers.rawThreePools,
-  'raw-fetch': peers.rawFetch,
-  ...Object.fromEntries([...meshCells, ...ablationCells].map((c) => [c.id, c.create])),
-};
-const create = all[cellId];
-if (!create) throw new Error(`unknown cell ${cellId}; one of ${Object.keys(all).join(', ')}`);
-
-const script = fileURLToPath(new URL('./upstream.mjs', import.meta.url));
-const children = [];
-const ports = await Promise.all(
-  [0, 1, 2].map(() => {
-    const child = fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
-    children.push(child);
-    return new Promise((resolve) => child.once('message', (m) => resolve(m.port)));
-  }),
-);
-
-const client = await create(ports);
-async function drive(duration) {
-  const end = performance.now() + duration;
-  let n = 0;
-  const worker = async () => {
-    while (performance.now() < end && n < 2_000_000) {
-      n++;
-      await client.call();
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  return n;
-}
-
-await drive(1500); // warm-up
+const cell = await startCell(cellId, concurrency);
+await cell.drive(1500); // warm-up
 const session = new Session();
 session.connect();
 await session.post('HeapProfiler.enable');
@@ -55,11 +20,10 @@ await session.post('HeapProfiler.startSampling', {
   includeObjectsCollectedByMinorGC: true,
   includeObjectsCollectedByMajorGC: true,
 });
-const n = await drive(ms);
+const n = await cell.drive(ms);
 const { profile } = await session.post('HeapProfiler.stopSampling');
 session.disconnect();
-await client.close();
-for (const c of children) c.disconnect();
+await cell.close();
 
 const short = (url) =>
   url

@@ -3,62 +3,27 @@
 //   node test/bench/profile.mjs [cell=mesh-request] [concurrency=16] [ms=4000]
 // Writes the .cpuprofile (open it in Chrome DevTools or speedscope) and
 // prints the top frames by self time, plus self time grouped by file.
-import { fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { fileURLToPath } from 'node:url';
-import * as peers from './clients.mjs';
-import { ablationCells, meshCells } from './mesh-clients.mjs';
+import { startCell } from './one-cell.mjs';
 
 const [cellId = 'mesh-request', concArg = '16', msArg = '4000'] = process.argv.slice(2);
 const concurrency = Number(concArg);
 const ms = Number(msArg);
-const all = {
-  'raw-1pool': peers.rawOnePool,
-  'raw-3pools': peers.rawThreePools,
-  'raw-fetch': peers.rawFetch,
-  ...Object.fromEntries([...meshCells, ...ablationCells].map((c) => [c.id, c.create])),
-};
-const create = all[cellId];
-if (!create) throw new Error(`unknown cell ${cellId}; one of ${Object.keys(all).join(', ')}`);
-
-const script = fileURLToPath(new URL('./upstream.mjs', import.meta.url));
-const children = [];
-const ports = await Promise.all(
-  [0, 1, 2].map(() => {
-    const child = fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
-    children.push(child);
-    return new Promise((resolve) => child.once('message', (m) => resolve(m.port)));
-  }),
-);
-
-async function drive(call, duration) {
-  const end = performance.now() + duration;
-  let n = 0;
-  const worker = async () => {
-    while (performance.now() < end && n < 2_000_000) {
-      n++;
-      await call();
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  return n;
-}
-
-const client = await create(ports);
-await drive(client.call, 1000); // warm-up
+const cell = await startCell(cellId, concurrency);
+await cell.drive(1000); // warm-up
 const session = new Session();
 session.connect();
 await session.post('Profiler.enable');
 await session.post('Profiler.setSamplingInterval', { interval: 100 });
 await session.post('Profiler.start');
 const t0 = performance.now();
-const n = await drive(client.call, ms);
+const n = await cell.drive(ms);
 const elapsed = performance.now() - t0;
 const { profile } = await session.post('Profiler.stop');
 session.disconnect();
-await client.close();
-for (const c of children) c.disconnect();
+await cell.close();
 
 const dir = fileURLToPath(new URL('../../.cache/bench/', import.meta.url));
 mkdirSync(dir, { recursive: true });
