@@ -26,7 +26,7 @@ const run = promisify(execFile);
 let dir: string;
 let server: Server;
 let port: number;
-const seen: { servername: string | false | undefined; host: string | undefined }[] = [];
+const seen: { servername: string | false | null | undefined; host: string | undefined }[] = [];
 /** The SNI of every TLS handshake, good or not. */
 const handshakes: string[] = [];
 const sockets = new Set<Socket>();
