@@ -114,14 +114,25 @@ describe('consul with ACLs (default deny)', () => {
     expect(error).toBeInstanceOf(RegistryError);
     expect((error as RegistryError).statusCode).toBe(403);
     expect((error as RegistryError).message).toMatch(/answered 403.*ACL token was refused/);
-    const sub = r.subscribe({ service: 'secure' }, () => undefined, { onError: (e) => errors.push(e) });
+    // The watch's third refusal: two pauses after a 4xx, each cap/2 + random(0, cap/2) = 1-2 s here.
+    let third!: () => void;
+    const thirdRefusal = new Promise<void>((resolve) => (third = resolve));
+    const sub = r.subscribe({ service: 'secure' }, () => undefined, {
+      onError: (e) => {
+        errors.push(e);
+        if (errors.length === 3) third();
+      },
+    });
     cleanups.push(() => sub.close());
-    await sub.ready();
     const since = Date.now();
-    // Over a 1.5 s window (the cap is 2 s here) at most one more request goes out.
-    await new Promise((res) => setTimeout(res, 1500));
-    expect(proxy.count('/v1/health/service/', since)).toBeLessThanOrEqual(1);
-    expect(errors.length).toBeGreaterThanOrEqual(1);
+    await sub.ready();
+    await thirdRefusal;
+    const watches = proxy.requests.filter((q) => q.path.startsWith('/v1/health/service/') && q.at >= since);
+    expect(watches.length).toBe(3);
+    // Never retried in a loop: every refused query waited at least cap/2 (1 s) for the next.
+    for (let i = 1; i < watches.length; i++) {
+      expect((watches[i] as { at: number }).at - (watches[i - 1] as { at: number }).at).toBeGreaterThanOrEqual(950);
+    }
     expect(errors.every((e) => e instanceof RegistryError && e.statusCode === 403)).toBe(true);
     for (const text of [logger.text(), ...errors.map((e) => `${e.message} ${String(e.stack)}`), String((error as Error).stack)]) {
       expect(text).not.toContain(wrong);
