@@ -87,8 +87,8 @@ describe('trace context across a node:http hop', () => {
     expect(traceId).toBe(INBOUND_TRACE);
 
     // Span tree: remote parent -> SERVER (front) -> CLIENT (logical mesh call) -> upstream.
-    await new Promise((r) => setTimeout(r, 20)); // the SERVER span ends on 'close'
-    const spans = await otel.spans();
+    // the SERVER span ends on 'close', after the answer
+    const spans = await otel.spansWhen((all) => all.some((s) => s.kind === SpanKind.SERVER));
     const server = spans.find((s) => s.kind === SpanKind.SERVER)!;
     const client = spans.find((s) => s.kind === SpanKind.CLIENT)!;
     expect(server.spanContext().traceId).toBe(INBOUND_TRACE);
@@ -113,8 +113,7 @@ describe('trace context across a node:http hop', () => {
     seenByUpstream.length = 0;
     const res = await request(`http://127.0.0.1:${frontPort}/items`);
     await res.body.text();
-    await new Promise((r) => setTimeout(r, 20));
-    const spans = await otel.spans();
+    const spans = await otel.spansWhen((all) => all.some((s) => s.kind === SpanKind.SERVER));
     const server = spans.find((s) => s.kind === SpanKind.SERVER)!;
     expect(server.parentSpanContext).toBeUndefined();
     expect(String(seenByUpstream[0]?.traceparent).split('-')[1]).toBe(server.spanContext().traceId);
@@ -125,8 +124,7 @@ describe('trace context across a node:http hop', () => {
     const res = await request(`http://127.0.0.1:${frontPort}/fail`, { headers: { traceparent: INBOUND } });
     expect(res.statusCode).toBe(502);
     await res.body.text();
-    await new Promise((r) => setTimeout(r, 20));
-    const spans = await otel.spans();
+    const spans = await otel.spansWhen((all) => all.some((s) => s.kind === SpanKind.SERVER));
     const server = spans.find((s) => s.kind === SpanKind.SERVER)!;
     const client = spans.find((s) => s.kind === SpanKind.CLIENT)!;
     expect(client.status.code).toBe(SpanStatusCode.ERROR);
@@ -224,8 +222,7 @@ describe('with the real mesh.request', () => {
       const res = await request(`http://127.0.0.1:${port}/`, { headers: { traceparent: INBOUND } });
       expect(res.statusCode).toBe(200);
       await res.body.text();
-      await new Promise((r) => setTimeout(r, 20));
-      const spans = await otel.spans();
+      const spans = await otel.spansWhen((all) => all.some((s) => s.kind === SpanKind.SERVER));
       const serverSpan = spans.find((s) => s.kind === SpanKind.SERVER)!;
       const client = spans.find((s) => s.kind === SpanKind.CLIENT)!;
       expect(client.spanContext().traceId).toBe(INBOUND_TRACE);

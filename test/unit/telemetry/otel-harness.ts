@@ -9,8 +9,9 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { DataPointType, MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import type { HistogramMetricData, MetricData, SumMetricData } from '@opentelemetry/sdk-metrics';
+import { EventEmitter, once } from 'node:events';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
-import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace';
 
 class PullReader extends MetricReader {
   protected override onShutdown(): Promise<void> {
@@ -27,6 +28,11 @@ export interface OtelHarness {
   readonly meterProvider: MeterProvider;
   /** Flushes the span processor, then returns every finished span. */
   spans(): Promise<ReadableSpan[]>;
+  /**
+   * The finished spans once `until` holds for them: awaited on each span's end
+   * (no sleep), failing after `timeoutMs` with what was there.
+   */
+  spansWhen(until: (spans: ReadableSpan[]) => boolean, timeoutMs?: number): Promise<ReadableSpan[]>;
   /** Collects and returns the metric with that name, if recorded. */
   metric(name: string): Promise<MetricData | undefined>;
   reset(): void;
@@ -36,7 +42,15 @@ export interface OtelHarness {
 export function registerOtel(options: { metrics?: boolean } = {}): OtelHarness {
   const exporter = new InMemorySpanExporter();
   const processor = new SimpleSpanProcessor({ exporter });
-  const provider = new TracerProvider({ spanProcessors: [processor] });
+  const ended = new EventEmitter();
+  // Tells spansWhen() that a span ended (after the in-memory exporter has it).
+  const notify: SpanProcessor = {
+    onStart: () => undefined,
+    onEnd: () => ended.emit('end'),
+    forceFlush: () => Promise.resolve(),
+    shutdown: () => Promise.resolve(),
+  };
+  const provider = new TracerProvider({ spanProcessors: [processor, notify] });
   const reader = new PullReader();
   const meterProvider = new MeterProvider({ readers: [reader] });
   const contextManager = new AsyncLocalStorageContextManager().enable();
@@ -51,6 +65,19 @@ export function registerOtel(options: { metrics?: boolean } = {}): OtelHarness {
     async spans() {
       await processor.forceFlush();
       return exporter.getFinishedSpans();
+    },
+    async spansWhen(until, timeoutMs = 2000) {
+      const deadline = AbortSignal.timeout(timeoutMs);
+      for (;;) {
+        await processor.forceFlush();
+        const spans = exporter.getFinishedSpans();
+        if (until(spans)) return spans;
+        try {
+          await once(ended, 'end', { signal: deadline });
+        } catch {
+          throw new Error(`spansWhen: not there after ${timeoutMs} ms; spans: ${spans.map((x) => `${x.name}/${x.kind}`).join(', ') || 'none'}`);
+        }
+      }
     },
     async metric(name) {
       const { resourceMetrics } = await reader.collect();
