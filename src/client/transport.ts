@@ -47,6 +47,12 @@ interface PoolEntry {
   readonly pool: Pool;
   readonly label: string;
   readonly id: string;
+  /**
+   * The request `servername` of an https pool: the caller's host name, or ''
+   * when it is an IP literal (no SNI: RFC 6066 has none for addresses).
+   * Undefined for http, where undici does not use it.
+   */
+  readonly servername: string | undefined;
 }
 
 export interface PoolSettings {
@@ -143,7 +149,12 @@ export class EndpointPools {
     origin.port = String(endpoint.port);
     // Only a host name is resolved at connect time, so only its pool gets the guarded lookup.
     const connect: { servername?: string; lookup?: LookupFunction } = {};
-    if (req.protocol === 'https:') connect.servername = stripPort(req.host);
+    let servername: string | undefined;
+    if (req.protocol === 'https:') {
+      const name = stripPort(req.host);
+      servername = isIP(name) === 0 ? name : '';
+      if (servername !== '') connect.servername = servername;
+    }
     if (family === 0) connect.lookup = guardedLookup(this.#settings.allowLinkLocal === true, this.#settings.resolve);
     const options: Pool.Options = {
       connections: limits.maxConnections > 0 ? limits.maxConnections : null,
@@ -157,6 +168,7 @@ export class EndpointPools {
       pool: new MeshPool(origin, options),
       label: `${endpoint.address}:${endpoint.port}`,
       id: endpoint.id,
+      servername,
     };
     if (this.#closed) void entry.pool.close();
     else this.#pools.set(key, entry);
@@ -207,9 +219,9 @@ export function createTransport(pools: EndpointPools): Handler {
       method: req.method,
       headers,
       body: req.body ?? null,
-      // What undici would derive from the Host header (getServerName: an IP check per request);
-      // a mesh host is a service name, never an IP literal.
-      servername: req.hostname,
+      // What undici would derive from the Host header (getServerName: an IP check per request),
+      // worked out once per pool for https; for http undici does not use it.
+      servername: entry.servername ?? req.hostname,
       // The attempt's abort handle when the attempt timeout layer made one (it links the
       // caller's signal to it), else the caller's signal.
       signal: control === undefined ? (req.signal ?? null) : null,

@@ -108,6 +108,22 @@ describe('https upstreams', () => {
     expect(seen.at(-1)).toEqual({ servername: 'orders', host: 'orders:8443' });
   });
 
+  it('sends no SNI when the host the caller used is an IP literal (RFC 6066 has none for addresses)', async () => {
+    const m = meshFor('127.0.0.1');
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): number => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const res = await m.request('https://127.0.0.1/items');
+      expect(await res.body.text()).toBe('ok');
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(seen).toEqual([{ servername: false, host: '127.0.0.1' }]);
+    expect(handshakes).toEqual([]); // the server's SNICallback only runs for a ClientHello with SNI
+    expect(warnings.map((w) => w.message).join('\n')).not.toMatch(/ServerName/);
+  });
+
   it('fails the attempt when the certificate does not cover the service name', async () => {
     const m = meshFor('billing');
     const error = await m.request('https://billing/', { retries: 0 }).then(
