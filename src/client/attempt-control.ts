@@ -16,17 +16,25 @@
  *
  * How it reaches undici: the transport puts it in the request options under
  * `kAttemptControl`, and the endpoint pools (`MeshPool`, transport.ts) wrap
- * the handler that `request()` hands to `dispatch()` with it.
+ * the handler that `request()` hands to `dispatch()` with it. The same options
+ * carry `onQueued` under undici's queued-abort key (undici-internals.ts).
  *
  * Abort, by phase:
  * - not yet dispatched: cannot happen (the transport dispatches in the same
  *   tick as the layer arms the deadline, and the layer checks first);
- * - dispatched, not yet started (waiting for a connection): the attempt fails
- *   at once (the inner handler's `onResponseError`), and when undici would
- *   start it, `onRequestStart` aborts it, so it is never sent;
+ * - waiting for a connection (in a Pool's or a Client's queue): undici's
+ *   cancel function from `onQueued` takes it out of the queue and fails it
+ *   (`onResponseError`), so it is never sent and no connection is spent on it;
+ *   a connection attempt nothing waits for any more is cancelled by undici;
+ * - being handed to a connection right now (undici keeps it then, as it does
+ *   for a signal): `onRequestStart` aborts it before anything is written;
  * - started: `controller.abort(reason)`; undici errors the request and the
  *   response body, if any, with `reason`;
- * - ended or failed: nothing.
+ * - ended or failed: nothing. (The attempt timeout layer destroys a body not
+ *   yet read when the caller aborts after the end.)
+ *
+ * Fallback: with an undici that has no queued-abort key, the transport gives
+ * undici `signal` (an AbortSignal this control aborts) and no wrapper.
  */
 import type { Dispatcher } from 'undici';
 import { TimeoutError } from '../errors.ts';
@@ -46,7 +54,20 @@ export class AttemptControl implements DispatchHandler {
   readonly #service: string;
   #inner: DispatchHandler | undefined = undefined;
   #controller: Controller | undefined = undefined;
+  /** undici's function taking this request out of the queue it waits in (latest queue wins). */
+  #cancelQueued: ((reason: Error) => void) | undefined = undefined;
+  /** Only with the signal fallback. */
+  #signal: AbortController | undefined = undefined;
   #settled = false;
+
+  /**
+   * Given to undici under its queued-abort key: called when the request has to
+   * wait for a connection, with the function that takes it out of that queue.
+   */
+  readonly onQueued = (cancel: (reason: Error) => void): void => {
+    if (this.reason !== undefined) cancel(this.reason);
+    else this.#cancelQueued = cancel;
+  };
 
   constructor(phase: 'attempt' | 'total', ms: number, service: string) {
     this.#phase = phase;
@@ -69,22 +90,32 @@ export class AttemptControl implements DispatchHandler {
     return this.reason !== undefined;
   }
 
+  /** The signal of the fallback (an undici without the queued-abort key): undici is given this instead of the wrapper. */
+  get signal(): AbortSignal {
+    return (this.#signal ??= new AbortController()).signal;
+  }
+
   abort(reason: Error): void {
     if (this.#settled || this.reason !== undefined) return;
     this.reason = reason;
+    if (this.#signal !== undefined) {
+      this.#signal.abort(reason);
+      return;
+    }
     const controller = this.#controller;
     if (controller !== undefined) {
       controller.abort(reason);
       return;
     }
-    const inner = this.#inner;
-    if (inner === undefined) return;
-    // Queued: fail the attempt now; onRequestStart aborts it before anything is sent.
-    this.#settled = true;
-    inner.onResponseError?.(null as unknown as Controller, reason);
+    const cancel = this.#cancelQueued;
+    this.#cancelQueued = undefined;
+    // Queued: undici takes it out of the queue and fails it through onResponseError.
+    // Neither (being handed to a connection now): onRequestStart aborts it.
+    cancel?.(reason);
   }
 
   onRequestStart(controller: Controller, context: unknown): void {
+    this.#cancelQueued = undefined;
     if (this.reason !== undefined) {
       controller.abort(this.reason);
       return;

@@ -20,11 +20,13 @@
  */
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { isIP, type LookupFunction } from 'node:net';
+import { checkServerIdentity } from 'node:tls';
 import { Pool, type Dispatcher } from 'undici';
 import type { ResolvedLimits, ResolvedTimeouts } from '../policy/types.ts';
 import type { Endpoint } from '../registry/types.ts';
 import { refuseIp } from '../registry/validate.ts';
 import { kAttemptControl, type AttemptControl } from './attempt-control.ts';
+import { QUEUED_ABORT } from './undici-internals.ts';
 import { guardBody, translateError } from './translate.ts';
 import type { Handler, MeshRequest, MeshResponse } from './types.ts';
 
@@ -33,13 +35,17 @@ export const DEADLINE_HEADER = 'x-inmesh-deadline-ms';
 
 /**
  * An undici Pool that lets an attempt's AttemptControl wrap the handler of
- * `request()` (attempt-control.ts says why: aborting through the controller
- * instead of a signal). Requests without one are dispatched unchanged.
+ * `request()` and hear when the request has to wait for a connection
+ * (attempt-control.ts says why: aborting through the controller instead of a
+ * signal). Requests without one are dispatched unchanged.
  */
 export class MeshPool extends Pool {
+  /** With an AttemptControl in `opts`, it also goes under undici's queued-abort key (set on `opts` itself). */
   override dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
     const control = (opts as { [kAttemptControl]?: AttemptControl | undefined })[kAttemptControl];
-    return super.dispatch(opts, control === undefined ? handler : control.wrap(handler));
+    if (control === undefined || QUEUED_ABORT === undefined) return super.dispatch(opts, handler);
+    (opts as unknown as Record<symbol, unknown>)[QUEUED_ABORT] = control.onQueued;
+    return super.dispatch(opts, control.wrap(handler));
   }
 }
 
@@ -50,7 +56,7 @@ interface PoolEntry {
   /**
    * The request `servername` of an https pool: the caller's host name, or ''
    * when it is an IP literal (no SNI: RFC 6066 has none for addresses).
-   * Undefined for http, where undici does not use it.
+   * Undefined for http: undici derives it per request (see the transport).
    */
   readonly servername: string | undefined;
 }
@@ -148,12 +154,19 @@ export class EndpointPools {
     origin.hostname = family === 6 ? `[${endpoint.address}]` : endpoint.address;
     origin.port = String(endpoint.port);
     // Only a host name is resolved at connect time, so only its pool gets the guarded lookup.
-    const connect: { servername?: string; lookup?: LookupFunction } = {};
+    const connect: { servername?: string; lookup?: LookupFunction; checkServerIdentity?: typeof checkServerIdentity } = {};
     let servername: string | undefined;
     if (req.protocol === 'https:') {
       const name = stripPort(req.host);
-      servername = isIP(name) === 0 ? name : '';
-      if (servername !== '') connect.servername = servername;
+      if (isIP(name) === 0) {
+        servername = name;
+        connect.servername = name;
+      } else {
+        // An address as the host: no SNI (RFC 6066 has none for addresses), and the
+        // certificate is still checked against that address, not the endpoint's.
+        servername = '';
+        connect.checkServerIdentity = (_host, cert) => checkServerIdentity(name, cert);
+      }
     }
     if (family === 0) connect.lookup = guardedLookup(this.#settings.allowLinkLocal === true, this.#settings.resolve);
     const options: Pool.Options = {
@@ -162,7 +175,7 @@ export class EndpointPools {
       connectTimeout: timeouts.connect,
       keepAliveTimeout: timeouts.idle,
       ...(limits.maxRequestsPerConnection > 0 ? { maxRequestsPerClient: limits.maxRequestsPerConnection } : {}),
-      ...(connect.servername === undefined && connect.lookup === undefined ? {} : { connect }),
+      ...(Object.keys(connect).length === 0 ? {} : { connect }),
     };
     const entry: PoolEntry = {
       pool: new MeshPool(origin, options),
@@ -214,19 +227,21 @@ export function createTransport(pools: EndpointPools): Handler {
       headers[DEADLINE_HEADER] = String(Math.max(0, Math.floor(req.deadline - performance.now())));
     }
     const control = req.attemptControl;
-    const options = {
+    // servername is a dispatch option undici's request() passes through (its RequestOptions type omits it).
+    const options: Dispatcher.RequestOptions & { servername: string | undefined } & Record<symbol, unknown> = {
       path: req.path,
       method: req.method,
       headers,
       body: req.body ?? null,
-      // What undici would derive from the Host header (getServerName: an IP check per request),
-      // worked out once per pool for https; for http undici does not use it.
-      servername: entry.servername ?? req.hostname,
+      // https: what undici would derive from the Host header per request (getServerName,
+      // an IP check), worked out once per pool. http: undefined, undici derives it (for
+      // an IP-literal endpoint it connects by that name, so it must never be an address).
+      servername: entry.servername,
       // The attempt's abort handle when the attempt timeout layer made one (it links the
       // caller's signal to it), else the caller's signal.
-      signal: control === undefined ? (req.signal ?? null) : null,
-      [kAttemptControl]: control,
-    } as Dispatcher.RequestOptions;
+      signal: control === undefined ? (req.signal ?? null) : QUEUED_ABORT === undefined ? control.signal : null,
+    };
+    if (control !== undefined && QUEUED_ABORT !== undefined) options[kAttemptControl] = control;
     return new Promise<MeshResponse>((resolve, reject) => {
       // undici reports a synchronous failure (bad options, a closed pool) through the callback too.
       entry.pool.request(options, (error, res) => {

@@ -77,6 +77,31 @@ describe('AttemptControl', () => {
     const after = await request(pool, undefined, '/after');
     expect(await after.body.text()).toBe('late');
     expect(s.hits).toBe(2); // /hold and /after, never /queued
+    // It left the queue when aborted: the one keep-alive connection was not spent on it.
+    expect(s.connections).toBe(1);
+  });
+
+  it('many attempts aborted while queued cost no connection and never delay the next request', async () => {
+    const s = await startServer((req, res) => {
+      if (req.url === '/hold') hanging.push(res);
+      else res.end('ok');
+    });
+    const pool = poolFor(s, 1);
+    const holder = request(pool, undefined, '/hold');
+    await once(s.server, 'request');
+    const queued = Array.from({ length: 20 }, () => {
+      const control = new AttemptControl('attempt', 50, 'orders');
+      return { control, pending: request(pool, control, '/queued') };
+    });
+    for (const q of queued) q.control.abort(reason());
+    const outcomes = await Promise.allSettled(queued.map((q) => q.pending));
+    expect(outcomes.every((o) => o.status === 'rejected' && o.reason instanceof TimeoutError)).toBe(true);
+    for (const r of hanging.splice(0)) r.end('held');
+    await (await holder).body.text();
+    const next = await request(pool, undefined, '/next');
+    expect(await next.body.text()).toBe('ok');
+    expect(s.hits).toBe(2);
+    expect(s.connections).toBe(1);
   });
 
   it('aborts while the body is read: the body fails with the reason', async () => {

@@ -36,7 +36,8 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'inmesh-https-'));
   const { path } = await findConsulBinary();
   await run(path, ['tls', 'ca', 'create'], { cwd: dir });
-  await run(path, ['tls', 'cert', 'create', '-server', '-dc', 'dc1', '-additional-dnsname=orders'], { cwd: dir });
+  // SANs: server.dc1.consul, localhost, 127.0.0.1 (consul's own), orders and 127.0.0.2.
+  await run(path, ['tls', 'cert', 'create', '-server', '-dc', 'dc1', '-additional-dnsname=orders', '-additional-ipaddress=127.0.0.2'], { cwd: dir });
   savedCAs = getCACertificates('default');
   setDefaultCACertificates([...savedCAs, readFileSync(join(dir, 'consul-agent-ca.pem'), 'utf8')]);
   server = createServer(
@@ -109,19 +110,34 @@ describe('https upstreams', () => {
   });
 
   it('sends no SNI when the host the caller used is an IP literal (RFC 6066 has none for addresses)', async () => {
-    const m = meshFor('127.0.0.1');
+    // The name is 127.0.0.2 (in the certificate), the endpoint 127.0.0.1.
+    const m = meshFor('127.0.0.2');
     const warnings: Error[] = [];
     const onWarning = (w: Error): number => warnings.push(w);
     process.on('warning', onWarning);
     try {
-      const res = await m.request('https://127.0.0.1/items');
+      const res = await m.request('https://127.0.0.2/items');
       expect(await res.body.text()).toBe('ok');
+      expect(res.endpoint).toBe(`127.0.0.1:${port}`);
     } finally {
       process.off('warning', onWarning);
     }
-    expect(seen).toEqual([{ servername: false, host: '127.0.0.1' }]);
+    expect(seen).toEqual([{ servername: false, host: '127.0.0.2' }]);
     expect(handshakes).toEqual([]); // the server's SNICallback only runs for a ClientHello with SNI
     expect(warnings.map((w) => w.message).join('\n')).not.toMatch(/ServerName/);
+  });
+
+  it('checks the certificate against the IP literal the caller used, not the endpoint address', async () => {
+    // 127.0.0.3 is not in the certificate; the endpoint's 127.0.0.1 is, and must not be what is checked.
+    const m = meshFor('127.0.0.3');
+    const error = await m.request('https://127.0.0.3/', { retries: 0 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(UpstreamError);
+    expect((error as UpstreamError).cause).toMatchObject({ code: 'ERR_TLS_CERT_ALTNAME_INVALID' });
+    expect(String((error as UpstreamError).cause)).toContain('127.0.0.3');
+    expect(seen).toEqual([]);
   });
 
   it('fails the attempt when the certificate does not cover the service name', async () => {
