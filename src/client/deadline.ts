@@ -21,7 +21,7 @@
 import { AbortedError, TimeoutError } from '../errors.ts';
 import { AttemptControl } from './attempt-control.ts';
 import { armDeadline, type DeadlineEntry } from './deadline-queue.ts';
-import type { Handler, Layer, MeshRequest } from './types.ts';
+import type { Handler, Layer, MeshRequest, MeshResponse } from './types.ts';
 
 export function totalTimeoutOf(req: MeshRequest): number {
   return req.options.timeout ?? req.policy.timeouts.request;
@@ -54,8 +54,14 @@ export const attemptTimeoutLayer: Layer = (next: Handler): Handler =>
     // Due after perTry, or at the call's fixed deadline (the deadline layer set it to start + total).
     const total = byTry ? 0 : totalTimeoutOf(req);
     const control = new AttemptControl(byTry ? 'attempt' : 'total', byTry ? perTry : total, service);
+    /** The response body once headers are in: a caller abort fails it even when undici already has all of it. */
+    let body: MeshResponse['body'] | undefined;
     if (caller !== undefined) {
-      const onAbort = (): void => control.abort(new AbortedError({ cause: caller.reason, service }));
+      const onAbort = (): void => {
+        const reason = new AbortedError({ cause: caller.reason, service });
+        control.abort(reason);
+        if (body !== undefined && !body.destroyed) body.destroy(reason);
+      };
       caller.addEventListener('abort', onAbort, { once: true });
       unlink = () => caller.removeEventListener('abort', onAbort);
     }
@@ -65,6 +71,7 @@ export const attemptTimeoutLayer: Layer = (next: Handler): Handler =>
     req.attemptControl = control;
     try {
       const res = await next(req);
+      body = res.body;
       if (unlink !== undefined) {
         // keep the caller able to abort the body; unlink once the body is done
         if (res.body.destroyed) unlink();

@@ -105,7 +105,7 @@ function failOn5xx(res: MeshResponse): MeshResponse {
 
 /**
  * The action opossum runs, with the inner handler as `this` (`breaker.call(next, req)`,
- * opossum's documented form of `fire` with a context: no rest-argument copies):
+ * opossum's documented form of `fire` with a context, one argument fewer to copy):
  * the inner handler, a final 5xx turned into a rejection (one promise, no async frame).
  */
 function callThrough(this: Handler, req: MeshRequest): Promise<MeshResponse> {
