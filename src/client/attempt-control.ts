@@ -59,6 +59,8 @@ export class AttemptControl implements DispatchHandler {
   /** Only with the signal fallback. */
   #signal: AbortController | undefined = undefined;
   #settled = false;
+  /** The whole response arrived (onResponseEnd): an abort no longer reaches undici, the body is the caller's. */
+  #ended = false;
 
   /**
    * Given to undici under its queued-abort key: called when the request has to
@@ -92,7 +94,17 @@ export class AttemptControl implements DispatchHandler {
 
   /** The signal of the fallback (an undici without the queued-abort key): undici is given this instead of the wrapper. */
   get signal(): AbortSignal {
-    return (this.#signal ??= new AbortController()).signal;
+    if (this.#signal === undefined) {
+      this.#signal = new AbortController();
+      // Aborted before undici was given the signal: it must see an aborted one.
+      if (this.reason !== undefined) this.#signal.abort(this.reason);
+    }
+    return this.#signal.signal;
+  }
+
+  /** True once undici delivered the whole response: aborting then is up to the body's owner. */
+  get ended(): boolean {
+    return this.#ended;
   }
 
   abort(reason: Error): void {
@@ -138,6 +150,7 @@ export class AttemptControl implements DispatchHandler {
 
   onResponseEnd(controller: Controller, trailers: Parameters<NonNullable<DispatchHandler['onResponseEnd']>>[1]): void {
     this.#settled = true;
+    this.#ended = true;
     this.#inner?.onResponseEnd?.(controller, trailers);
   }
 

@@ -34,6 +34,26 @@ export const deadlineLayer: Layer = (next: Handler): Handler =>
     return next(req);
   };
 
+/** Read afresh (after an await the compiler still narrows `signal.aborted` to what it was before). */
+function abortedNow(signal: AbortSignal): boolean {
+  return signal.aborted;
+}
+
+function noop(): void {
+  // An error listener that keeps the error of an unread body from becoming uncaught.
+}
+
+/**
+ * After a caller abort: a body undici has delivered whole (so the abort did not
+ * reach undici) and the caller has not read is destroyed with the abort's
+ * reason. While the body still streams, the abort reached undici, which fails
+ * the body itself. Like undici, a no-op error listener goes on first, so a body
+ * nobody reads does not turn the error into an uncaught exception.
+ */
+function failEndedBody(control: AttemptControl, body: MeshResponse['body'], reason: Error): void {
+  if (control.ended && !body.destroyed) body.on('error', noop).destroy(reason);
+}
+
 /** What a fired attempt deadline does (one shared function: no closure per attempt). */
 function onAttemptDeadline(control: AttemptControl): void {
   control.abort(control.timeoutError());
@@ -60,7 +80,7 @@ export const attemptTimeoutLayer: Layer = (next: Handler): Handler =>
       const onAbort = (): void => {
         const reason = new AbortedError({ cause: caller.reason, service });
         control.abort(reason);
-        if (body !== undefined && !body.destroyed) body.destroy(reason);
+        if (body !== undefined) failEndedBody(control, body, reason);
       };
       caller.addEventListener('abort', onAbort, { once: true });
       unlink = () => caller.removeEventListener('abort', onAbort);
@@ -72,6 +92,8 @@ export const attemptTimeoutLayer: Layer = (next: Handler): Handler =>
     try {
       const res = await next(req);
       body = res.body;
+      // An abort in the few microtasks between the transport and here found no body to fail.
+      if (caller !== undefined && abortedNow(caller)) failEndedBody(control, body, new AbortedError({ cause: caller.reason, service }));
       if (unlink !== undefined) {
         // keep the caller able to abort the body; unlink once the body is done
         if (res.body.destroyed) unlink();

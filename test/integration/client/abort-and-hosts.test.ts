@@ -9,7 +9,12 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AbortedError, createMesh, type Mesh } from '../../../src/index.ts';
-import { closeAll, startServer } from './helpers.ts';
+import { closeAll, hanging, startServer } from './helpers.ts';
+
+/** Resolves on 'close' (events.once would reject on the 'error' these tests expect). */
+function closed(body: NodeJS.EventEmitter): Promise<void> {
+  return new Promise((resolve) => body.on('close', () => resolve()));
+}
 
 let mesh: Mesh | undefined;
 afterEach(async () => {
@@ -28,6 +33,37 @@ describe('caller abort after the response ended', () => {
     await new Promise<void>((resolve) => setImmediate(resolve));
     ac.abort();
     await expect(res.body.text()).rejects.toBeInstanceOf(AbortedError);
+  });
+
+  it('an unread body nobody listens to: the abort fails it without an uncaught error', async () => {
+    const s = await startServer((_req, res) => res.end('small'));
+    mesh = createMesh({ registry: { static: { orders: [s.address] } }, env: {} });
+    const ac = new AbortController();
+    const res = await mesh.request('http://orders/', { signal: ac.signal });
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    ac.abort(); // the caller ignores the response and gives up
+    await closed(res.body);
+    expect(res.body.errored).toBeInstanceOf(AbortedError);
+    // Two more turns: an 'error' emitted with no listener would surface as an uncaught exception by now.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  });
+
+  it("a streaming body read with on('data') only, aborted from a timer: fails it without an uncaught error", async () => {
+    const s = await startServer((_req, res) => {
+      res.writeHead(200, { 'content-length': '100' });
+      res.write('part');
+      hanging.push(res);
+    });
+    mesh = createMesh({ registry: { static: { orders: [s.address] } }, env: {} });
+    const ac = new AbortController();
+    const res = await mesh.request('http://orders/', { signal: ac.signal });
+    const chunks: Buffer[] = [];
+    res.body.on('data', (c: Buffer) => chunks.push(c));
+    setTimeout(() => ac.abort(), 5);
+    await closed(res.body);
+    expect(res.body.errored).toBeInstanceOf(AbortedError);
+    await new Promise<void>((resolve) => setImmediate(resolve));
   });
 
   it('a body already read is not touched', async () => {

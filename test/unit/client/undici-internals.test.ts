@@ -19,6 +19,14 @@ describe('undici internals', () => {
     expect(String(QUEUED_ABORT)).toBe('Symbol(queued abort)');
   });
 
+  it('the fallback signal of a control aborted before undici asked for it is already aborted, with the reason', () => {
+    const control = new AttemptControl('attempt', 50, 'orders');
+    const why = new TimeoutError('attempt', 50, { service: 'orders' });
+    control.abort(why);
+    expect(control.signal.aborted).toBe(true);
+    expect(control.signal.reason).toBe(why);
+  });
+
   it('the fallback: an AttemptControl aborts a plain Pool request through its signal, also while queued', async () => {
     const s = await startServer((req, res) => {
       if (req.url === '/hold') hanging.push(res);
