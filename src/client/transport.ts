@@ -238,10 +238,12 @@ export function createTransport(pools: EndpointPools): Handler {
       // an IP-literal endpoint it connects by that name, so it must never be an address).
       servername: entry.servername,
       // The attempt's abort handle when the attempt timeout layer made one (it links the
-      // caller's signal to it), else the caller's signal.
+      // caller's signal to it; MeshPool wraps undici's handler with it), else the caller's
+      // signal. Without undici's queued-abort key MeshPool does not wrap, and undici gets
+      // the control's fallback signal.
       signal: control === undefined ? (req.signal ?? null) : QUEUED_ABORT === undefined ? control.signal : null,
+      [kAttemptControl]: control,
     };
-    if (control !== undefined && QUEUED_ABORT !== undefined) options[kAttemptControl] = control;
     return new Promise<MeshResponse>((resolve, reject) => {
       // undici reports a synchronous failure (bad options, a closed pool) through the callback too.
       entry.pool.request(options, (error, res) => {
