@@ -12,10 +12,10 @@ export type { TelemetryOptions, TelemetryRequestHook, TelemetryResponseHook } fr
 export { createLoadBalancer } from './balancer/balancer.ts';
 export type * from './balancer/types.ts';
 // The client data path: createMesh, mesh.request / mesh.fetch / mesh.dispatcher.
-export { createMesh } from './mesh.ts';
-export type { Mesh, MeshOptions, MeshCloseOptions, MeshRequestOptions, MeshFetchInit, DiscoveryStatus } from './mesh.ts';
-export type { CallOptions, MeshRequest, MeshResponse, Handler, Layer } from './client/types.ts';
-export { LAYER_ORDER, type LayerName } from './client/compose.ts';
+export { createMesh } from './mesh/mesh.ts';
+export type { Mesh, MeshOptions, MeshCloseOptions, MeshRequestOptions, MeshFetchInit, DiscoveryStatus } from './mesh/mesh.ts';
+export type { CallOptions, MeshRequest, MeshResponse, Handler, Layer } from './core/types.ts';
+export { LAYER_ORDER, type LayerName } from './client/chain.ts';
 export { DEADLINE_HEADER } from './client/transport.ts';
 // The policy model and configuration sources.
 export { parsePolicy, resolvePolicy, explainPolicy, matchRoute, upstreamFor, defaultUpstream, upstreamOrDefault } from './policy/index.ts';

@@ -14,7 +14,7 @@
  *   pick time + latency).
  * - Ejections, returns and `update()` rebuild the candidate array: O(n), rare.
  */
-import type { Endpoint } from '../registry/types.ts';
+import type { Endpoint } from '../core/types.ts';
 import type { LoadBalancerPolicy, ResolvedLoadBalancer, ResolvedOutlierDetection } from '../policy/types.ts';
 import type {
   AttemptOutcome,

@@ -29,7 +29,7 @@
  * Costs: `record()` O(1) (an ejection also rebuilds the candidates, O(n), rare);
  * `tick()` O(n) once per interval.
  */
-import type { Endpoint } from '../registry/types.ts';
+import type { Endpoint } from '../core/types.ts';
 import type { ResolvedOutlierDetection } from '../policy/types.ts';
 import type { AttemptOutcome, EjectionEvent, UnEjectionEvent } from './types.ts';
 import type { EndpointState } from './state.ts';

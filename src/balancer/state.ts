@@ -4,7 +4,7 @@
  * A plain class with every field initialised in the constructor, so V8 gives all
  * instances one hidden class and the hot path reads are monomorphic.
  */
-import type { Endpoint } from '../registry/types.ts';
+import type { Endpoint } from '../core/types.ts';
 
 export class EndpointState {
   readonly id: string;

@@ -4,18 +4,9 @@
  * closed with `done()` so that least-request, peak-EWMA and outlier detection
  * see every attempt's outcome.
  */
-import type { Endpoint } from '../registry/types.ts';
+import type { AttemptOutcome, Endpoint } from '../core/types.ts';
 
-/**
- * How an attempt ended, in outlier-detection terms (Envoy semantics):
- * - `success`: any response below 500 (and 5xx is not seen).
- * - `server-error`: 500, 501, 505+ (counts toward consecutive 5xx).
- * - `gateway-error`: 502, 503, 504, connect failure, reset, local timeout (counts toward
- *   consecutive 5xx and consecutive gateway errors).
- * - `ignored`: the attempt never reached the host in a way that says anything about it
- *   (local limit overflow, caller abort): not counted.
- */
-export type AttemptOutcome = 'success' | 'server-error' | 'gateway-error' | 'ignored';
+export type { AttemptOutcome };
 
 export interface PickContext {
   /** ring_hash: the request's hash key; a random one is used when absent. */

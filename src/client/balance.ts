@@ -10,9 +10,9 @@
  */
 import type { LoadBalancer, PickContext } from '../balancer/types.ts';
 import { NoEndpointsError } from '../errors.ts';
-import type { ResolvedHashOn } from '../policy/types.ts';
+import type { ResolvedHashOn, ResolvedUpstream } from '../policy/types.ts';
 import { classify, outcomeOfStatus } from '../resilience/classify.ts';
-import type { Handler, Layer, MeshRequest } from './types.ts';
+import type { Handler, Layer, MeshRequest } from '../core/types.ts';
 
 function headerValue(req: MeshRequest, name: string): string | undefined {
   const v = req.headers[name];
@@ -67,7 +67,17 @@ export function noEndpointsError(service: string, known: number, discovery: Disc
   return new NoEndpointsError(service, detail, { cause: error, stalenessMs: age });
 }
 
-export function createBalanceLayer(balancer: LoadBalancer, discovery?: () => DiscoveryState): Layer {
+/** What the balance layer uses of the assembler's deps. */
+export interface BalanceDeps {
+  /** The upstream's balancer (the upstream runtime feeds it from discovery). */
+  readonly balancer: LoadBalancer;
+  /** The discovery side, for the NoEndpointsError message. */
+  readonly discovery?: (() => DiscoveryState) | undefined;
+}
+
+export function createBalanceLayer(upstream: Readonly<ResolvedUpstream>, deps: BalanceDeps): Layer {
+  const { balancer, discovery } = deps;
+  const service = upstream.name;
   return (next: Handler): Handler =>
     async function balance(req) {
       // A retry: the endpoints of the earlier attempts are excluded (req.endpoint is the last
@@ -81,7 +91,7 @@ export function createBalanceLayer(balancer: LoadBalancer, discovery?: () => Dis
       const hashKey = hashKeyOf(req);
       const ctx: PickContext | undefined = hashKey === undefined && exclude === undefined ? undefined : { hashKey, exclude };
       const pick = balancer.pick(ctx);
-      if (pick === undefined) throw noEndpointsError(req.service, balancer.endpoints.length, discovery?.());
+      if (pick === undefined) throw noEndpointsError(service, balancer.endpoints.length, discovery?.());
       req.endpoint = pick.endpoint;
       const start = performance.now();
       let res;

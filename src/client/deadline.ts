@@ -21,18 +21,28 @@
 import { AbortedError, TimeoutError } from '../errors.ts';
 import { AttemptControl } from './attempt-control.ts';
 import { armDeadline, type DeadlineEntry } from './deadline-queue.ts';
-import type { Handler, Layer, MeshRequest, MeshResponse } from './types.ts';
+import type { Handler, Layer, MeshRequest, MeshResponse } from '../core/types.ts';
 
 export function totalTimeoutOf(req: MeshRequest): number {
   return req.options.timeout ?? req.policy.timeouts.request;
 }
 
-export const deadlineLayer: Layer = (next: Handler): Handler =>
+const deadlineLayer: Layer = (next: Handler): Handler =>
   function deadline(req) {
     const ms = totalTimeoutOf(req);
     if (ms > 0 && req.deadline === Infinity) req.deadline = performance.now() + ms;
     return next(req);
   };
+
+/** The deadline layer (layer factory shape). Always present: a per-call `timeout` may set a deadline the policy has not. */
+export function createDeadlineLayer(): Layer {
+  return deadlineLayer;
+}
+
+/** The attempt timeout layer (layer factory shape). Always present, like the deadline layer. */
+export function createAttemptTimeoutLayer(): Layer {
+  return attemptTimeoutLayer;
+}
 
 /** Read afresh (after an await the compiler still narrows `signal.aborted` to what it was before). */
 function abortedNow(signal: AbortSignal): boolean {
@@ -59,52 +69,58 @@ function onAttemptDeadline(control: AttemptControl): void {
   control.abort(control.timeoutError());
 }
 
-export const attemptTimeoutLayer: Layer = (next: Handler): Handler =>
-  async function attemptTimeout(req) {
+const attemptTimeoutLayer: Layer = (next: Handler): Handler =>
+  function attemptTimeout(req) {
     const perTry = req.options.perTryTimeout ?? req.policy.timeouts.perTry;
     const now = performance.now();
     const left = req.deadline - now;
-    const service = req.service;
-    if (left <= 0) throw new TimeoutError('total', totalTimeoutOf(req), { service });
+    if (left <= 0) return Promise.reject(new TimeoutError('total', totalTimeoutOf(req), { service: req.service }));
     const byTry = perTry > 0 && perTry < left;
+    // No deadline for this attempt: the call goes straight on (no async frame, no handle).
     if (!byTry && left === Infinity) return next(req);
-    const caller = req.signal;
-    let unlink: (() => void) | undefined;
-    if (caller?.aborted === true) throw new AbortedError({ cause: caller.reason, service });
-    // Due after perTry, or at the call's fixed deadline (the deadline layer set it to start + total).
-    const total = byTry ? 0 : totalTimeoutOf(req);
-    const control = new AttemptControl(byTry ? 'attempt' : 'total', byTry ? perTry : total, service);
-    /** The response body once headers are in: a caller abort fails it even when undici already has all of it. */
-    let body: MeshResponse['body'] | undefined;
-    if (caller !== undefined) {
-      const onAbort = (): void => {
-        const reason = new AbortedError({ cause: caller.reason, service });
-        control.abort(reason);
-        if (body !== undefined) failEndedBody(control, body, reason);
-      };
-      caller.addEventListener('abort', onAbort, { once: true });
-      unlink = () => caller.removeEventListener('abort', onAbort);
-    }
-    const deadline: DeadlineEntry = byTry
-      ? armDeadline(now, perTry, onAttemptDeadline, control)
-      : armDeadline(req.deadline - total, total, onAttemptDeadline, control);
-    req.attemptControl = control;
-    try {
-      const res = await next(req);
-      body = res.body;
-      // An abort in the few microtasks between the transport and here found no body to fail.
-      if (caller !== undefined && abortedNow(caller)) failEndedBody(control, body, new AbortedError({ cause: caller.reason, service }));
-      if (unlink !== undefined) {
-        // keep the caller able to abort the body; unlink once the body is done
-        if (res.body.destroyed) unlink();
-        else res.body.once('close', unlink);
-      }
-      return res;
-    } catch (error) {
-      unlink?.();
-      throw error;
-    } finally {
-      deadline.cancel();
-      req.attemptControl = undefined;
-    }
+    return timedAttempt(next, req, now, perTry, byTry);
   };
+
+/** One attempt under its deadline: min(per-try timeout, time left of the total deadline). */
+async function timedAttempt(next: Handler, req: MeshRequest, now: number, perTry: number, byTry: boolean): Promise<MeshResponse> {
+  const service = req.service;
+  const caller = req.signal;
+  let unlink: (() => void) | undefined;
+  if (caller?.aborted === true) throw new AbortedError({ cause: caller.reason, service });
+  // Due after perTry, or at the call's fixed deadline (the deadline layer set it to start + total).
+  const total = byTry ? 0 : totalTimeoutOf(req);
+  const control = new AttemptControl(byTry ? 'attempt' : 'total', byTry ? perTry : total, service);
+  /** The response body once headers are in: a caller abort fails it even when undici already has all of it. */
+  let body: MeshResponse['body'] | undefined;
+  if (caller !== undefined) {
+    const onAbort = (): void => {
+      const reason = new AbortedError({ cause: caller.reason, service });
+      control.abort(reason);
+      if (body !== undefined) failEndedBody(control, body, reason);
+    };
+    caller.addEventListener('abort', onAbort, { once: true });
+    unlink = () => caller.removeEventListener('abort', onAbort);
+  }
+  const deadline: DeadlineEntry = byTry
+    ? armDeadline(now, perTry, onAttemptDeadline, control)
+    : armDeadline(req.deadline - total, total, onAttemptDeadline, control);
+  req.attemptControl = control;
+  try {
+    const res = await next(req);
+    body = res.body;
+    // An abort in the few microtasks between the transport and here found no body to fail.
+    if (caller !== undefined && abortedNow(caller)) failEndedBody(control, body, new AbortedError({ cause: caller.reason, service }));
+    if (unlink !== undefined) {
+      // keep the caller able to abort the body; unlink once the body is done
+      if (res.body.destroyed) unlink();
+      else res.body.once('close', unlink);
+    }
+    return res;
+  } catch (error) {
+    unlink?.();
+    throw error;
+  } finally {
+    deadline.cancel();
+    req.attemptControl = undefined;
+  }
+}

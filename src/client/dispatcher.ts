@@ -12,9 +12,9 @@
  */
 import { STATUS_CODES } from 'node:http';
 import { Dispatcher } from 'undici';
-import { AbortedError } from '../errors.ts';
-import { buildMeshRequest, EMPTY_OPTIONS, normalizeHeaders, type HeadersInput } from './request.ts';
-import type { MeshResponse } from './types.ts';
+import { AbortedError, ClosedError } from '../errors.ts';
+import { EMPTY_OPTIONS, toMeshRequest, type HeadersInput } from './request.ts';
+import type { MeshResponse } from '../core/types.ts';
 import type { RuntimeLookup, UpstreamRuntime } from './upstream.ts';
 
 class Controller implements Dispatcher.DispatchController {
@@ -64,10 +64,10 @@ function run(rt: UpstreamRuntime, url: URL, opts: Dispatcher.DispatchOptions, ha
       fail(controller.reason ?? new AbortedError({ service: rt.name }));
       return;
     }
-    const req = buildMeshRequest(rt.upstream, url, {
-      method: opts.method.toUpperCase(),
-      headers: normalizeHeaders(opts.headers as HeadersInput),
-      body: opts.body ?? null,
+    const req = toMeshRequest(rt.upstream, url, {
+      method: opts.method,
+      headers: opts.headers as HeadersInput,
+      body: opts.body,
       signal: controller.ac.signal,
       options: EMPTY_OPTIONS,
     });
@@ -110,6 +110,10 @@ export class MeshDispatcher extends Dispatcher {
   }
 
   override dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    if (this.#lookup.closed) {
+      handler.onResponseError?.(new Controller(), new ClosedError());
+      return true;
+    }
     const origin = opts.origin;
     if (origin === undefined) return this.#passThrough.dispatch(opts, handler);
     const url = new URL(opts.path, origin);

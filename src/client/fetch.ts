@@ -37,12 +37,12 @@
  */
 import { STATUS_CODES } from 'node:http';
 import { Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
-import { InvalidArgumentError, isInmeshError } from '../errors.ts';
-import { buildMeshRequest, callOverridesOf, normalizeHeaders } from './request.ts';
+import { ClosedError, InvalidArgumentError } from '../errors.ts';
+import { describeValue } from '../internal/describe.ts';
+import { callOverridesOf, checkCall, checkUrl, toMeshRequest, type DispatchBody, type HeadersInput } from './request.ts';
 import { markFetchBody } from './translate.ts';
 import { DEADLINE_HEADER } from './transport.ts';
-import type { CallOptions, MeshResponse } from './types.ts';
+import type { CallOptions, MeshHeaders, MeshResponse } from '../core/types.ts';
 import type { RuntimeLookup } from './upstream.ts';
 
 export type MeshFetchInit = RequestInit & CallOptions;
@@ -62,28 +62,25 @@ const BODY_HEADERS: ReadonlySet<string> = new Set([
 /** Written into the headers by the mesh for one hop (request.ts, transport.ts), never carried to the next. */
 const PER_HOP: ReadonlySet<string> = new Set(['host', DEADLINE_HEADER]);
 
-type DispatchBody = Dispatcher.DispatchOptions['body'];
 type RedirectMode = 'follow' | 'manual' | 'error';
 
-async function toDispatchBody(body: unknown, headers: Record<string, string | string[]>): Promise<DispatchBody> {
-  if (body === null || body === undefined) return null;
-  if (typeof body === 'string') {
-    headers['content-type'] ??= 'text/plain;charset=UTF-8';
-    return body;
-  }
-  if (body instanceof Uint8Array) return body;
-  if (body instanceof ArrayBuffer) return Buffer.from(body);
-  if (ArrayBuffer.isView(body)) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  if (body instanceof ReadableStream) return Readable.fromWeb(body);
-  if (body instanceof URLSearchParams) {
-    headers['content-type'] ??= 'application/x-www-form-urlencoded;charset=UTF-8';
-    return body.toString();
-  }
+/** A fetch BodyInit as undici sends it, and the content type it implies (used when the headers give none). */
+interface FetchBody {
+  readonly body: DispatchBody;
+  readonly contentType?: string | undefined;
+}
+
+async function toDispatchBody(body: unknown): Promise<FetchBody> {
+  if (body === null || body === undefined) return { body: null };
+  if (typeof body === 'string') return { body, contentType: 'text/plain;charset=UTF-8' };
+  if (body instanceof Uint8Array) return { body };
+  if (body instanceof ArrayBuffer) return { body: Buffer.from(body) };
+  if (ArrayBuffer.isView(body)) return { body: Buffer.from(body.buffer, body.byteOffset, body.byteLength) };
+  if (body instanceof ReadableStream) return { body: Readable.fromWeb(body) };
+  if (body instanceof URLSearchParams) return { body: body.toString(), contentType: 'application/x-www-form-urlencoded;charset=UTF-8' };
   // Blob, FormData and anything else BodyInit allows: let the platform serialize it once.
   const serialized = new Response(body as ConstructorParameters<typeof Response>[0]);
-  const type = serialized.headers.get('content-type');
-  if (type !== null) headers['content-type'] ??= type;
-  return Buffer.from(await serialized.arrayBuffer());
+  return { body: Buffer.from(await serialized.arrayBuffer()), contentType: serialized.headers.get('content-type') ?? undefined };
 }
 
 /**
@@ -159,7 +156,7 @@ function fetchFailed(cause: unknown, message = 'fetch failed'): TypeError {
 interface Hop {
   url: URL;
   method: string;
-  headers: Record<string, string | string[]>;
+  headers: MeshHeaders;
   /** A buffered body or null. */
   body: string | Uint8Array | null;
   /** The body was streamed: it cannot be sent again. */
@@ -185,8 +182,8 @@ function replayable(body: DispatchBody): Pick<Hop, 'body' | 'streamed'> {
   return { body: null, streamed: true };
 }
 
-function without(headers: Record<string, string | string[]>, drop: (name: string) => boolean): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
+function without(headers: MeshHeaders, drop: (name: string) => boolean): MeshHeaders {
+  const out = Object.create(null) as MeshHeaders;
   for (const [k, v] of Object.entries(headers)) if (!drop(k)) out[k] = v;
   return out;
 }
@@ -199,8 +196,10 @@ function nextHop(hop: Hop, status: number, location: string): Hop {
   } catch (cause) {
     throw fetchFailed(new InvalidArgumentError(`invalid redirect location: ${location}`, { cause }));
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw fetchFailed(new InvalidArgumentError(`redirect to a URL that is not http(s): ${url.href}`));
+  try {
+    checkUrl(url);
+  } catch (cause) {
+    throw fetchFailed(cause);
   }
   const crossOrigin = url.origin !== hop.url.origin;
   const toGet =
@@ -219,7 +218,7 @@ function nextHop(hop: Hop, status: number, location: string): Hop {
   return { ...hop, url, headers };
 }
 
-function webHeaders(headers: Record<string, string | string[]>): Headers {
+function webHeaders(headers: MeshHeaders): Headers {
   const out = new Headers();
   for (const [k, v] of Object.entries(headers)) {
     if (Array.isArray(v)) for (const item of v) out.append(k, item);
@@ -247,8 +246,7 @@ async function sendHop(lookup: RuntimeLookup, hop: Hop): Promise<{ response: Res
     await response.body?.cancel();
     return { status: response.status, location };
   }
-  const headers = { ...hop.headers };
-  const req = buildMeshRequest(rt.upstream, hop.url, { method: hop.method, headers, body, signal: hop.signal, options: hop.options });
+  const req = toMeshRequest(rt.upstream, hop.url, { method: hop.method, headers: hop.headers, body, signal: hop.signal, options: hop.options });
   const res = await rt.call(req);
   const location = res.headers.location;
   if (!REDIRECT_STATUS.has(res.statusCode) || location === undefined || hop.redirect === 'manual') {
@@ -271,16 +269,24 @@ async function follow(lookup: RuntimeLookup, first: Hop, status: number, locatio
 }
 
 async function meshFetchInner(lookup: RuntimeLookup, input: string | URL | Request, init: MeshFetchInit | undefined): Promise<Response> {
+  if (lookup.closed) throw new ClosedError();
   const request = input instanceof Request ? input : undefined;
   let url: URL;
   try {
     url = request !== undefined ? new URL(request.url) : typeof input === 'string' ? new URL(input) : (input as URL);
   } catch (cause) {
-    const shown = typeof input === 'string' ? input : 'object';
-    throw fetchFailed(new InvalidArgumentError(`invalid URL: ${shown}`, { cause }), `Failed to parse URL from ${shown}`);
+    // fetch's own message names the input as given; ours shows it shortened and escaped.
+    const shown = typeof input === 'string' ? input.slice(0, 120) : 'object';
+    throw fetchFailed(new InvalidArgumentError(`invalid URL: ${describeValue(input)}`, { cause }), `Failed to parse URL from ${shown}`);
   }
+  checkUrl(url);
   const redirect = redirectModeOf(init, request);
+  const options = callOverridesOf(init);
   const rt = lookup.runtimeFor(url.hostname);
+  const method: unknown = init?.method ?? request?.method;
+  const headersInput = (init?.headers ?? request?.headers) as HeadersInput;
+  const rawBody = init?.body !== undefined ? init.body : (request?.body ?? null);
+  const signal: unknown = init?.signal ?? request?.signal ?? undefined;
   if (rt === undefined) {
     if (redirect !== 'follow') return globalThis.fetch(input, init);
     // Follow here, hop by hop, so that a redirect to a mesh host goes through the mesh.
@@ -288,44 +294,30 @@ async function meshFetchInner(lookup: RuntimeLookup, input: string | URL | Reque
     const location = response.headers.get('location');
     if (!REDIRECT_STATUS.has(response.status) || location === null) return response;
     await response.body?.cancel();
-    const rawBody = init?.body !== undefined ? init.body : request?.body;
-    const headers = normalizeHeaders(
-      init?.headers !== undefined ? new Headers(init.headers) : request !== undefined ? request.headers : undefined,
-    );
-    const body = rawBody instanceof ReadableStream ? { body: null, streamed: true } : replayable(await toDispatchBody(rawBody, headers));
+    const body = rawBody instanceof ReadableStream ? { body: null } : await toDispatchBody(rawBody);
+    const call = checkCall(url, { method, headers: headersInput, body: body.body, signal, options, contentType: body.contentType });
     const first: Hop = {
       url,
-      method: (init?.method ?? request?.method ?? 'GET').toUpperCase(),
-      headers,
-      ...body,
-      signal: init?.signal ?? request?.signal ?? undefined,
-      options: callOverridesOf(init),
+      method: call.method,
+      headers: call.headers,
+      ...(rawBody instanceof ReadableStream ? { body: null, streamed: true } : replayable(call.body)),
+      signal: call.signal,
+      options,
       redirect,
       init,
     };
     return follow(lookup, first, response.status, location);
   }
-  const method = (init?.method ?? request?.method ?? 'GET').toUpperCase();
-  const headers = normalizeHeaders(
-    init?.headers !== undefined ? new Headers(init.headers) : request !== undefined ? request.headers : undefined,
-  );
-  const rawBody = init?.body !== undefined ? init.body : (request?.body ?? null);
-  const body = await toDispatchBody(rawBody, headers);
-  const signal = init?.signal ?? request?.signal ?? undefined;
-  signal?.throwIfAborted();
-  let req;
-  try {
-    req = buildMeshRequest(rt.upstream, url, { method, headers, body, signal, options: callOverridesOf(init) });
-  } catch (error) {
-    throw isInmeshError(error) ? error : new InvalidArgumentError('invalid request', { cause: error });
-  }
+  const body = await toDispatchBody(rawBody);
+  const req = toMeshRequest(rt.upstream, url, { method, headers: headersInput, body: body.body, signal, options, contentType: body.contentType });
+  req.signal?.throwIfAborted();
   const res = await rt.call(req);
   if (redirect === 'manual' || !REDIRECT_STATUS.has(res.statusCode) || res.headers.location === undefined) {
-    return toWebResponse(res, url, method);
+    return toWebResponse(res, url, req.method);
   }
   res.body.dump().catch(() => undefined);
   const location = res.headers.location;
-  const first: Hop = { url, method, headers, ...replayable(body), signal, options: req.options, redirect, init };
+  const first: Hop = { url, method: req.method, headers: req.headers, ...replayable(req.body), signal: req.signal, options, redirect, init };
   return follow(lookup, first, res.statusCode, Array.isArray(location) ? (location[0] as string) : location);
 }
 

@@ -1,12 +1,17 @@
 /**
- * The ONE boundary where third-party errors become inmesh errors (STYLE §6).
- * The original error is always kept as `cause`.
+ * Where the wire tier's errors (undici, node:net) become inmesh errors; the
+ * original error is always kept as `cause`. Each other library is translated
+ * at its own adapter: opossum's in resilience/breaker.ts, Bottleneck's in
+ * resilience/rate-limit.ts.
  *
  * Two entry points, both here:
  * - `translateError`: the transport calls it for every failed attempt (before
  *   the response headers). An inmesh error (our own abort reasons:
  *   TimeoutError, AbortedError) passes unchanged; the caller's signal fired →
- *   AbortedError; anything else from undici / node:net (`UND_ERR_*`,
+ *   AbortedError; a request undici refused before sending anything
+ *   (`UND_ERR_INVALID_ARG`, `UND_ERR_NOT_SUPPORTED`: the caller's input) →
+ *   InvalidArgumentError, which no layer counts against the upstream and
+ *   none retries; anything else from undici / node:net (`UND_ERR_*`,
  *   `ECONNREFUSED`, `ECONNRESET`, …) → UpstreamError with one attempt record
  *   whose `error` is the original code (classify.ts reads that code). A
  *   p-retry AbortError is unwrapped first.
@@ -30,8 +35,8 @@
  * <the inmesh error> })`.
  */
 import { AbortError as PRetryAbortError } from 'p-retry';
-import { AbortedError, isInmeshError, UpstreamError, type InmeshError } from '../errors.ts';
-import type { MeshRequest, MeshResponse } from './types.ts';
+import { AbortedError, InvalidArgumentError, isInmeshError, UpstreamError, type InmeshError } from '../errors.ts';
+import type { MeshRequest, MeshResponse } from '../core/types.ts';
 
 export function endpointLabel(req: MeshRequest): string | undefined {
   const ep = req.endpoint;
@@ -43,10 +48,18 @@ function codeOf(error: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
+/** undici's codes for a request it refused before sending anything (the caller's input, not the upstream). */
+const LOCALLY_REFUSED: ReadonlySet<string> = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED']);
+
 export function translateError(error: unknown, req: MeshRequest): InmeshError {
   if (isInmeshError(error)) return error;
   if (error instanceof PRetryAbortError) return translateError(error.originalError, req);
   if (req.signal?.aborted === true) return new AbortedError({ cause: error, service: req.service });
+  const code = codeOf(error);
+  if (code !== undefined && LOCALLY_REFUSED.has(code)) {
+    const message = (error as { message?: unknown }).message;
+    return new InvalidArgumentError(`request refused before sending: ${typeof message === 'string' ? message : code}`, { cause: error, service: req.service });
+  }
   const name = (error as { name?: unknown } | null)?.name;
   const label = codeOf(error) ?? (typeof name === 'string' ? name : 'Error');
   return new UpstreamError(req.service, [{ endpoint: endpointLabel(req), error: label }], { cause: error });

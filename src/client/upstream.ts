@@ -1,36 +1,21 @@
 /**
- * The runtime of one upstream service: its load balancer (fed by the registry
- * subscription), its endpoint pools, its retry budget, and its layer chains
- * (built once per presence variant, at most 8, never per request).
+ * The runtime of one upstream service: its discovery (the registry
+ * subscription feeding its load balancer), its endpoint pools, and its call
+ * chain, which chain.ts assembles once from the resolved upstream.
  */
 import type { LoadBalancer } from '../balancer/types.ts';
+import type { Endpoint, MeshRequest, MeshResponse } from '../core/types.ts';
 import { ClosedError } from '../errors.ts';
-import type { ResolvedCallPolicy, ResolvedUpstream } from '../policy/types.ts';
-import type { Endpoint, Registry, Subscription } from '../registry/types.ts';
-import { RetryBudget } from '../resilience/budget.ts';
-import { createRetryLayer } from '../resilience/retry.ts';
-import { createBalanceLayer, type DiscoveryState } from './balance.ts';
-import { composeChain, type Chain, type NamedLayers } from './compose.ts';
-import { attemptTimeoutLayer, deadlineLayer } from './deadline.ts';
+import type { ResolvedUpstream } from '../policy/types.ts';
+import type { Registry, Subscription } from '../registry/types.ts';
+import type { DiscoveryState } from './balance.ts';
+import { assembleChain, type ChainDeps, type UpstreamChain } from './chain.ts';
 import { createTransport, EndpointPools } from './transport.ts';
-import type { CallOptions, Handler, Layer, MeshRequest, MeshResponse } from './types.ts';
 
-/** Layers that other modules build once per upstream (undefined = off). */
-export interface UpstreamLayers {
-  readonly telemetry?: Layer | undefined;
-  readonly breaker?: Layer | undefined;
-  readonly rateLimit?: Layer | undefined;
-  readonly limit?: Layer | undefined;
-}
-
-export interface UpstreamDeps {
+/** What a runtime needs besides its upstream: discovery, and the deps of the layer factories. */
+export interface UpstreamDeps extends Omit<ChainDeps, 'balancer' | 'discovery'> {
   readonly registry: Registry;
-  readonly datacenter?: string | undefined;
-  readonly tags?: readonly string[] | undefined;
   readonly createBalancer: (upstream: Readonly<ResolvedUpstream>) => LoadBalancer;
-  readonly layers: UpstreamLayers;
-  /** Jitter source (tests). */
-  readonly random?: (() => number) | undefined;
   /**
    * Checks what the registry cannot honour (a Consul namespace on an OSS agent).
    * A rejection fails every call of this upstream with that error; transient
@@ -58,31 +43,14 @@ export interface DiscoveryStatus {
   readonly lastError: { readonly name: string; readonly code?: string; readonly message: string; readonly statusCode?: number } | undefined;
 }
 
-const DEADLINE = 1;
-const RETRY = 2;
-const ATTEMPT_TIMEOUT = 4;
-
-/** Which optional call-tier layers a call needs, given its policy and per-call options. */
-export function presenceMask(policy: Readonly<ResolvedCallPolicy>, options: Readonly<CallOptions>): number {
-  const total = options.timeout ?? policy.timeouts.request;
-  const perTry = options.perTryTimeout ?? policy.timeouts.perTry;
-  const r = options.retries;
-  const retries = r === false ? 0 : (r ?? policy.retries.attempts);
-  return (total > 0 ? DEADLINE | ATTEMPT_TIMEOUT : 0) | (perTry > 0 ? ATTEMPT_TIMEOUT : 0) | (retries > 0 ? RETRY : 0);
-}
-
 export class UpstreamRuntime {
   readonly name: string;
   readonly upstream: Readonly<ResolvedUpstream>;
   readonly balancer: LoadBalancer;
   readonly pools: EndpointPools;
-  readonly budget: RetryBudget | undefined;
+  /** The assembled call chain (its layers are inspectable by name). */
+  readonly chain: UpstreamChain;
   readonly #subscription: Subscription;
-  readonly #chains: (Chain | undefined)[] = [];
-  readonly #layers: UpstreamLayers;
-  readonly #transport: Handler;
-  readonly #balance: Layer;
-  readonly #retry: Layer;
   readonly #registryKind: Registry['kind'];
   readonly #redact: (text: string) => string;
   readonly #service: string;
@@ -96,21 +64,19 @@ export class UpstreamRuntime {
   constructor(upstream: Readonly<ResolvedUpstream>, deps: UpstreamDeps) {
     this.name = upstream.name;
     this.upstream = upstream;
-    this.#layers = deps.layers;
     this.balancer = deps.createBalancer(upstream);
     this.pools = new EndpointPools({
       timeouts: upstream.timeouts,
       limits: upstream.limits,
       allowLinkLocal: deps.registry.allowLinkLocal === true,
     });
-    const budget = upstream.retries.budget;
-    this.budget = budget === undefined ? undefined : new RetryBudget(budget);
-    this.#transport = createTransport(this.pools);
-    this.#balance = createBalanceLayer(this.balancer, () => this.#discoveryState());
-    this.#retry = createRetryLayer({ budget: this.budget, ...(deps.random ? { random: deps.random } : {}) });
+    this.chain = assembleChain(
+      upstream,
+      { ...deps, balancer: this.balancer, discovery: () => this.#discoveryState() },
+      createTransport(this.pools),
+    );
     const d = upstream.discovery;
-    const datacenter = deps.datacenter ?? d.datacenter;
-    const tags = deps.tags ?? d.tags;
+    const { datacenter, tags } = d;
     this.#registryKind = deps.registry.kind;
     this.#redact = deps.redact ?? ((text) => text);
     this.#service = d.service ?? upstream.name;
@@ -185,29 +151,10 @@ export class UpstreamRuntime {
     return { upstream: this.name, service: this.#service, registry: this.#registryKind, endpoints: known, available, stalenessMs, lastError };
   }
 
-  /** The chain for a call with this presence mask (built on first use). */
-  chain(mask: number): Chain {
-    const cached = this.#chains[mask];
-    if (cached !== undefined) return cached;
-    const layers: NamedLayers = {
-      telemetry: this.#layers.telemetry,
-      deadline: mask & DEADLINE ? deadlineLayer : undefined,
-      breaker: this.#layers.breaker,
-      rateLimit: this.#layers.rateLimit,
-      limit: this.#layers.limit,
-      retry: mask & RETRY ? this.#retry : undefined,
-      attemptTimeout: mask & ATTEMPT_TIMEOUT ? attemptTimeoutLayer : undefined,
-      balance: this.#balance,
-    };
-    const chain = composeChain(layers, this.#transport);
-    this.#chains[mask] = chain;
-    return chain;
-  }
-
   call(req: MeshRequest): Promise<MeshResponse> {
     if (this.#closed) return Promise.reject(new ClosedError('mesh', { service: this.name }));
     if (this.#fatal !== undefined) return Promise.reject(this.#fatal);
-    const handler = this.chain(presenceMask(req.policy, req.options)).handler;
+    const handler = this.chain.handler;
     const ready = this.#ready;
     if (ready !== undefined) return ready.then(() => (this.#fatal === undefined ? handler(req) : Promise.reject(this.#fatal)));
     return handler(req);
@@ -218,13 +165,14 @@ export class UpstreamRuntime {
     this.#closed = true;
     this.#subscription.close();
     this.balancer.close();
-    await this.pools.close();
+    await Promise.all([this.chain.close(), this.pools.close()]);
   }
 }
 
-/** What fetch.ts and dispatcher.ts need from the mesh: host → upstream runtime. */
+/** What the entry points (fetch.ts, dispatcher.ts) need from the mesh: host → upstream runtime, and whether it is closed. */
 export interface RuntimeLookup {
   runtimeFor(hostname: string): UpstreamRuntime | undefined;
+  readonly closed: boolean;
 }
 
 /** `error` with `message` instead of its own, keeping its name, code and statusCode (no stack, no cause: they may hold the secret too). */

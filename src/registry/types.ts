@@ -3,21 +3,10 @@
  * Implementations: Consul (consul.ts), static (static.ts), file (file.ts).
  */
 
-/** One instance of a service. Registry data is untrusted: every Endpoint a registry emits has passed `validateEndpoint`. */
-export interface Endpoint {
-  /** Unique per service (Consul: `<node>/<service ID>`, since service IDs are unique per agent only; static/file: `address:port` unless given). */
-  readonly id: string;
-  /** An IP literal or a strict host name. */
-  readonly address: string;
-  /** 1-65535. */
-  readonly port: number;
-  readonly tags: readonly string[];
-  readonly meta: Readonly<Record<string, string>>;
-  /** Relative weight for balancing, an integer >= 1 (Consul: Weights.Passing). */
-  readonly weight: number;
-  readonly datacenter?: string;
-  readonly zone?: string;
-}
+import type { Endpoint } from '../core/types.ts';
+
+/** The endpoint type is the call tier's (src/core/types.ts); registries produce it. */
+export type { Endpoint };
 
 /** What to ask the registry for. Built from the policy's `discovery` block. */
 export interface ResolveQuery {

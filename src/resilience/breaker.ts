@@ -34,24 +34,19 @@
  */
 import CircuitBreaker from 'opossum';
 import { CircuitOpenError, ClosedError, ErrorCodes, isInmeshError } from '../errors.ts';
-import type { Handler, Layer, MeshRequest, MeshResponse } from '../client/types.ts';
+import type { Handler, Layer, MeshRequest, MeshResponse } from '../core/types.ts';
 import type { ResolvedUpstream } from '../policy/types.ts';
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
-/** A source of time. Accepted for a uniform deps shape; see `BreakerDeps.clock`. */
-export interface Clock {
-  now(): number;
-}
-
+/**
+ * What the breaker factory uses of the assembler's deps. opossum reads
+ * `Date.now()` and its own timers and takes no clock, so tests use short
+ * windows and await the state events.
+ */
 export interface BreakerDeps {
-  /**
-   * Not used by this adapter: opossum reads `Date.now()` and its own timers and
-   * takes no clock, so tests use short windows and await the state events.
-   */
-  clock?: Clock;
   /** Called on every state change (for telemetry). Errors thrown here are swallowed. */
-  onStateChange?: (state: BreakerState, service: string) => void;
+  readonly onStateChange?: ((state: BreakerState, service: string) => void) | undefined;
 }
 
 /** A Layer that also exposes the breaker's state and must be closed with the mesh. */

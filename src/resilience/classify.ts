@@ -15,7 +15,7 @@
  * - Local rejections (load shed, rate limit, caller abort) say nothing about a
  *   host: `ignored`, never retried.
  */
-import type { AttemptOutcome } from '../balancer/types.ts';
+import type { AttemptOutcome } from '../core/types.ts';
 import { ErrorCodes, isInmeshError, UpstreamError } from '../errors.ts';
 import type { ResolvedRetries, RetryOn } from '../policy/types.ts';
 

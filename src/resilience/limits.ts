@@ -33,11 +33,8 @@
  *   (`ClosedError`).
  */
 import { AbortedError, ClosedError, LoadShedError, TimeoutError, isInmeshError } from '../errors.ts';
-import type { Handler, Layer, MeshRequest, MeshResponse } from '../client/types.ts';
+import type { Handler, Layer, MeshRequest, MeshResponse } from '../core/types.ts';
 import type { ResolvedUpstream } from '../policy/types.ts';
-
-/** Deps of the limit layer; none are needed yet (no clock: it keeps no time of its own). */
-export type LimitDeps = Record<string, never>;
 
 export interface LimitLayer extends Layer {
   /** Calls admitted and not yet settled. */
@@ -61,12 +58,7 @@ interface Waiter {
  * unbounded (`maxRequests` not finite); a resolved policy always has one
  * (Envoy's default is 1024 in flight and 1024 pending).
  */
-export function createLimitLayer(
-  upstream: Readonly<ResolvedUpstream>,
-  // Kept so that every resilience factory takes (upstream, deps).
-  // eslint-disable-next-line @typescript-eslint/no-unused-vars
-  _deps: LimitDeps = {},
-): LimitLayer | undefined {
+export function createLimitLayer(upstream: Readonly<ResolvedUpstream>): LimitLayer | undefined {
   const { maxRequests, maxPendingRequests } = upstream.limits;
   if (!Number.isFinite(maxRequests)) return undefined;
   const service = upstream.name;

@@ -35,21 +35,21 @@
  */
 import Bottleneck from 'bottleneck';
 import { AbortedError, ClosedError, InvalidArgumentError, RateLimitedError, isInmeshError } from '../errors.ts';
-import type { Handler, Layer, MeshRequest, MeshResponse } from '../client/types.ts';
+import type { Handler, Layer, MeshRequest, MeshResponse } from '../core/types.ts';
 import type { ResolvedRateLimit, ResolvedUpstream } from '../policy/types.ts';
 import { REDIS_CONNECT_TIMEOUT, openBottleneckConnection, redactRedisUrl } from './redis.ts';
 
-/** Structural subset of the mesh Logger (registry/types.ts). */
+/** Structural subset of the mesh Logger (registry/types.ts; declared here so that resilience/ does not import registry/). */
 export interface RateLimitLogger {
   warn(message: string, fields?: Record<string, unknown>): void;
 }
 
 export interface RateLimitDeps {
   /** Share the bucket through this Redis (also when `rateLimit.shared` is false). */
-  redis?: { url: string };
-  logger?: RateLimitLogger;
+  readonly redis?: { readonly url: string } | undefined;
+  readonly logger?: RateLimitLogger | undefined;
   /** Process-local engine only: monotonic time in ms (tests pass a fake). Default `performance.now`. */
-  now?: () => number;
+  readonly now?: (() => number) | undefined;
 }
 
 export interface RateLimitLayer extends Layer {

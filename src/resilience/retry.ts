@@ -46,10 +46,10 @@ import {
   UpstreamError,
   type AttemptRecord,
 } from '../errors.ts';
-import type { ResolvedRetries } from '../policy/types.ts';
-import type { Handler, Layer, MeshRequest, MeshResponse } from '../client/types.ts';
+import type { ResolvedRetries, ResolvedUpstream } from '../policy/types.ts';
+import type { Handler, Layer, MeshRequest, MeshResponse } from '../core/types.ts';
 import { sleep } from '../internal/sleep.ts';
-import type { RetryBudget } from './budget.ts';
+import { RetryBudget } from './budget.ts';
 import { classify, failureCode, type Classification } from './classify.ts';
 
 /** Methods that are idempotent by RFC 9110. */
@@ -132,15 +132,24 @@ function drain(res: MeshResponse): void {
   res.body.dump({ limit: 65_536 }).catch(() => undefined);
 }
 
-export interface RetryLayerDeps {
-  /** The upstream's retry budget; undefined = unlimited. */
-  readonly budget: RetryBudget | undefined;
-  /** Random source for jitter (tests). */
-  readonly random?: () => number;
+export interface RetryDeps {
+  /** Random source for backoff jitter (tests). @default Math.random */
+  readonly random?: (() => number) | undefined;
 }
 
-export function createRetryLayer(deps: RetryLayerDeps): Layer {
-  const { budget } = deps;
+/** The retry layer, with the upstream's retry budget (undefined = unlimited). */
+export interface RetryLayer extends Layer {
+  readonly budget: RetryBudget | undefined;
+}
+
+/**
+ * The retry layer of an upstream, with its retry budget. Always present: a
+ * call's `retries` option or a route may ask for retries the upstream's
+ * default has not; a call with none passes straight on.
+ */
+export function createRetryLayer(upstream: Readonly<ResolvedUpstream>, deps: RetryDeps = {}): RetryLayer {
+  const cfg = upstream.retries.budget;
+  const budget = cfg === undefined ? undefined : new RetryBudget(cfg);
   const random = deps.random ?? Math.random;
 
   async function retryLoop(req: MeshRequest, next: Handler, first: Last, max: number): Promise<MeshResponse> {
@@ -230,30 +239,36 @@ export function createRetryLayer(deps: RetryLayerDeps): Layer {
     }
   }
 
-  return (next: Handler): Handler =>
-    async function retry(req) {
-      const max = retriesOf(req);
-      if (max <= 0) return next(req);
-      if (budget !== undefined) budget.active++;
+  async function retrying(req: MeshRequest, next: Handler, max: number): Promise<MeshResponse> {
+    if (budget !== undefined) budget.active++;
+    try {
+      let first: Last;
       try {
-        let first: Last;
-        try {
-          const res = await next(req);
-          // classify() answers "success, not retryable" below 400 whatever the policy: skip it (the common case).
-          if (res.statusCode < 400) return res;
-          const c = classify({ response: res }, req.policy.retries);
-          if (!c.retryable || !mayRetry(req, c, req.policy.retries)) return res;
-          first = { response: res };
-        } catch (error) {
-          const c = classify({ error }, req.policy.retries);
-          if (!mayRetry(req, c, req.policy.retries)) throw error;
-          first = { error };
-        }
-        return await retryLoop(req, next, first, max);
-      } finally {
-        if (budget !== undefined) budget.active--;
+        const res = await next(req);
+        // classify() answers "success, not retryable" below 400 whatever the policy: skip it (the common case).
+        if (res.statusCode < 400) return res;
+        const c = classify({ response: res }, req.policy.retries);
+        if (!c.retryable || !mayRetry(req, c, req.policy.retries)) return res;
+        first = { response: res };
+      } catch (error) {
+        const c = classify({ error }, req.policy.retries);
+        if (!mayRetry(req, c, req.policy.retries)) throw error;
+        first = { error };
       }
-    };
+      return await retryLoop(req, next, first, max);
+    } finally {
+      if (budget !== undefined) budget.active--;
+    }
+  }
+
+  const layer = ((next: Handler): Handler =>
+    function retry(req) {
+      const max = retriesOf(req);
+      // No retries for this call: straight on, no async frame.
+      return max <= 0 ? next(req) : retrying(req, next, max);
+    }) as RetryLayer;
+  Object.defineProperty(layer, 'budget', { value: budget, enumerable: true });
+  return layer;
 }
 
 function isAttemptTimeout(error: unknown): boolean {

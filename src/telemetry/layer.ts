@@ -28,7 +28,8 @@ import {
   trace,
 } from '@opentelemetry/api';
 import type { Attributes, Context, Counter, Histogram, Span, SpanOptions } from '@opentelemetry/api';
-import type { Handler, Layer, MeshRequest, MeshResponse } from '../client/types.ts';
+import type { Handler, Layer, MeshRequest, MeshResponse } from '../core/types.ts';
+import type { ResolvedUpstream } from '../policy/types.ts';
 import { safeExecute } from './safe.ts';
 import {
   ATTR_ERROR_TYPE,
@@ -68,8 +69,28 @@ function noGlobalTracerProvider(): boolean {
   return provider instanceof ProxyTracerProvider && provider.getDelegate() === NOOP_TRACER_PROVIDER;
 }
 
-/** Builds the telemetry layer, or `undefined` when telemetry is disabled (zero cost). */
-export function createTelemetryLayer(deps: TelemetryLayerDeps): Layer | undefined {
+/** A mesh's telemetry: its instruments and hooks, shared by every upstream's chain. */
+export interface Telemetry {
+  /** The telemetry layer (one for every upstream: it reads the service from the request). */
+  readonly layer: Layer;
+}
+
+/** What the chain assembler hands the telemetry layer factory. */
+export interface TelemetryDeps {
+  /** The mesh's telemetry; undefined when telemetry is off. */
+  readonly telemetry?: Telemetry | undefined;
+}
+
+/** The telemetry layer of an upstream (layer factory shape): the mesh's shared one, or none. */
+export function createTelemetryLayer(_upstream: Readonly<ResolvedUpstream>, deps: TelemetryDeps): Layer | undefined {
+  return deps.telemetry?.layer;
+}
+
+/**
+ * Builds a mesh's telemetry (instruments made once), or `undefined` when
+ * telemetry is disabled: the layer is then absent (zero cost).
+ */
+export function createTelemetry(deps: TelemetryLayerDeps): Telemetry | undefined {
   if (!deps.enabled) return undefined;
   // The API's global tracer is a proxy: an SDK registered after the mesh was
   // built is still picked up. Meters have no proxy in API 1.x, so the meter is
@@ -93,7 +114,7 @@ export function createTelemetryLayer(deps: TelemetryLayerDeps): Layer | undefine
         };
   const { requestHook, responseHook } = deps;
 
-  return (next: Handler): Handler =>
+  const layer = (next: Handler): Handler =>
     (req: MeshRequest): Promise<MeshResponse> => {
       if (instruments === undefined && !ownTracer && noGlobalTracerProvider()) {
         propagation.inject(context.active(), req.headers);
@@ -135,6 +156,7 @@ export function createTelemetryLayer(deps: TelemetryLayerDeps): Layer | undefine
         },
       );
     };
+  return { layer };
 }
 
 interface Instruments {

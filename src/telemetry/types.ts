@@ -4,7 +4,7 @@
  * in types.ts).
  */
 import type { Meter, Span, Tracer } from '@opentelemetry/api';
-import type { MeshRequest, MeshResponse } from '../client/types.ts';
+import type { MeshRequest, MeshResponse } from '../core/types.ts';
 
 /**
  * Called right after the logical span starts (only when it is recording). May

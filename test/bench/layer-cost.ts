@@ -5,14 +5,13 @@
 // differences. Run: npx node test/bench/layer-cost.ts   (N=200000 by default)
 import { createLoadBalancer } from '../../src/balancer/balancer.ts';
 import { createBalanceLayer } from '../../src/client/balance.ts';
-import { composeChain } from '../../src/client/compose.ts';
-import { attemptTimeoutLayer, deadlineLayer } from '../../src/client/deadline.ts';
-import type { Handler, Layer, MeshRequest, MeshResponse } from '../../src/client/types.ts';
-import { buildMeshRequest, EMPTY_OPTIONS } from '../../src/client/request.ts';
+import { assembleChain } from '../../src/client/chain.ts';
+import { createAttemptTimeoutLayer, createDeadlineLayer } from '../../src/client/deadline.ts';
+import type { Handler, Layer, MeshRequest, MeshResponse } from '../../src/core/types.ts';
+import { toMeshRequest, EMPTY_OPTIONS } from '../../src/client/request.ts';
 import { defaultUpstream, resolvePolicy } from '../../src/policy/resolve.ts';
 import type { Endpoint } from '../../src/registry/types.ts';
 import { createBreakerLayer } from '../../src/resilience/breaker.ts';
-import { RetryBudget } from '../../src/resilience/budget.ts';
 import { createLimitLayer } from '../../src/resilience/limits.ts';
 import { createRetryLayer } from '../../src/resilience/retry.ts';
 
@@ -23,7 +22,7 @@ const response = { statusCode: 200, headers: {}, body: undefined, trailers: {}, 
 const resolved = Promise.resolve(response);
 const transport: Handler = () => resolved;
 const request = (): MeshRequest =>
-  buildMeshRequest(upstream, url, { method: 'GET', headers: {}, body: null, signal: undefined, options: EMPTY_OPTIONS });
+  toMeshRequest(upstream, url, { options: EMPTY_OPTIONS });
 
 const endpoints: Endpoint[] = [1, 2, 3].map((i) => ({
   id: `e${i}`,
@@ -36,13 +35,15 @@ const endpoints: Endpoint[] = [1, 2, 3].map((i) => ({
 const balancer = createLoadBalancer(upstream.loadBalancer, upstream.outlierDetection);
 balancer.update(endpoints);
 
+const deadlineLayer = createDeadlineLayer();
+const attemptTimeoutLayer = createAttemptTimeoutLayer();
 const layers: Record<string, Layer> = {
   deadline: deadlineLayer,
-  breaker: createBreakerLayer(upstream)!,
+  breaker: createBreakerLayer(upstream, {})!,
   limit: createLimitLayer(upstream)!,
-  retry: createRetryLayer({ budget: new RetryBudget(upstream.retries.budget!) }),
+  retry: createRetryLayer(upstream),
   attemptTimeout: (next) => deadlineLayer(attemptTimeoutLayer(next)),
-  balance: createBalanceLayer(balancer),
+  balance: createBalanceLayer(upstream, { balancer }),
 };
 
 async function measure(name: string, handler: Handler, base = 0): Promise<number> {
@@ -56,10 +57,8 @@ async function measure(name: string, handler: Handler, base = 0): Promise<number
 
 const base = await measure('no layer (request built, resolved)', transport);
 for (const [name, layer] of Object.entries(layers)) await measure(name, layer(transport), base);
-const all = composeChain(
-  { deadline: deadlineLayer, breaker: layers.breaker, limit: layers.limit, retry: layers.retry, attemptTimeout: attemptTimeoutLayer, balance: layers.balance },
-  transport,
-);
+const all = assembleChain(upstream, { balancer }, transport);
 await measure(`default chain (${all.names.join(' → ')})`, all.handler, base);
 await (layers.breaker as unknown as { close(): Promise<void> }).close();
+await all.close();
 balancer.close();

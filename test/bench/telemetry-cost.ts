@@ -11,9 +11,9 @@ import { AggregationTemporality, MeterProvider, PeriodicExportingMetricReader } 
 import type { PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { SpanExporter } from '@opentelemetry/sdk-trace';
-import type { Handler, MeshRequest, MeshResponse } from '../../src/client/types.ts';
-import { createTelemetryLayer } from '../../src/telemetry/layer.ts';
-import { buildMeshRequest, EMPTY_OPTIONS } from '../../src/client/request.ts';
+import type { Handler, MeshRequest, MeshResponse } from '../../src/core/types.ts';
+import { createTelemetry } from '../../src/telemetry/layer.ts';
+import { toMeshRequest, EMPTY_OPTIONS } from '../../src/client/request.ts';
 import { defaultUpstream, resolvePolicy } from '../../src/policy/resolve.ts';
 
 const N = Number(process.env.N ?? 200_000);
@@ -24,7 +24,7 @@ const transport: Handler = () => resolved;
 const upstream = defaultUpstream(resolvePolicy({ apiVersion: 'inmesh/v1' }), 'orders');
 const url = new URL('http://orders/api/items');
 const request = (): MeshRequest =>
-  buildMeshRequest(upstream, url, { method: 'GET', headers: {}, body: null, signal: undefined, options: EMPTY_OPTIONS });
+  toMeshRequest(upstream, url, { options: EMPTY_OPTIONS });
 
 async function measure(name: string, handler: Handler): Promise<void> {
   for (let i = 0; i < N / 10; i++) await handler(request()); // warm-up
@@ -35,7 +35,7 @@ async function measure(name: string, handler: Handler): Promise<void> {
 }
 
 await measure('no layer (telemetry: { enabled: false })', transport);
-await measure('layer, no SDK registered', createTelemetryLayer({ enabled: true })!(transport));
+await measure('layer, no SDK registered', createTelemetry({ enabled: true })!.layer(transport));
 
 const spanExporter: SpanExporter = {
   export: (_spans, done) => done({ code: ExportResultCode.SUCCESS }),
@@ -55,8 +55,8 @@ const meterProvider = new MeterProvider({
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 propagation.setGlobalPropagator(new W3CTraceContextPropagator());
 trace.setGlobalTracerProvider(provider);
-await measure('layer, tracer provider only', createTelemetryLayer({ enabled: true })!(transport));
+await measure('layer, tracer provider only', createTelemetry({ enabled: true })!.layer(transport));
 metrics.setGlobalMeterProvider(meterProvider);
-await measure('layer, tracer + meter provider', createTelemetryLayer({ enabled: true })!(transport));
+await measure('layer, tracer + meter provider', createTelemetry({ enabled: true })!.layer(transport));
 await provider.shutdown();
 await meterProvider.shutdown();

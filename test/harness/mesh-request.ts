@@ -1,5 +1,5 @@
 /** A MeshRequest for unit tests of single layers (no chain, no network). */
-import type { MeshRequest, MeshResponse } from '../../src/client/types.ts';
+import type { MeshRequest, MeshResponse } from '../../src/core/types.ts';
 import type { ResolvedUpstream } from '../../src/policy/types.ts';
 
 export interface FakeRequestInit {

@@ -1,11 +1,12 @@
-/** Pins THE layer order of compose.ts, and that a layer whose policy is off is absent. */
+/** Pins THE layer order of chain.ts, and that a layer whose policy is off is absent. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { composeChain, LAYER_ORDER, type LayerName } from '../../../src/client/compose.ts';
-import type { Handler, Layer, MeshRequest } from '../../../src/client/types.ts';
+import { composeChain, LAYER_ORDER } from '../../../src/client/chain.ts';
+import { createTelemetry } from '../../../src/telemetry/layer.ts';
+import type { Handler, Layer, MeshRequest } from '../../../src/core/types.ts';
 import { UpstreamRuntime } from '../../../src/client/upstream.ts';
 import { createLoadBalancer } from '../../../src/balancer/balancer.ts';
 import { StaticRegistry } from '../../../src/registry/static.ts';
-import { buildMeshRequest, EMPTY_OPTIONS } from '../../../src/client/request.ts';
+import { toMeshRequest, EMPTY_OPTIONS } from '../../../src/client/request.ts';
 import { closeAll, ok, policyFor, startServer } from './helpers.ts';
 
 afterEach(closeAll);
@@ -26,62 +27,47 @@ describe('layer order', () => {
 
   it('composeChain calls the layers in array order, first outermost', async () => {
     const log: string[] = [];
-    const layers = Object.fromEntries(LAYER_ORDER.map((n) => [n, instrument(n, log)]));
+    const layers = Object.fromEntries(LAYER_ORDER.map((n: string) => [n, instrument(n, log)]));
     const chain = composeChain(layers, async () => {
       log.push('transport');
       return { statusCode: 200, headers: {}, body: undefined as never, trailers: {}, endpoint: 'e', attempts: 1 };
     });
     await chain.handler({} as MeshRequest);
-    expect(log).toEqual([...LAYER_ORDER.map((n) => `${n}>`), 'transport', ...[...LAYER_ORDER].reverse().map((n) => `<${n}`)]);
+    expect(log).toEqual([...LAYER_ORDER.map((n) => `${n}>`), 'transport', ...[...LAYER_ORDER].reverse().map((n: string) => `<${n}`)]);
     expect(chain.names).toEqual(LAYER_ORDER);
   });
 
-  it('the real chain of an upstream runs the external layers at their places around the built-in ones', async () => {
+  it('the assembled chain of an upstream holds every layer its policy turns on, in LAYER_ORDER', async () => {
     const s = await startServer(ok);
-    const policy = policyFor({ orders: { endpoints: [s.address] } }, { timeouts: { perTry: '1s' } });
+    const policy = policyFor({ orders: { endpoints: [s.address], doc: { rateLimit: { requestsPerSecond: 1000 } } } }, { timeouts: { perTry: '1s' }, circuitBreaker: { enabled: true } });
     const upstream = policy.upstreams.orders!;
-    const log: string[] = [];
-    // a layer that records which built-in layers already ran (deadline fixed, endpoint picked)
-    const probe = (name: string): Layer => (next) => async (req) => {
-      log.push(`${name}:deadline=${req.deadline !== Infinity}:endpoint=${req.endpoint !== undefined}`);
-      return next(req);
-    };
     const rt = new UpstreamRuntime(upstream, {
       registry: new StaticRegistry({ services: { orders: [s.address] }, env: false }),
       createBalancer: (u) => createLoadBalancer(u.loadBalancer, u.outlierDetection),
-      layers: { telemetry: probe('telemetry'), breaker: probe('breaker'), rateLimit: probe('rateLimit'), limit: probe('limit') },
+      telemetry: createTelemetry({ enabled: true }),
     });
     try {
-      const req = buildMeshRequest(upstream, new URL('http://orders/'), { method: 'GET', headers: {}, body: null, signal: undefined, options: EMPTY_OPTIONS });
-      const res = await rt.call(req);
+      expect(rt.chain.names).toEqual(LAYER_ORDER);
+      const res = await rt.call(toMeshRequest(upstream, new URL('http://orders/'), { options: EMPTY_OPTIONS }));
+      expect(res.statusCode).toBe(200);
       await res.body.dump();
-      expect(log).toEqual([
-        'telemetry:deadline=false:endpoint=false',
-        'breaker:deadline=true:endpoint=false',
-        'rateLimit:deadline=true:endpoint=false',
-        'limit:deadline=true:endpoint=false',
-      ]);
-      const names: readonly LayerName[] = rt.chain(7).names;
-      expect(names).toEqual(LAYER_ORDER);
     } finally {
       await rt.close();
     }
   });
 
-  it('a layer whose policy is off is absent', async () => {
-    const policy = policyFor({ orders: { endpoints: ['127.0.0.1:1'] } }, { timeouts: { request: '0ms', perTry: '0ms' }, retries: { attempts: 0 } });
+  it('a layer whose policy is off is absent; those a call may turn on stay', async () => {
+    const policy = policyFor(
+      { orders: { endpoints: ['127.0.0.1:1'] } },
+      { timeouts: { request: '0ms', perTry: '0ms' }, retries: { attempts: 0 }, circuitBreaker: { enabled: false }, limits: { enabled: false } },
+    );
     const upstream = policy.upstreams.orders!;
     const rt = new UpstreamRuntime(upstream, {
       registry: new StaticRegistry({ services: { orders: ['127.0.0.1:1'] }, env: false }),
       createBalancer: (u) => createLoadBalancer(u.loadBalancer, u.outlierDetection),
-      layers: {},
     });
     try {
-      expect(rt.chain(0).names).toEqual(['balance']);
-      expect(rt.chain(2).names).toEqual(['retry', 'balance']);
-      expect(rt.chain(4).names).toEqual(['attemptTimeout', 'balance']);
-      expect(rt.chain(5).names).toEqual(['deadline', 'attemptTimeout', 'balance']);
-      expect(rt.chain(0)).toBe(rt.chain(0)); // built once
+      expect(rt.chain.names).toEqual(['deadline', 'retry', 'attemptTimeout', 'balance']);
     } finally {
       await rt.close();
     }

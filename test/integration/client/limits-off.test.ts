@@ -6,8 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMesh, type Mesh } from '../../../src/index.ts';
-import { EMPTY_OPTIONS } from '../../../src/client/request.ts';
-import { presenceMask, type UpstreamRuntime } from '../../../src/client/upstream.ts';
+import type { UpstreamRuntime } from '../../../src/client/upstream.ts';
 import { closeAll, ok, startServer } from './helpers.ts';
 
 const meshes: Mesh[] = [];
@@ -32,7 +31,7 @@ function meshWith(address: string, limits: Record<string, unknown> | undefined):
 function layersOf(mesh: Mesh): readonly string[] {
   // createMesh() returns the MeshImpl behind the public Mesh interface; runtimeFor() is its own.
   const rt = (mesh as Mesh & { runtimeFor(host: string): UpstreamRuntime | undefined }).runtimeFor('orders')!;
-  return rt.chain(presenceMask(rt.upstream, EMPTY_OPTIONS)).names;
+  return rt.chain.names;
 }
 
 describe('limits.enabled: false', () => {

@@ -7,7 +7,7 @@
 import type { LookupAddress, lookup as dnsLookup } from 'node:dns';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMesh, UpstreamError, type Mesh } from '../../../src/index.ts';
-import { buildMeshRequest, EMPTY_OPTIONS } from '../../../src/client/request.ts';
+import { toMeshRequest, EMPTY_OPTIONS } from '../../../src/client/request.ts';
 import { createTransport, EndpointPools, guardedLookup } from '../../../src/client/transport.ts';
 import type { Endpoint } from '../../../src/registry/types.ts';
 import { UpstreamRuntime } from '../../../src/client/upstream.ts';
@@ -42,7 +42,7 @@ const upstream = policy.upstreams.orders!;
 const endpoint = (address: string, port: number): Endpoint => ({ id: `${address}:${port}`, address, port, tags: [], meta: {}, weight: 1 });
 
 function send(p: EndpointPools, ep: Endpoint) {
-  const req = buildMeshRequest(upstream, new URL('http://orders/x'), { method: 'GET', headers: {}, body: null, signal: undefined, options: EMPTY_OPTIONS });
+  const req = toMeshRequest(upstream, new URL('http://orders/x'), { options: EMPTY_OPTIONS });
   req.endpoint = ep;
   return createTransport(p)(req);
 }
@@ -102,7 +102,6 @@ describe('endpoint pools take allowLinkLocal from the registry', () => {
       new UpstreamRuntime(upstream, {
         registry: new StaticRegistry({ services: { orders: ['127.0.0.1:1'] }, env: false, allowLinkLocal }),
         createBalancer: (u) => createLoadBalancer(u.loadBalancer, u.outlierDetection),
-        layers: {},
       });
     const allowing = runtime(true);
     const refusing = runtime(false);

@@ -8,10 +8,10 @@ import type { AddressInfo } from 'node:net';
 import { SpanKind, SpanStatusCode, context, propagation, trace } from '@opentelemetry/api';
 import { Pool, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Handler, MeshResponse } from '../../../src/client/types.ts';
+import type { Handler, MeshResponse } from '../../../src/core/types.ts';
 import { extractContext, withServerSpan } from '../../../src/telemetry/server.ts';
-import { createTelemetryLayer } from '../../../src/telemetry/layer.ts';
-import { createMesh } from '../../../src/mesh.ts';
+import { createTelemetry } from '../../../src/telemetry/layer.ts';
+import { createMesh } from '../../../src/mesh/mesh.ts';
 import { fakeRequest } from '../../unit/telemetry/fixtures.ts';
 import { registerOtel } from '../../unit/telemetry/otel-harness.ts';
 import type { OtelHarness } from '../../unit/telemetry/otel-harness.ts';
@@ -50,7 +50,7 @@ beforeAll(async () => {
     });
     return { statusCode, headers, body, trailers, endpoint: `127.0.0.1:${upstreamPort}`, attempts: 1 } satisfies MeshResponse;
   };
-  const call = createTelemetryLayer({ enabled: true })!(transport);
+  const call = createTelemetry({ enabled: true })!.layer(transport);
 
   front = createServer((req, res) => {
     void withServerSpan(

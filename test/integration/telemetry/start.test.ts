@@ -5,7 +5,7 @@ import { context, metrics, propagation, trace } from '@opentelemetry/api';
 import { MetricReader } from '@opentelemetry/sdk-metrics';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createTelemetryLayer } from '../../../src/telemetry/layer.ts';
+import { createTelemetry } from '../../../src/telemetry/layer.ts';
 import { loadConfig } from '../../../src/config/index.ts';
 import { startTelemetry, type StartTelemetryOptions } from '../../../src/telemetry/index.ts';
 import { fakeRequest, fakeResponse } from '../../unit/telemetry/fixtures.ts';
@@ -87,7 +87,7 @@ describe('startTelemetry', () => {
       sdk: { autoDetectResources: false },
     });
     expect(handle.started).toBe(true);
-    const layer = createTelemetryLayer({ enabled: true })!;
+    const layer = createTelemetry({ enabled: true })!.layer;
     let traceparent = '';
     await layer((req) => {
       traceparent = String(req.headers.traceparent);

@@ -13,7 +13,7 @@ import {
 } from '../../../src/errors.ts';
 import { countsAsUpstreamFailure, createBreakerLayer } from '../../../src/resilience/breaker.ts';
 import type { BreakerState } from '../../../src/resilience/breaker.ts';
-import type { Handler, MeshRequest, MeshResponse } from '../../../src/client/types.ts';
+import type { Handler, MeshRequest, MeshResponse } from '../../../src/core/types.ts';
 import type { ResolvedCircuitBreaker, ResolvedUpstream } from '../../../src/policy/types.ts';
 import { fakeRequest } from '../../harness/mesh-request.ts';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AbortedError, ClosedError, ErrorCodes, LoadShedError, TimeoutError, UpstreamError } from '../../../src/errors.ts';
 import { createLimitLayer } from '../../../src/resilience/limits.ts';
-import type { Handler, MeshResponse } from '../../../src/client/types.ts';
+import type { Handler, MeshResponse } from '../../../src/core/types.ts';
 import type { ResolvedUpstream } from '../../../src/policy/types.ts';
 import { fakeRequest } from '../../harness/mesh-request.ts';
 

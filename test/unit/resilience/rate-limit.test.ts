@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ClosedError, ErrorCodes, InvalidArgumentError, RateLimitedError } from '../../../src/errors.ts';
 import { createRateLimitLayer, refillStep } from '../../../src/resilience/rate-limit.ts';
-import type { Handler, MeshRequest, MeshResponse } from '../../../src/client/types.ts';
+import type { Handler, MeshRequest, MeshResponse } from '../../../src/core/types.ts';
 import type { ResolvedRateLimit, ResolvedUpstream } from '../../../src/policy/types.ts';
 import { fakeRequest } from '../../harness/mesh-request.ts';
 

@@ -2,8 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Readable } from 'node:stream';
 import { RetryBudgetExhaustedError, UpstreamError, AbortedError, TimeoutError } from '../../../src/errors.ts';
 import { backoffDelay, bodyReplayable, createRetryLayer, parseRetryAfter } from '../../../src/resilience/retry.ts';
-import { RetryBudget } from '../../../src/resilience/budget.ts';
-import type { MeshRequest, MeshResponse } from '../../../src/client/types.ts';
+import type { MeshRequest, MeshResponse } from '../../../src/core/types.ts';
 import { resolvePolicy } from '../../../src/policy/index.ts';
 
 describe('backoffDelay (Envoy full jitter)', () => {
@@ -48,6 +47,10 @@ const policy = resolvePolicy({
   upstreams: { orders: {} },
 } as never);
 const upstream = policy.upstreams.orders!;
+/** The upstream with no retry budget (unlimited retries). */
+const NO_BUDGET = { ...upstream, retries: { ...upstream.retries, budget: undefined } };
+/** The upstream with this retry budget; the layer made from it exposes it as `layer.budget`. */
+const withBudget = (budget: { percent: number; minConcurrency: number }) => ({ ...upstream, retries: { ...upstream.retries, budget } });
 
 function request(method = 'GET', extra: Partial<MeshRequest> = {}): MeshRequest {
   return {
@@ -67,14 +70,14 @@ const refused = (): Error => new UpstreamError('orders', [{ endpoint: 'e', error
 describe('retry layer', () => {
   it('does not enter the retry machinery on success', async () => {
     let calls = 0;
-    const h = createRetryLayer({ budget: undefined })(async () => { calls++; return response(200); });
+    const h = createRetryLayer(NO_BUDGET)(async () => { calls++; return response(200); });
     expect((await h(request())).statusCode).toBe(200);
     expect(calls).toBe(1);
   });
 
   it('retries up to `attempts` and returns the last retryable response', async () => {
     let calls = 0;
-    const h = createRetryLayer({ budget: undefined })(async () => { calls++; return response(503); });
+    const h = createRetryLayer(NO_BUDGET)(async () => { calls++; return response(503); });
     const res = await h(request());
     expect(res.statusCode).toBe(503);
     expect(calls).toBe(3);
@@ -82,12 +85,12 @@ describe('retry layer', () => {
 
   it('succeeds on a later attempt', async () => {
     let calls = 0;
-    const h = createRetryLayer({ budget: undefined })(async () => (++calls < 3 ? response(502) : response(200)));
+    const h = createRetryLayer(NO_BUDGET)(async () => (++calls < 3 ? response(502) : response(200)));
     expect((await h(request())).statusCode).toBe(200);
   });
 
   it('throws UpstreamError with every attempt when all fail with errors', async () => {
-    const h = createRetryLayer({ budget: undefined })(async () => { throw refused(); });
+    const h = createRetryLayer(NO_BUDGET)(async () => { throw refused(); });
     const e = await h(request()).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(UpstreamError);
     expect((e as UpstreamError).attempts).toHaveLength(3);
@@ -97,27 +100,28 @@ describe('retry layer', () => {
 
   it('does not retry POST on a 503, but retries a connect failure', async () => {
     let calls = 0;
-    const h = createRetryLayer({ budget: undefined })(async () => { calls++; return response(503); });
+    const h = createRetryLayer(NO_BUDGET)(async () => { calls++; return response(503); });
     await h(request('POST'));
     expect(calls).toBe(1);
     calls = 0;
-    const h2 = createRetryLayer({ budget: undefined })(async () => { calls++; if (calls === 1) throw refused(); return response(200); });
+    const h2 = createRetryLayer(NO_BUDGET)(async () => { calls++; if (calls === 1) throw refused(); return response(200); });
     expect((await h2(request('POST'))).statusCode).toBe(200);
     expect(calls).toBe(2);
   });
 
   it('POST is retried when the call says idempotent', async () => {
     let calls = 0;
-    const h = createRetryLayer({ budget: undefined })(async () => { calls++; return response(503); });
+    const h = createRetryLayer(NO_BUDGET)(async () => { calls++; return response(503); });
     await h(request('POST', { options: { idempotent: true } }));
     expect(calls).toBe(3);
   });
 
   it('budget exhausted: a response is returned, an error becomes RetryBudgetExhaustedError', async () => {
-    const budget = new RetryBudget({ percent: 0, minConcurrency: 0 });
-    const h = createRetryLayer({ budget })(async () => response(503));
+    const layer = createRetryLayer(withBudget({ percent: 0, minConcurrency: 0 }));
+    const budget = layer.budget!;
+    const h = layer(async () => response(503));
     expect((await h(request())).statusCode).toBe(503);
-    const h2 = createRetryLayer({ budget })(async () => { throw refused(); });
+    const h2 = layer(async () => { throw refused(); });
     const e = await h2(request()).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(RetryBudgetExhaustedError);
     expect((e as Error).cause).toBeInstanceOf(UpstreamError);
@@ -128,14 +132,14 @@ describe('retry layer', () => {
   it('a caller abort during backoff ends with AbortedError', async () => {
     const ac = new AbortController();
     const slow = resolvePolicy({ apiVersion: 'inmesh/v1', upstreams: { orders: { retries: { backoff: { base: '10s', max: '10s' } } } } } as never).upstreams.orders!;
-    const h = createRetryLayer({ budget: undefined, random: () => 0.99 })(async () => { queueMicrotask(() => ac.abort()); return response(503); });
+    const h = createRetryLayer(NO_BUDGET, { random: () => 0.99 })(async () => { queueMicrotask(() => ac.abort()); return response(503); });
     const e = await h(request('GET', { policy: slow, upstream: slow, signal: ac.signal })).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(AbortedError);
   });
 
   it('no retry when the backoff would pass the deadline: the last response stays', async () => {
     let calls = 0;
-    const h = createRetryLayer({ budget: undefined, random: () => 0.99 })(async () => { calls++; return response(503); });
+    const h = createRetryLayer(NO_BUDGET, { random: () => 0.99 })(async () => { calls++; return response(503); });
     const slow = resolvePolicy({ apiVersion: 'inmesh/v1', upstreams: { orders: { retries: { backoff: { base: '1s', max: '1s' } } } } } as never).upstreams.orders!;
     const res = await h(request('GET', { policy: slow, upstream: slow, deadline: performance.now() + 500 }));
     expect(res.statusCode).toBe(503);
@@ -143,12 +147,13 @@ describe('retry layer', () => {
   });
 
   it('Retry-After longer than maxRetryAfter or than the deadline left: no retry, that response returned, no budget token taken', async () => {
-    const budget = new RetryBudget({ percent: 0, minConcurrency: 1 });
+    const layer = createRetryLayer(withBudget({ percent: 0, minConcurrency: 1 }));
+    const budget = layer.budget!;
     let calls = 0;
     let acquired = 0;
     const tryAcquire = budget.tryAcquire.bind(budget);
     budget.tryAcquire = () => { acquired++; return tryAcquire(); };
-    const h = createRetryLayer({ budget })(async () => {
+    const h = layer(async () => {
       calls++;
       const r = response(calls % 2 === 1 ? 503 : 200);
       return { ...r, headers: { 'retry-after': calls === 1 ? '11' : '0' } };
@@ -158,7 +163,7 @@ describe('retry layer', () => {
     expect([res.statusCode, res.headers['retry-after'], calls, acquired]).toEqual([503, '11', 1, 0]);
     // 2 s asked, 500 ms left of the deadline
     calls = 0;
-    const h2 = createRetryLayer({ budget: undefined })(async () => {
+    const h2 = createRetryLayer(NO_BUDGET)(async () => {
       calls++;
       return { ...response(429), headers: { 'retry-after': '2' } };
     });
@@ -173,7 +178,7 @@ describe('retry layer', () => {
   });
 
   it('a total timeout is never retried nor wrapped', async () => {
-    const h = createRetryLayer({ budget: undefined })(async () => { throw new TimeoutError('total', 5); });
+    const h = createRetryLayer(NO_BUDGET)(async () => { throw new TimeoutError('total', 5); });
     await expect(h(request())).rejects.toBeInstanceOf(TimeoutError);
   });
 });

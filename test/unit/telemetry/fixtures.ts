@@ -1,4 +1,4 @@
-import type { MeshRequest, MeshResponse } from '../../../src/client/types.ts';
+import type { MeshRequest, MeshResponse } from '../../../src/core/types.ts';
 
 /** A MeshRequest with only what the telemetry layer reads filled in. */
 export function fakeRequest(overrides: Partial<MeshRequest> = {}): MeshRequest {

@@ -2,8 +2,8 @@ import { DiagLogLevel, SpanKind, SpanStatusCode, context, diag, trace } from '@o
 import type { DiagLogger } from '@opentelemetry/api';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { UpstreamError } from '../../../src/errors.ts';
-import type { Handler, MeshResponse } from '../../../src/client/types.ts';
-import { createTelemetryLayer } from '../../../src/telemetry/layer.ts';
+import type { Handler, MeshResponse } from '../../../src/core/types.ts';
+import { createTelemetry } from '../../../src/telemetry/layer.ts';
 import { HTTP_DURATION_BUCKETS } from '../../../src/telemetry/semconv.ts';
 import { fakeRequest, fakeResponse } from './fixtures.ts';
 import { isHistogram, isSum, registerOtel } from './otel-harness.ts';
@@ -21,17 +21,17 @@ afterEach(() => {
   diag.disable();
 });
 
-function layered(next: Handler, deps: Parameters<typeof createTelemetryLayer>[0] = { enabled: true }): Handler {
-  const layer = createTelemetryLayer(deps);
+function layered(next: Handler, deps: Parameters<typeof createTelemetry>[0] = { enabled: true }): Handler {
+  const layer = createTelemetry(deps)?.layer;
   if (layer === undefined) throw new Error('layer expected');
   return layer(next);
 }
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-0[01]$/;
 
-describe('createTelemetryLayer', () => {
+describe("createTelemetry", () => {
   it('returns undefined when disabled, so the chain does not contain it', () => {
-    expect(createTelemetryLayer({ enabled: false })).toBeUndefined();
+    expect(createTelemetry({ enabled: false })).toBeUndefined();
   });
 
   it('makes one CLIENT span per logical call, named after the method, with semconv attributes', async () => {

@@ -4,7 +4,7 @@ import { context, metrics, propagation, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createTelemetryLayer } from '../../../src/telemetry/layer.ts';
+import { createTelemetry } from '../../../src/telemetry/layer.ts';
 import { fakeRequest, fakeResponse } from './fixtures.ts';
 import { registerOtel } from './otel-harness.ts';
 
@@ -20,11 +20,11 @@ afterEach(disableAll);
 
 describe('telemetry layer without an SDK', () => {
   it('is absent when disabled', () => {
-    expect(createTelemetryLayer({ enabled: false })).toBeUndefined();
+    expect(createTelemetry({ enabled: false })).toBeUndefined();
   });
 
   it('returns the next handler’s own promise and leaves the headers alone', async () => {
-    const layer = createTelemetryLayer({ enabled: true })!;
+    const layer = createTelemetry({ enabled: true })!.layer;
     const pending = Promise.resolve(fakeResponse());
     const req = fakeRequest({ headers: { a: 'b' } });
     const handler = layer(() => pending);
@@ -38,7 +38,7 @@ describe('telemetry layer without an SDK', () => {
     const startSpan = vi.fn();
     const spy = vi.spyOn(trace, 'getTracer').mockReturnValue({ startSpan, startActiveSpan: vi.fn() } as never);
     try {
-      const layer = createTelemetryLayer({ enabled: true })!;
+      const layer = createTelemetry({ enabled: true })!.layer;
       await layer(() => Promise.resolve(fakeResponse()))(fakeRequest());
       expect(startSpan).not.toHaveBeenCalled();
     } finally {
@@ -49,7 +49,7 @@ describe('telemetry layer without an SDK', () => {
   it('still propagates an inbound trace context when only a propagator is registered', async () => {
     context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
     propagation.setGlobalPropagator(new W3CTraceContextPropagator());
-    const layer = createTelemetryLayer({ enabled: true })!;
+    const layer = createTelemetry({ enabled: true })!.layer;
     const inbound = propagation.extract(context.active(), {
       traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
     });
@@ -59,7 +59,7 @@ describe('telemetry layer without an SDK', () => {
   });
 
   it('picks up a tracer provider registered after the layer was built (the API tracer is a proxy)', async () => {
-    const layer = createTelemetryLayer({ enabled: true })!;
+    const layer = createTelemetry({ enabled: true })!.layer;
     const otel = registerOtel({ metrics: false });
     try {
       await layer(() => Promise.resolve(fakeResponse()))(fakeRequest());

@@ -1,0 +1,339 @@
+/**
+ * `createMesh()`: the public face of the client data path. It loads the
+ * configuration, and hands each part of a call to its own module: which hosts
+ * are mesh services (hosts.ts), which registry serves an upstream
+ * (registries.ts), the upstream runtime and its chain (client/), registration
+ * (registration.ts). Hosts that are not mesh services pass through, untouched,
+ * to a plain undici Agent (`mesh.request`, `mesh.dispatcher`) or to the
+ * platform `fetch` (`mesh.fetch`).
+ */
+import { Agent, type Dispatcher } from 'undici';
+import { createLoadBalancer } from '../balancer/balancer.ts';
+import { MeshDispatcher } from '../client/dispatcher.ts';
+import { meshFetch, type MeshFetchInit } from '../client/fetch.ts';
+import { passThroughRequest } from '../client/pass-through.ts';
+import { callOptionsOf, toMeshRequest, type MeshRequestOptions } from '../client/request.ts';
+import { UpstreamRuntime, type DiscoveryStatus } from '../client/upstream.ts';
+import { loadConfig, type CodePolicy, type ConfigInput, type ResolvedConfig } from '../config/load.ts';
+import type { MeshResponse } from '../core/types.ts';
+import { ClosedError, InvalidArgumentError, isInmeshError } from '../errors.ts';
+import { describeValue } from '../internal/describe.ts';
+import type { ResolvedPolicy, ResolvedUpstream } from '../policy/types.ts';
+import { isPreflightRefusal } from '../registry/consul-preflight.ts';
+import { registerService, type ConsulRegistration } from '../registry/consul-register.ts';
+import type { ConsulWatchOptions } from '../registry/consul-watch.ts';
+import { ConsulRegistry } from '../registry/consul.ts';
+import { consoleLogger } from '../registry/logger.ts';
+import type { Logger, Registry } from '../registry/types.ts';
+import { createTelemetry, type Telemetry } from '../telemetry/layer.ts';
+import type { TelemetryOptions } from '../telemetry/types.ts';
+import { UpstreamHosts } from './hosts.ts';
+import { secretRedactor } from './redact.ts';
+import { MeshRegistries } from './registries.ts';
+import { registrationOptions, type MeshRegistrationOptions } from './registration.ts';
+import { warnOnce } from './warnings.ts';
+
+export type { MeshRequestOptions } from '../client/request.ts';
+export type { DiscoveryStatus } from '../client/upstream.ts';
+export type { MeshFetchInit } from '../client/fetch.ts';
+export type { MeshRegistrationOptions } from './registration.ts';
+
+/**
+ * Options of `createMesh()`. Everything here is optional: a setting given in
+ * code wins over the environment (`INMESH_*`, `CONSUL_*`, `OTEL_*`), which wins
+ * over the policy file (`policyFile` or `INMESH_POLICY_FILE`), which wins over
+ * the built-in defaults (see docs/configuration.md).
+ */
+export interface MeshOptions extends Omit<ConfigInput, 'policy' | 'telemetry'> {
+  /** A policy document (merged over env and file, then validated and resolved) or an already resolved policy (used as is). */
+  policy?: CodePolicy | ResolvedPolicy;
+  /** Environment to read settings from. @default process.env */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Directory a relative policy file is resolved against. @default process.cwd() */
+  cwd?: string;
+  /**
+   * Where endpoints come from: a Registry used for every upstream, or a static
+   * map `{ static: { orders: ['127.0.0.1:8080'] } }` (its services become mesh
+   * services). Default: each upstream's `discovery` — the static registry
+   * (policy `endpoints` and `INMESH_ENDPOINTS_<SERVICE>`), the file registry, or
+   * the Consul agent from `consul` / `CONSUL_HTTP_ADDR`, each created on first need.
+   */
+  registry?: Registry | { static: Readonly<Record<string, readonly string[]>> };
+  /** Tuning of Consul blocking queries (wait, back-off, stale/cached reads). */
+  consulWatch?: ConsulWatchOptions;
+  logger?: Logger;
+  /** Telemetry layer options; `{ enabled: false }` removes the layer. @default enabled unless INMESH_TRACING=false or OTEL_SDK_DISABLED=true */
+  telemetry?: TelemetryOptions;
+  /** Dispatcher for hosts that are not mesh services. @default a new undici Agent */
+  passThrough?: Dispatcher;
+  /** Jitter source for retry backoff (tests). @default Math.random */
+  random?: () => number;
+  /**
+   * The most upstreams one mesh runs at once. Each one holds a registry watch
+   * (a Consul blocking query) and its pools, and `*.service[.dc].consul` host
+   * names make one on first use, so a host name built from untrusted input
+   * could otherwise grow them without bound. A call to a new upstream beyond
+   * the limit fails with InvalidArgumentError. @default 1024
+   */
+  maxUpstreams?: number;
+}
+
+export interface MeshCloseOptions {
+  /** Time between taking this process's registrations out of rotation and deregistering them, for callers to move away. @default 0 ms */
+  drainMs?: number;
+}
+
+export interface Mesh {
+  /** The resolved policy in force (deep-frozen). */
+  readonly policy: ResolvedPolicy;
+  /** The resolved configuration (deep-frozen; secrets print as [redacted]). */
+  readonly config: ResolvedConfig;
+  /** Fast path, undici `request` semantics. */
+  request(url: string | URL, options?: MeshRequestOptions): Promise<MeshResponse>;
+  /** WHATWG-compatible fetch (a drop-in wrap of `fetch`). */
+  fetch(input: string | URL | Request, init?: MeshFetchInit): Promise<Response>;
+  /** An undici Dispatcher: mesh hosts go through the mesh, others to a plain Agent. */
+  readonly dispatcher: Dispatcher;
+  /** Whether a host name is a mesh service. A pure lookup: it starts no upstream and never throws. */
+  isMeshHost(hostname: string): boolean;
+  /**
+   * Discovery state of a mesh service, by host name (`orders`, `orders.service.consul`):
+   * endpoints known and available, staleness, the registry's last error (redacted).
+   * Undefined when the host is not a mesh service. Starts the service's registry
+   * watch if no request has yet.
+   */
+  discoveryStatus(hostname: string): DiscoveryStatus | undefined;
+  /**
+   * Registers this process in Consul (the agent from the configuration). On
+   * `close()` the instance is drained (maintenance mode) and deregistered.
+   */
+  register(options?: MeshRegistrationOptions): Promise<ConsulRegistration>;
+  /**
+   * Checks the Consul settings against the agent now: a namespace
+   * (CONSUL_NAMESPACE) on an OSS agent, or an admin partition (CONSUL_PARTITION)
+   * on an agent without partitions, rejects with a RegistryError (statusCode 400)
+   * that names the variable and the agent's version. Resolves at once when
+   * neither is set. Optional: the first request to a Consul upstream and
+   * `register()` run the same check and fail with the same error.
+   */
+  start(): Promise<void>;
+  /**
+   * Leaves Consul (each registration: maintenance mode, `drainMs` for callers to
+   * move away, deregistration, timers stopped), then closes pools, subscriptions,
+   * breakers and registries the mesh created.
+   */
+  close(options?: MeshCloseOptions): Promise<void>;
+}
+
+function isRegistry(r: MeshOptions['registry']): r is Registry {
+  return r !== undefined && typeof (r as Registry).subscribe === 'function';
+}
+
+function isResolvedPolicy(p: CodePolicy | ResolvedPolicy): p is ResolvedPolicy {
+  const d = (p as { defaults?: { timeouts?: { connect?: unknown }; discovery?: { endpoints?: unknown } } }).defaults;
+  return typeof d?.timeouts?.connect === 'number' && Array.isArray(d.discovery?.endpoints) && 'inbound' in p;
+}
+
+/** The most upstreams one mesh runs at once, by default. */
+const DEFAULT_MAX_UPSTREAMS = 1024;
+
+class MeshImpl implements Mesh {
+  readonly policy: ResolvedPolicy;
+  readonly config: ResolvedConfig;
+  readonly dispatcher: Dispatcher;
+  readonly #logger: Logger | undefined;
+  readonly #random: (() => number) | undefined;
+  readonly #passThrough: Dispatcher;
+  readonly #ownsPassThrough: boolean;
+  readonly #registries: MeshRegistries;
+  readonly #hosts: UpstreamHosts;
+  readonly #registrations: ConsulRegistration[] = [];
+  readonly #telemetry: Telemetry | undefined;
+  readonly #redact: (text: string) => string;
+  #closed = false;
+
+  constructor(options: MeshOptions) {
+    const max = options.maxUpstreams ?? DEFAULT_MAX_UPSTREAMS;
+    if (!(Number.isInteger(max) && max >= 1)) {
+      throw new InvalidArgumentError(`maxUpstreams must be an integer >= 1 (got ${describeValue(options.maxUpstreams)})`);
+    }
+    const env = options.env ?? process.env;
+    const { policy, cwd, registry, telemetry } = options;
+    this.#logger = options.logger;
+    this.#random = options.random;
+    const given = policy !== undefined && isResolvedPolicy(policy) ? policy : undefined;
+    const codePolicy = policy !== undefined && given === undefined ? (policy as CodePolicy) : undefined;
+    this.config = loadConfig({
+      code: {
+        ...(options.policyFile === undefined ? {} : { policyFile: options.policyFile }),
+        ...(options.service === undefined ? {} : { service: options.service }),
+        ...(options.consul === undefined ? {} : { consul: options.consul }),
+        ...(options.redisUrl === undefined ? {} : { redisUrl: options.redisUrl }),
+        ...(codePolicy === undefined ? {} : { policy: codePolicy }),
+        ...(telemetry?.enabled === undefined ? {} : { telemetry: { enabled: telemetry.enabled } }),
+      },
+      env,
+      ...(cwd === undefined ? {} : { cwd }),
+    });
+    this.policy = given ?? this.config.policy;
+    warnOnce(this.config.warnings, options.logger ?? consoleLogger);
+
+    const services: Record<string, readonly string[]> = Object.create(null) as Record<string, readonly string[]>;
+    if (!isRegistry(registry) && registry?.static !== undefined) Object.assign(services, registry.static);
+    for (const u of Object.values(this.policy.upstreams)) {
+      const d = u.discovery;
+      if (d.registry === 'static' && d.endpoints.length > 0) services[d.service ?? u.name] = d.endpoints;
+    }
+    this.#registries = new MeshRegistries({
+      registry: isRegistry(registry) ? registry : undefined,
+      services,
+      env,
+      consul: this.config.consul,
+      consulWatch: options.consulWatch,
+      logger: options.logger,
+    });
+    this.#redact = secretRedactor(this.config);
+    this.#telemetry = createTelemetry({
+      enabled: this.config.telemetry.enabled,
+      tracer: telemetry?.tracer,
+      meter: telemetry?.meter,
+      requestHook: telemetry?.requestHook,
+      responseHook: telemetry?.responseHook,
+    });
+    this.#hosts = new UpstreamHosts({
+      policy: this.policy,
+      isStatic: (service) => this.#registries.static.has(service),
+      maxUpstreams: max,
+      createRuntime: (upstream) => this.#createRuntime(upstream),
+    });
+    this.#ownsPassThrough = options.passThrough === undefined;
+    this.#passThrough = options.passThrough ?? new Agent();
+    this.dispatcher = new MeshDispatcher(this, this.#passThrough);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  isMeshHost(hostname: string): boolean {
+    return this.#hosts.isMeshHost(hostname);
+  }
+
+  discoveryStatus(hostname: string): DiscoveryStatus | undefined {
+    return this.runtimeFor(hostname)?.discoveryStatus();
+  }
+
+  /** The upstream runtime of a host name, or undefined when it is not a mesh service. */
+  runtimeFor(hostname: string): UpstreamRuntime | undefined {
+    return this.#hosts.runtimeFor(hostname);
+  }
+
+  #createRuntime(upstream: Readonly<ResolvedUpstream>): UpstreamRuntime {
+    const registry = this.#registries.for(upstream);
+    // With a Redis configured (INMESH_REDIS_URL / redisUrl) every client rate limit is
+    // shared through it; `rateLimit.shared: true` without one fails here, naming the fix.
+    const redisUrl = upstream.rateLimit === undefined ? undefined : this.config.redisUrl?.reveal();
+    return new UpstreamRuntime(upstream, {
+      registry,
+      // A namespace/partition the agent cannot honour fails the upstream's calls with
+      // that error; a transient failure is left to the watch (it retries).
+      preflight:
+        registry instanceof ConsulRegistry
+          ? () =>
+              registry.preflight().catch((error: unknown) => {
+                if (isPreflightRefusal(error)) throw error;
+              })
+          : undefined,
+      redact: this.#redact,
+      createBalancer: (u) => createLoadBalancer(u.loadBalancer, u.outlierDetection),
+      telemetry: this.#telemetry,
+      ...(redisUrl === undefined ? {} : { redis: { url: redisUrl } }),
+      logger: this.#logger,
+      random: this.#random,
+    });
+  }
+
+  start(): Promise<void> {
+    if (this.#closed) return Promise.reject(new ClosedError());
+    const c = this.config.consul;
+    if (c.namespace === undefined && c.partition === undefined) return Promise.resolve();
+    // A registry given in code is used for every upstream: check it if it is a Consul one.
+    const given = this.#registries.given;
+    if (given !== undefined) return given instanceof ConsulRegistry ? given.preflight() : Promise.resolve();
+    return this.#registries.consul().preflight();
+  }
+
+  async register(options: MeshRegistrationOptions = {}): Promise<ConsulRegistration> {
+    if (this.#closed) throw new ClosedError();
+    const registration = await registerService({
+      ...registrationOptions(this.config, options),
+      ...(this.#logger === undefined ? {} : { logger: this.#logger }),
+    });
+    this.#registrations.push(registration);
+    return registration;
+  }
+
+  request(url: string | URL, options?: MeshRequestOptions): Promise<MeshResponse> {
+    try {
+      if (this.#closed) throw new ClosedError();
+      const u = parseUrl(url);
+      const input = {
+        method: options?.method,
+        headers: options?.headers,
+        body: options?.body,
+        signal: options?.signal,
+        options: callOptionsOf(options),
+      };
+      const rt = this.runtimeFor(u.hostname);
+      if (rt === undefined) return passThroughRequest(this.#passThrough, u, input);
+      return rt.call(toMeshRequest(rt.upstream, u, input));
+    } catch (error) {
+      return Promise.reject(isInmeshError(error) ? error : new InvalidArgumentError('invalid request', { cause: error }));
+    }
+  }
+
+  fetch(input: string | URL | Request, init?: MeshFetchInit): Promise<Response> {
+    return meshFetch(this, input, init);
+  }
+
+  /** What JSON.stringify shows: the resolved configuration (secrets print as [redacted]). */
+  toJSON(): Record<string, unknown> {
+    return { config: this.config, closed: this.#closed };
+  }
+
+  async close(options: MeshCloseOptions = {}): Promise<void> {
+    if (this.#closed) return;
+    const drainMs = options.drainMs ?? 0;
+    if (!Number.isFinite(drainMs) || drainMs < 0) throw new InvalidArgumentError(`close({ drainMs }) must be a number of ms >= 0, got ${describeValue(options.drainMs)}`);
+    this.#closed = true;
+    // Leave Consul first (maintenance, drain, deregister) so no new traffic arrives; then stop the timers.
+    await Promise.allSettled(
+      this.#registrations.map(async (r) => {
+        try {
+          await r.leave({ drainMs });
+        } finally {
+          r.close();
+        }
+      }),
+    );
+    await Promise.all([this.#hosts.close(), this.#registries.close(), this.#ownsPassThrough ? this.#passThrough.close() : undefined]);
+  }
+}
+
+/** The URL of a call: a URL, or a string parsed once; InvalidArgumentError naming it otherwise. */
+function parseUrl(url: string | URL): URL {
+  if (url instanceof URL) return url;
+  if (typeof url !== 'string') throw new InvalidArgumentError(`url must be a string or a URL (got ${describeValue(url)})`);
+  try {
+    return new URL(url);
+  } catch (cause) {
+    throw new InvalidArgumentError(`invalid URL: ${describeValue(url)}`, { cause });
+  }
+}
+
+export type { MeshImpl };
+
+/** Creates a mesh. See docs/data-path.md. */
+export function createMesh(options: MeshOptions = {}): Mesh {
+  return new MeshImpl(options);
+}
