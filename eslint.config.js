@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'coverage/**', 'node_modules/**', '.cache/**', 'test/bench/**/*.mjs', 'test/run.mjs', 'eslint.config.js'] },
+  { ignores: ['dist/**', 'coverage/**', 'node_modules/**', '.cache/**', 'test/bench/**/*.mjs', 'test/run.mjs', 'eslint.config.js', '.dependency-cruiser.cjs'] },
   ...tseslint.configs.strictTypeChecked,
   {
     languageOptions: {
