@@ -6,7 +6,8 @@
  * request keeps the authority the caller used as its `Host` header
  * (`orders`, `orders.service.consul:8080`), and for `https:` the TLS
  * servername is the caller's host name (after undici's dns interceptor). A
- * pool is keyed by endpoint id, plus the servername for https.
+ * pool is keyed by endpoint id for http, and by endpoint id and the caller's
+ * authority (`id|host`) for https, whose pools differ in servername.
  *
  * An endpoint given by host name (not an IP literal) is resolved when its pool
  * connects, through `guardedLookup`: addresses the registry refuses as

@@ -25,12 +25,10 @@
  *   the next probe comes after another `halfOpenAfter`.
  * - opossum's own `timeout` is off: the deadline layers own time.
  *
- * Measured on the dev machine (Node 24, 2 cores, opossum 10.0.0, action an
- * immediately resolved promise): `fire()` costs about 0.5-0.9 µs per successful
- * call over a bare `await` (0.09 µs), i.e. about 1 % of a loopback HTTP request.
- * A failing call costs about 12 µs with `rollingPercentilesEnabled: false` and
- * about 150 µs with opossum's default `true` (it concatenates and sorts every
- * latency of the window on each failure), hence the setting below.
+ * opossum's default `rollingPercentilesEnabled: true` concatenates and sorts
+ * every latency of the window on each failure, which makes a failing call an
+ * order of magnitude dearer (docs/benchmarks.md, "Library costs behind the
+ * design choices"), hence the setting below.
  */
 import CircuitBreaker from 'opossum';
 import { CircuitOpenError, ClosedError, ErrorCodes, isInmeshError } from '../errors.ts';
@@ -137,7 +135,7 @@ export function createBreakerLayer(upstream: Readonly<ResolvedUpstream>, deps: B
     // volumeThreshold already keeps one early failure from opening the circuit;
     // a warm-up would also hide a dead upstream for a whole window at start-up.
     allowWarmUp: false,
-    // 150 µs instead of 12 µs per failure with it on (see the header); we publish no latency stats from here.
+    // See the header: dear on every failure, and no latency stats are published from here.
     rollingPercentilesEnabled: false,
     // One timer fewer: state reaches telemetry through onStateChange.
     enableSnapshots: false,

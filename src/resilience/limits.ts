@@ -6,21 +6,12 @@
  * `LoadShedError(service, 'maxPendingRequests')`. A shed call never reaches an
  * endpoint, so it is never retried and never counted against a host.
  *
- * Plain counters and a linked FIFO, not Bottleneck. Measured on the dev machine
- * (Node 24, 2 cores; inner handler an immediately resolved promise):
- *
- *   Bottleneck 2.19.5 `schedule()` (maxConcurrent 1024, highWater 1024, OVERFLOW)
- *     sequential:     ~4,900 µs per call
- *     64 concurrent:  ~2,500 µs per call (≈ 400 calls/s for the whole limiter)
- *   counters + FIFO (this file's approach)
- *     sequential:     ~1.6 µs per call
- *     64 concurrent:  ~0.3 µs per call
- *
- * Bottleneck's local datastore yields to the event loop with `setTimeout(0)`
- * several times per job (submit, register, run, free) behind a submit lock, so
- * every call pays some milliseconds and the limiter itself caps throughput far
- * below a loopback HTTP client. That rules it out for a layer that is on by
- * default.
+ * Plain counters and a linked FIFO, not Bottleneck: Bottleneck's local
+ * datastore yields to the event loop with `setTimeout(0)` several times per
+ * job (submit, register, run, free) behind a submit lock, so every call pays
+ * milliseconds and the limiter itself caps throughput far below a loopback
+ * HTTP client; that rules it out for a layer that is on by default. The
+ * figures: docs/benchmarks.md, "Library costs behind the design choices".
  *
  * Invariants:
  * - A permit is released exactly once per admitted call: on settle of the inner
@@ -196,8 +187,7 @@ export function createLimitLayer(upstream: Readonly<ResolvedUpstream>): LimitLay
 }
 
 function deadlineError(req: MeshRequest): TimeoutError {
-  // Same total as the deadline layer (client/deadline.ts totalTimeoutOf), read here
-  // from the request so that resilience/ imports nothing from client/.
+  // Same total as the deadline layer (client/deadline.ts totalTimeoutOf), read from the request.
   const total = req.options.timeout ?? req.policy.timeouts.request;
   return new TimeoutError('total', total, { service: req.service });
 }

@@ -7,14 +7,11 @@
  *
  * Two engines:
  * - **Process-local** (the default): a token bucket over plain numbers, refilled
- *   lazily from a monotonic clock. Not Bottleneck: measured on the dev machine
- *   (Node 24, 2 cores), Bottleneck 2.19.5's local `schedule()` with a reservoir
- *   costs ~4,900 µs per call sequentially and ~3,100 µs per call with 64
- *   concurrent callers (its local datastore yields with `setTimeout(0)` several
- *   times per job behind a submit lock, so one limiter tops out at a few hundred
- *   calls per second whatever `requestsPerSecond` says), against well under
- *   1 µs for the counters. The lead's choice was Bottleneck for both engines;
- *   this deviation is reported, and reversible in one place (`localBucket`).
+ *   lazily from a monotonic clock. Not Bottleneck: its local datastore yields
+ *   with `setTimeout(0)` several times per job behind a submit lock, so one
+ *   limiter tops out at a few hundred calls per second whatever
+ *   `requestsPerSecond` says (figures: docs/benchmarks.md, "Library costs
+ *   behind the design choices"). Reversible in one place (`localBucket`).
  * - **Shared** (`rateLimit.shared: true`, or `deps.redis` given): Bottleneck
  *   clustering over Redis with ioredis (`datastore: 'ioredis'`, limiter id
  *   `inmesh:<service>`), so every process using the same id and Redis draws

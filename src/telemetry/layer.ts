@@ -4,7 +4,7 @@
  * the outbound headers, a duration histogram and an attempts counter.
  *
  * Cost model (the hot path of every call goes through here):
- * - `enabled: false` returns `undefined`, so compose.ts leaves the layer out.
+ * - `enabled: false` returns `undefined`, so the chain has no telemetry layer.
  * - Enabled with no tracer provider registered (and no tracer given): no span
  *   at all, only `propagation.inject()` of the active context (a no-op without
  *   a propagator; forwards an inbound trace context with one); the handler's

@@ -1,8 +1,8 @@
 /**
  * Server-side helpers: an inbound `node:http` request's W3C `traceparent`
  * (or whatever propagator is registered) becomes the active context, so a
- * mesh call made while handling it continues the same trace. The server
- * wrapper (server/wrap.ts) builds on these; they work on their own too.
+ * mesh call made while handling it continues the same trace. They work on
+ * their own, around any node:http request listener.
  * Only `@opentelemetry/api` is used: with no SDK registered, they cost an
  * extract and a no-op span per inbound request.
  */
