@@ -183,7 +183,7 @@ describe('odds and ends', () => {
       expect((r as Error).message).not.toContain('hunter2');
       const f = await mesh.fetch(url).catch((e: unknown) => e);
       expect((f as Error).cause).toBeInstanceOf(InvalidArgumentError);
-      expect(String((f as Error & { cause: Error }).cause.message)).not.toContain('hunter2');
+      expect((f as Error & { cause: Error }).cause.message).not.toContain('hunter2');
     }
     expect(s.hits).toBe(0);
   });
