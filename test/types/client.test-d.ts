@@ -26,6 +26,7 @@ describe('client public types', () => {
     expectTypeOf<MeshResponse['endpoint']>().toEqualTypeOf<string>();
     expectTypeOf<MeshResponse['attempts']>().toEqualTypeOf<number>();
     expectTypeOf<MeshRequestOptions>().toExtend<CallOptions>();
+    // A type test: never run, so the call's promise is only checked, not awaited.
     // @ts-expect-error retries is a number or false
     void mesh.request('http://orders/', { retries: true });
   });

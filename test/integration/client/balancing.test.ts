@@ -39,16 +39,34 @@ describe('ring_hash', () => {
 });
 
 describe('latency-aware balancing', () => {
-  async function slowShare(policy: string): Promise<number> {
-    const held = new Set<ServerResponse>();
+  /**
+   * How many of `total` calls, made by 8 callers, reach a slow instance of
+   * three. The slow one is slow in events, not in time: it holds
+   * each response until 24 more requests have arrived at the three servers (a
+   * few round trips of the fast ones, however loaded the machine), or until
+   * every caller still running waits on it (so the callers can never all be
+   * stuck there). The fast ones answer at once.
+   */
+  async function slowShare(policy: string, total = 600): Promise<{ slow: number; all: number }> {
+    const workers = 8;
+    const holdFor = 24;
+    let arrivals = 0;
+    let running = workers;
+    const held: { res: ServerResponse; until: number }[] = [];
+    const release = (): void => {
+      while (held.length > 0 && (held[0]!.until <= arrivals || held.length >= running)) held.shift()!.res.end('slow');
+    };
     const slow: TestServer = await startServer((_req, res) => {
-      held.add(res);
-      setTimeout(() => {
-        held.delete(res);
-        res.end('slow');
-      }, 20);
+      arrivals++;
+      held.push({ res, until: arrivals + holdFor });
+      release();
     });
-    const fast = await Promise.all([startServer(ok), startServer(ok)]);
+    const fastHandler = (_req: unknown, res: ServerResponse): void => {
+      arrivals++;
+      res.end('ok');
+      release();
+    };
+    const fast = await Promise.all([startServer(fastHandler), startServer(fastHandler)]);
     const m = createMesh({
       policy: policyFor(
         { orders: { endpoints: [slow, ...fast].map((s) => s.address), doc: { loadBalancer: { policy } } } },
@@ -56,12 +74,16 @@ describe('latency-aware balancing', () => {
       ),
       telemetry: { enabled: false },
     });
-    const total = 300;
     let next = 0;
     try {
       await Promise.all(
-        Array.from({ length: 8 }, async () => {
-          while (next++ < total) await (await m.request('http://orders/')).body.dump();
+        Array.from({ length: workers }, async () => {
+          try {
+            while (next++ < total) await (await m.request('http://orders/')).body.dump();
+          } finally {
+            running--;
+            release();
+          }
         }),
       );
     } finally {
@@ -69,15 +91,16 @@ describe('latency-aware balancing', () => {
     }
     const all = slow.hits + fast[0].hits + fast[1].hits;
     expect(all).toBe(total);
-    return slow.hits / all;
+    expect(held).toHaveLength(0);
+    return { slow: slow.hits, all };
   }
 
   it('least_request and peak_ewma send less traffic to a slow instance than round_robin', async () => {
-    const rr = await slowShare('round_robin');
+    // Round robin ignores load: exactly one call in three, whatever the timing.
+    expect(await slowShare('round_robin')).toEqual({ slow: 200, all: 600 });
     const lr = await slowShare('least_request');
     const ewma = await slowShare('peak_ewma');
-    expect(rr).toBeGreaterThan(0.3);
-    expect(lr).toBeLessThan(rr * 0.7);
-    expect(ewma).toBeLessThan(rr * 0.7);
+    expect(lr.slow).toBeLessThan(200 * 0.7);
+    expect(ewma.slow).toBeLessThan(200 * 0.7);
   });
 });

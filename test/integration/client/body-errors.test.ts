@@ -3,6 +3,7 @@
  * one boundary (src/client/translate.ts): a server that sends half a body and
  * then cuts the connection.
  */
+import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { request as undiciRequest } from 'undici';
 import { AbortedError, createMesh, ErrorCodes, isInmeshError, UpstreamError, type Mesh } from '../../../src/index.ts';
@@ -101,7 +102,7 @@ describe('errors while reading the response body', () => {
     expect(await t2.catch((x: unknown) => x)).toBe(reason);
   });
 
-  it("an error the caller passes to body.destroy(err) is the caller's and stays as it is; a good body is untouched", async () => {
+  it("an error the caller passes to body.destroy(err) is the caller's and stays as it is", async () => {
     const s = await startServer((_req, res) => {
       res.writeHead(200, { 'content-length': '100' });
       res.write('x'.repeat(50));
@@ -112,5 +113,29 @@ describe('errors while reading the response body', () => {
     const text = res.body.text();
     res.body.destroy(mine);
     expect(await text.catch((x: unknown) => x)).toBe(mine);
+  });
+
+  it('a good body is untouched: every byte arrives as sent, and it ends with no error, also when destroyed after its end', async () => {
+    // Every byte value, over many chunks.
+    const payload = randomBytes(512 * 1024);
+    const s = await startServer((_req, res) => res.writeHead(200, { 'content-length': String(payload.length) }).end(payload));
+    mesh = meshFor(s);
+
+    const res = await mesh.request('http://orders/');
+    let chunks = 0;
+    const parts: Buffer[] = [];
+    for await (const chunk of res.body) {
+      chunks++;
+      parts.push(chunk as Buffer);
+    }
+    expect(chunks).toBeGreaterThan(1);
+    expect(Buffer.concat(parts).equals(payload)).toBe(true);
+    expect(res.body.errored).toBeNull();
+    // A consumer's destroy() after the end is no error to translate.
+    res.body.destroy();
+    expect(res.body.errored).toBeNull();
+
+    const fetched = await mesh.fetch('http://orders/');
+    expect(Buffer.from(await fetched.arrayBuffer()).equals(payload)).toBe(true);
   });
 });

@@ -5,15 +5,36 @@
  * resolves an IP host, so that is by construction, not tested here.)
  */
 import type { LookupAddress, lookup as dnsLookup } from 'node:dns';
-import { afterEach, describe, expect, it } from 'vitest';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { isIP, type Socket } from 'node:net';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createMesh, UpstreamError, type Mesh } from '../../../src/index.ts';
 import { toMeshRequest, EMPTY_OPTIONS } from '../../../src/client/request.ts';
 import { createTransport, EndpointPools, guardedLookup } from '../../../src/client/transport.ts';
 import type { Endpoint } from '../../../src/registry/types.ts';
-import { UpstreamRuntime } from '../../../src/client/upstream.ts';
 import { StaticRegistry } from '../../../src/registry/static.ts';
-import { createLoadBalancer } from '../../../src/balancer/balancer.ts';
 import { closeAll, ok, policyFor, startServer } from './helpers.ts';
+
+/**
+ * The system resolver as the mesh's pools see it, with one name added that
+ * resolves to a link-local address (no /etc/hosts entry needed); every other
+ * name goes to the real `dns.lookup`.
+ */
+const dnsStub = vi.hoisted(() => ({ name: 'linklocal.test', address: '169.254.7.7', asked: [] as string[] }));
+vi.mock('node:dns', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('node:dns')>();
+  const lookup = ((hostname: string, options: unknown, callback: unknown) => {
+    if (hostname !== dnsStub.name) return (actual.lookup as (...a: unknown[]) => void)(hostname, options, callback);
+    dnsStub.asked.push(hostname);
+    const cb = (typeof options === 'function' ? options : callback) as (err: null, a: unknown, f?: number) => void;
+    const all = typeof options === 'object' && options !== null && (options as { all?: boolean }).all === true;
+    queueMicrotask(() => {
+      if (all) cb(null, [{ address: dnsStub.address, family: 4 }]);
+      else cb(null, dnsStub.address, 4);
+    });
+  }) as typeof actual.lookup;
+  return { ...actual, lookup, default: { ...actual, lookup } };
+});
 
 let mesh: Mesh | undefined;
 let pools: EndpointPools | undefined;
@@ -96,21 +117,69 @@ describe('endpoint pools: host names and the guarded lookup', () => {
   });
 });
 
+/** What the client sockets made while `fn` runs resolved to and tried to connect to, seen at the socket. */
+async function watchSockets<T>(fn: () => Promise<T>): Promise<{ result: T; lookups: string[]; attempts: string[] }> {
+  const lookups: string[] = [];
+  const attempts: string[] = [];
+  const onSocket = (message: unknown): void => {
+    const { socket } = message as { socket: Socket };
+    socket.on('lookup', (err: Error | null, address: string | undefined, _family: unknown, host: string) => {
+      lookups.push(err === null ? `${host} -> ${String(address)}` : `${host} -> ${err.message}`);
+      // Traffic goes to loopback only: a socket is stopped (before it connects)
+      // as soon as its name resolves to anything else.
+      if (err === null && address !== undefined && isIP(address) !== 0 && !/^(127\.|::1$|::ffff:127\.)/.test(address)) {
+        socket.destroy(new Error(`stopped before connecting to ${address}`));
+      }
+    });
+    socket.on('connectionAttempt', (address: string) => attempts.push(address));
+  };
+  subscribe('net.client.socket', onSocket);
+  try {
+    return { result: await fn(), lookups, attempts };
+  } finally {
+    unsubscribe('net.client.socket', onSocket);
+  }
+}
+
 describe('endpoint pools take allowLinkLocal from the registry', () => {
   it('a registry that allows link-local addresses lets host names resolve to them; others do not', async () => {
-    const runtime = (allowLinkLocal: boolean) =>
-      new UpstreamRuntime(upstream, {
-        registry: new StaticRegistry({ services: { orders: ['127.0.0.1:1'] }, env: false, allowLinkLocal }),
-        createBalancer: (u) => createLoadBalancer(u.loadBalancer, u.outlierDetection),
+    const s = await startServer(ok);
+    const through = async (allowLinkLocal: boolean) => {
+      const m = createMesh({
+        registry: new StaticRegistry({ services: { orders: [`${dnsStub.name}:${s.port}`] }, env: false, allowLinkLocal }),
+        policy: { upstreams: { orders: {} } },
+        telemetry: { enabled: false },
       });
-    const allowing = runtime(true);
-    const refusing = runtime(false);
-    try {
-      expect(allowing.pools.allowLinkLocal).toBe(true);
-      expect(refusing.pools.allowLinkLocal).toBe(false);
-    } finally {
-      await allowing.close();
-      await refusing.close();
-    }
+      try {
+        return await watchSockets(() => m.request('http://orders/', { retries: 0 }).catch((x: unknown) => x));
+      } finally {
+        await m.close();
+      }
+    };
+
+    // Refused: the name is resolved, its only address is dropped by the guarded
+    // lookup, and the socket never tries to connect.
+    dnsStub.asked.length = 0;
+    const refusing = await through(false);
+    expect(dnsStub.asked).toEqual([dnsStub.name]);
+    const refused = refusing.result as UpstreamError;
+    expect(refused).toBeInstanceOf(UpstreamError);
+    expect(refused.attempts[0]?.error).toBe('ENOTFOUND');
+    const guarded = `endpoint host name ${dnsStub.name} resolved only to refused addresses: ${dnsStub.address} (a link-local address (169.254.0.0/16)); the registry must allow link-local addresses to use them`;
+    expect((refused.cause as Error).message).toBe(guarded);
+    expect(refusing.lookups).toEqual([`${dnsStub.name} -> ${guarded}`]);
+    expect(refusing.attempts).toEqual([]);
+
+    // Allowed: the same answer reaches the socket, which would now connect to
+    // it (stopped right there: nothing is sent off this machine).
+    dnsStub.asked.length = 0;
+    const allowing = await through(true);
+    expect(dnsStub.asked).toEqual([dnsStub.name]);
+    expect(allowing.lookups).toEqual([`${dnsStub.name} -> ${dnsStub.address}`]);
+    const stopped = allowing.result as UpstreamError;
+    expect(stopped).toBeInstanceOf(UpstreamError);
+    expect((stopped.cause as Error).message).toBe(`stopped before connecting to ${dnsStub.address}`);
+    expect(allowing.attempts).toEqual([]);
+    expect(s.connections).toBe(0);
   });
 });

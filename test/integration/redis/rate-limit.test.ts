@@ -121,23 +121,53 @@ describe('shared rate limit (Bottleneck clustering over a real redis-server)', (
     const a = createRateLimitLayer(up, { redis: { url: redis.url } })!;
     const b = createRateLimitLayer(up, { redis: { url: redis.url } })!;
     layers.push(a, b);
-    await Promise.all([a.ready(), b.ready()]);
-    const ha = a(inner);
-    const hb = b(inner);
-    let drained = 0;
-    for (let i = 0; i < 6 && drained < 50; i++) if (await tryCall(i % 2 === 0 ? ha : hb, up)) drained++;
-    expect(drained).toBeGreaterThanOrEqual(2);
-    // Time drives the refill (Bottleneck computes it from the clock in its
-    // scripts): there is no event to await. 350 ms = 3.5 tokens, capped at 2.
-    await new Promise((r) => setTimeout(r, 350));
-    const t0 = Date.now();
-    let refilled = 0;
-    for (let i = 0; i < 4; i++) if (await tryCall(i % 2 === 0 ? ha : hb, up)) refilled++;
-    // Increments come every 100 ms from the last one, not from t0: within E ms
-    // at most ceil(E / 100) of them can land.
-    const extra = Math.ceil((Date.now() - t0) / 100);
-    expect(refilled).toBeGreaterThanOrEqual(2);
-    expect(refilled).toBeLessThanOrEqual(2 + extra);
+    // Every script Bottleneck runs in Redis (each limiter's heartbeat, every
+    // 100 ms here, and each call) refills the bucket from Redis' clock and
+    // publishes the resulting capacity on the limiter's channel: listening
+    // there sees the bucket's level at every refill, with no clock of ours.
+    const listener = new Redis(redis.url);
+    try {
+      const capacities: { at: number; capacity: number }[] = [];
+      listener.on('message', (_channel: string, message: string) => {
+        const [type, value] = message.split(':');
+        if ((type === 'capacity' || type === 'capacity-priority') && value !== undefined && value !== '') {
+          capacities.push({ at: Date.now(), capacity: Number(value) });
+        }
+      });
+      await listener.subscribe('b_inmesh:catalog');
+      await Promise.all([a.ready(), b.ready()]);
+      const ha = a(inner);
+      const hb = b(inner);
+
+      let drained = 0;
+      for (let i = 0; i < 50; i++) {
+        if (!(await tryCall(i % 2 === 0 ? ha : hb, up))) break;
+        drained++;
+      }
+      expect(drained).toBeGreaterThanOrEqual(2);
+      const emptied = Date.now();
+      // Ten refill intervals after the bucket ran dry: without the cap it would
+      // hold about ten tokens by then. Waits for the refills, not a timer.
+      await expect
+        .poll(() => capacities.some((c) => c.at >= emptied + 1_000), { timeout: 10_000, interval: 50 })
+        .toBe(true);
+      const seen = capacities.filter((c) => c.at >= emptied).map((c) => c.capacity);
+      // Refilled up to the burst, and never one token above it.
+      expect(Math.max(...seen)).toBe(2);
+
+      // The calls see the same: the burst, plus at most the refills that land
+      // while they run (one per 100 ms from the last one).
+      const t0 = Date.now();
+      let refilled = 0;
+      for (let i = 0; i < 12; i++) {
+        if (!(await tryCall(i % 2 === 0 ? ha : hb, up))) break;
+        refilled++;
+      }
+      expect(refilled).toBeGreaterThanOrEqual(2);
+      expect(refilled).toBeLessThanOrEqual(2 + Math.floor((Date.now() - t0) / 100) + 1);
+    } finally {
+      listener.disconnect();
+    }
   });
 
   it('shares through deps.redis even when rateLimit.shared is false, and a different id has its own bucket', async () => {

@@ -3,7 +3,7 @@
 //     --> telemetry layer --> transport (undici) --> upstream server
 // The upstream must see the same trace id as T, with our CLIENT span as parent.
 import { createServer } from 'node:http';
-import type { IncomingHttpHeaders, Server } from 'node:http';
+import type { IncomingHttpHeaders, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SpanKind, SpanStatusCode, context, propagation, trace } from '@opentelemetry/api';
 import { Pool, request } from 'undici';
@@ -22,6 +22,17 @@ const INBOUND = `00-${INBOUND_TRACE}-${INBOUND_PARENT}-01`;
 
 function listen(server: Server): Promise<number> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+}
+
+/**
+ * A request handler cannot be awaited: a handler that throws answers 500 with
+ * the error, so the awaiting test fails on the status and shows why.
+ */
+function answerFailure(res: ServerResponse): (err: unknown) => void {
+  return (err) => {
+    if (res.headersSent) res.destroy(err instanceof Error ? err : new Error(String(err)));
+    else res.writeHead(500).end(`handler failed: ${String(err)}`);
+  };
 }
 
 let otel: OtelHarness;
@@ -53,7 +64,7 @@ beforeAll(async () => {
   const call = createTelemetry({ enabled: true })!.layer(transport);
 
   front = createServer((req, res) => {
-    void withServerSpan(
+    withServerSpan(
       req,
       async () => {
         const out = await call(fakeRequest({ path: req.url === '/fail' ? '/fail' : '/items', host: 'orders' }));
@@ -61,7 +72,7 @@ beforeAll(async () => {
         res.writeHead(out.statusCode === 200 ? 200 : 502).end(text);
       },
       { res },
-    );
+    ).catch(answerFailure(res));
   });
   front.keepAliveTimeout = 10;
   frontPort = await listen(front);
@@ -169,12 +180,12 @@ describe('withServerSpan / extractContext', () => {
 
   it('the server span is the active span inside fn', async () => {
     const server = createServer((req, res) => {
-      void withServerSpan(req, (span) => {
+      withServerSpan(req, (span) => {
         const active = trace.getSpan(context.active());
         const carrier: Record<string, string> = {};
         propagation.inject(context.active(), carrier);
         res.end(JSON.stringify({ same: active === span, traceparent: carrier.traceparent }));
-      });
+      }).catch(answerFailure(res));
     });
     server.keepAliveTimeout = 10;
     const port = await listen(server);
@@ -207,14 +218,14 @@ describe('with the real mesh.request', () => {
     const ports = await Promise.all(ups.map(listen));
     const mesh = createMesh({ registry: { static: { orders: ports.map((p) => `127.0.0.1:${p}`) } } });
     const server = createServer((req, res) => {
-      void withServerSpan(
+      withServerSpan(
         req,
         async () => {
           const out = await mesh.request('http://orders/items?sig=secret');
           res.writeHead(out.statusCode).end(await out.body.text());
         },
         { res },
-      );
+      ).catch(answerFailure(res));
     });
     server.keepAliveTimeout = 10;
     const port = await listen(server);

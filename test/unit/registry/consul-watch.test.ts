@@ -49,7 +49,7 @@ describe('consul watch loop', () => {
     return { w, updates, errors };
   }
 
-  it('validates the options, naming the field and the value', () => {
+  it('validates the options, naming the field and the value', async () => {
     const bad: [ConsulWatchOptions, string][] = [
       [{ waitMs: 500 }, 'waitMs must be from 1000 to 600000 ms (1 s to 10 min, Consul\'s range), got 500'],
       [{ waitMs: 700_000 }, 'got 700000'],
@@ -74,7 +74,7 @@ describe('consul watch loop', () => {
     expect(both).toBe(
       "invalid Consul watch options: waitMs must be from 1000 to 600000 ms (1 s to 10 min, Consul's range), got 1; backoffBaseMs must be a number of ms > 0, got -5",
     );
-    void new ConsulRegistry({ waitMs: 1_000, backoffBaseMs: 1, backoffMaxMs: 1 }).close();
+    await new ConsulRegistry({ waitMs: 1_000, backoffBaseMs: 1, backoffMaxMs: 1 }).close();
   });
 
   it('client timeout: plain read 10 s + margin; blocking read wait + wait/16 + margin', async () => {
