@@ -10,7 +10,9 @@
  *   every 5 s) with DeregisterCriticalServiceAfter 1 min: the crash safety net
  *   (a process that dies without leaving is marked critical after the TTL, and
  *   the agent removes it a minute later). `check: false` registers without one.
- * - Meta is checked against Consul's rules before anything is sent.
+ * - Tags and meta are checked before anything is sent, against Consul's rules and
+ *   the rules inmesh's discovery applies (validate.ts labelProblems): an instance
+ *   registered here is never one that discovery drops.
  * - Only fields Consul 1.8.7 accepts are sent: its decoder answers 400 to unknown
  *   fields.
  * - The agent forgetting us (a `-dev` agent restarting, an operator's
@@ -27,7 +29,7 @@ import { InvalidArgumentError, RegistryError } from '../errors.ts';
 import { ConsulHttp, type ConsulConnectionOptions } from './consul-http.ts';
 import { createPreflight } from './consul-preflight.ts';
 import { consoleLogger, safeLogger } from './logger.ts';
-import { checkAddress, checkPort } from './validate.ts';
+import { checkAddress, checkPort, describeValue, labelProblems } from './validate.ts';
 import type { Logger } from './types.ts';
 
 /** The agent polls this URL; any 2xx is passing, 429 warning, anything else critical. */
@@ -117,22 +119,32 @@ function isTtl(check: HttpCheckOptions | TtlCheckOptions): check is TtlCheckOpti
 }
 
 /**
- * Consul's rules for service meta (agent/structs: ValidateServiceMetadata): at
- * most 64 pairs, keys of at most 128 of [A-Za-z0-9_-] not starting with
- * `consul-` (reserved), values of at most 512 characters. Every problem in one error.
+ * Consul's own rules for service meta keys (agent/structs: ValidateServiceMetadata):
+ * 1-128 of [A-Za-z0-9_-], not starting with `consul-` (reserved). Everything else
+ * (at most 64 pairs, clean string values of at most 512 characters, no
+ * `__proto__`) is `labelProblems`, the rules discovery applies to what it reads.
  */
-export function checkMeta(meta: Readonly<Record<string, unknown>>): void {
+function consulMetaKeyProblems(meta: Readonly<Record<string, unknown>>): string[] {
   const problems: string[] = [];
-  const keys = Object.keys(meta);
-  if (keys.length > 64) problems.push(`at most 64 meta keys, got ${keys.length}`);
-  for (const key of keys) {
-    const value = meta[key];
-    if (!/^[A-Za-z0-9_-]{1,128}$/.test(key)) problems.push(`meta key ${JSON.stringify(key)} must be 1-128 letters, digits, '_' or '-'`);
+  for (const key of Object.keys(meta)) {
+    if (!/^[A-Za-z0-9_-]{1,128}$/.test(key)) problems.push(`meta key ${describeValue(key)} must be 1-128 letters, digits, '_' or '-'`);
     else if (key.toLowerCase().startsWith('consul-')) problems.push(`meta key ${JSON.stringify(key)} uses the reserved prefix "consul-"`);
-    if (typeof value !== 'string') problems.push(`meta ${JSON.stringify(key)} must be a string, got ${typeof value}`);
-    else if (value.length > 512) problems.push(`meta ${JSON.stringify(key)} must be at most 512 characters, got ${value.length}`);
   }
-  if (problems.length > 0) throw new InvalidArgumentError(`invalid service meta: ${problems.join('; ')}`);
+  return problems;
+}
+
+/**
+ * Checks tags and meta before anything is sent: Consul's key rules, and the same
+ * rules discovery applies (`labelProblems`), so that a registered instance is one
+ * inmesh's discovery accepts. One InvalidArgumentError names every problem, each
+ * with its field and the (shortened) value.
+ */
+export function checkLabels(tags: unknown, meta: unknown): void {
+  const tagProblems = labelProblems(tags, undefined);
+  const metaProblems = labelProblems(undefined, meta);
+  if (meta !== null && typeof meta === 'object') metaProblems.push(...consulMetaKeyProblems(meta as Record<string, unknown>));
+  const which = [tagProblems.length > 0 ? 'tags' : '', metaProblems.length > 0 ? 'meta' : ''].filter(Boolean).join(' and ');
+  if (which !== '') throw new InvalidArgumentError(`invalid service ${which}: ${[...tagProblems, ...metaProblems].join('; ')}`);
 }
 
 /** The port of a listening server, or an error saying why there is none. */
@@ -192,7 +204,7 @@ export class ConsulRegistration {
     const meta: Record<string, string> = { ...options.meta };
     if (options.version !== undefined) meta.version = options.version;
     if (options.zone !== undefined) meta.zone = options.zone;
-    checkMeta(meta);
+    checkLabels(options.tags, meta);
 
     // Exactly the fields of Consul 1.8.7's ServiceDefinition / CheckType.
     const body: Record<string, unknown> = {

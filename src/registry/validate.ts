@@ -12,6 +12,9 @@
  *   fd00:ec2::254, metadata.google.internal, metadata, instance-data).
  * - always refused: the unspecified addresses 0.0.0.0 and ::.
  * - port: an integer 1-65535 (strings only in `parseHostPort`, digits only).
+ * - tags and meta: `labelProblems`, the one set of rules that discovery applies
+ *   to every entry and registration applies before anything is sent, so that an
+ *   instance inmesh registers is always one inmesh can find.
  * - weight: an integer >= 1 (anything else becomes 1).
  */
 import { isIP } from 'node:net';
@@ -144,6 +147,54 @@ export function describeValue(value: unknown): string {
   return s.length > 120 ? `${s.slice(0, 117)}...` : s;
 }
 
+/** Why a tag or meta string is not clean, or undefined when it is. */
+function stringProblem(value: unknown): string | undefined {
+  if (typeof value !== 'string') return `must be a string, got ${value === null ? 'null' : typeof value}`;
+  if (value.length > MAX_STRING) return `must be at most ${MAX_STRING} characters, got ${value.length}`;
+  if (CONTROL.test(value)) return 'must not contain control characters (CR, LF, NUL, ...)';
+  return undefined;
+}
+
+/**
+ * The rules for an instance's tags and meta, one function for both directions:
+ * discovery drops an entry that breaks them, registration refuses to send one.
+ * Tags: a list of at most 64 strings. Meta: a map of at most 64 pairs. Every tag,
+ * key and value a string of at most 512 characters without control characters;
+ * no meta key `__proto__` (it does not survive a plain object). Each problem names
+ * the field (`tags[2]`, `meta.zone`) and the value, shortened and escaped.
+ */
+export function labelProblems(tags: unknown, meta: unknown): string[] {
+  const problems: string[] = [];
+  if (tags !== undefined && tags !== null) {
+    if (!Array.isArray(tags)) {
+      problems.push(`tags must be a list of strings, got ${describeValue(tags)}`);
+    } else {
+      if (tags.length > MAX_TAGS) problems.push(`tags must be at most ${MAX_TAGS}, got ${tags.length}`);
+      (tags as unknown[]).forEach((tag, i) => {
+        const problem = stringProblem(tag);
+        if (problem) problems.push(`tags[${i}] ${problem}: ${describeValue(tag)}`);
+      });
+    }
+  }
+  if (meta !== undefined && meta !== null) {
+    if (typeof meta !== 'object' || Array.isArray(meta)) {
+      problems.push(`meta must be a map of strings, got ${describeValue(meta)}`);
+    } else {
+      const entries = Object.entries(meta as Record<string, unknown>);
+      if (entries.length > MAX_META) problems.push(`meta must have at most ${MAX_META} keys, got ${entries.length}`);
+      for (const [key, value] of entries) {
+        const field = `meta[${describeValue(key)}]`;
+        if (key === '__proto__') problems.push(`${field}: the key "__proto__" is refused`);
+        const keyProblem = stringProblem(key);
+        if (keyProblem) problems.push(`${field} key ${keyProblem}`);
+        const valueProblem = stringProblem(value);
+        if (valueProblem) problems.push(`${field} ${valueProblem}: ${describeValue(value)}`);
+      }
+    }
+  }
+  return problems;
+}
+
 /** Checks one candidate endpoint; returns a frozen `Endpoint` or the reason it was refused. */
 export function validateEndpoint(raw: RawEndpoint, options: ValidateOptions = {}): ValidationResult {
   const addressProblem = checkAddress(raw.address, options);
@@ -160,30 +211,10 @@ export function validateEndpoint(raw: RawEndpoint, options: ValidateOptions = {}
     id = given;
   }
 
-  const tags: string[] = [];
-  if (raw.tags !== undefined && raw.tags !== null) {
-    if (!Array.isArray(raw.tags)) return { ok: false, reason: `tags must be a list of strings: ${describeValue(raw.tags)}` };
-    for (const t of raw.tags.slice(0, MAX_TAGS) as unknown[]) {
-      const s = cleanString(t);
-      if (s === undefined) return { ok: false, reason: `tag is not a clean string: ${describeValue(t)}` };
-      tags.push(s);
-    }
-  }
-
-  const meta: Record<string, string> = {};
-  if (raw.meta !== undefined && raw.meta !== null) {
-    if (typeof raw.meta !== 'object' || Array.isArray(raw.meta)) {
-      return { ok: false, reason: `meta must be a map of strings: ${describeValue(raw.meta)}` };
-    }
-    for (const [k, v] of Object.entries(raw.meta as Record<string, unknown>).slice(0, MAX_META)) {
-      const key = cleanString(k);
-      const value = cleanString(v);
-      if (key === undefined || value === undefined || key === '__proto__') {
-        return { ok: false, reason: `meta entry is not a clean string pair: ${describeValue(k)}` };
-      }
-      meta[key] = value;
-    }
-  }
+  const labelProblem = labelProblems(raw.tags, raw.meta)[0];
+  if (labelProblem !== undefined) return { ok: false, reason: labelProblem };
+  const tags = Array.isArray(raw.tags) ? (raw.tags as string[]) : [];
+  const meta: Record<string, string> = { ...(raw.meta as Record<string, string> | null | undefined) };
 
   const weight = typeof raw.weight === 'number' && Number.isInteger(raw.weight) && raw.weight >= 1 && raw.weight <= 1_000_000 ? raw.weight : 1;
   const datacenter = cleanString(raw.datacenter);
@@ -192,7 +223,7 @@ export function validateEndpoint(raw: RawEndpoint, options: ValidateOptions = {}
     id,
     address,
     port,
-    tags: Object.freeze(tags),
+    tags: Object.freeze([...tags]),
     meta: Object.freeze(meta),
     weight,
     ...(datacenter ? { datacenter } : {}),

@@ -8,7 +8,9 @@ import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
+import { InvalidArgumentError } from '../../../src/errors.ts';
 import { createMesh } from '../../../src/index.ts';
+import { ConsulRegistry } from '../../../src/registry/consul.ts';
 import { registerService, type ConsulRegistration } from '../../../src/registry/consul-register.ts';
 import { consulApi, sharedConsul, sharedConsulAddr } from '../../harness/consul.ts';
 import { countingProxy } from '../../harness/http-helpers.ts';
@@ -60,6 +62,38 @@ describe('registration (real agent)', () => {
     const wire = await registerService({ name: 'probe', port: 18801, address: '127.0.0.1', connection: { host: '127.0.0.1', port: probePort }, verifyIntervalMs: 0 });
     wire.close();
     expect(bodies[0]).toMatchObject({ Check: { CheckID: `service:${wire.id}`, TTL: '15s', DeregisterCriticalServiceAfter: '60s' } });
+  });
+
+  it('refuses tags and meta that discovery would drop, naming the field and the shortened value; what it accepts, discovery finds', async () => {
+    const { host, port, url } = sharedConsul();
+    const name = unique('labels');
+    const base = { name, port: 18805, address: '127.0.0.1', connection: { host, port }, verifyIntervalMs: 0, check: false as const };
+    const refused: [Record<string, unknown>, RegExp][] = [
+      [{ tags: ['ok', 'a\r\nb'] }, /^invalid service tags: tags\[1\] must not contain control characters .*: "a\\r\\nb"$/],
+      [{ tags: ['x'.repeat(10_240)] }, /^invalid service tags: tags\[0\] must be at most 512 characters, got 10240: "x{100,}\.\.\.$/],
+      [{ meta: { note: 'bell\u0007' } }, /^invalid service meta: meta\["note"\] must not contain control characters .*: "bell\\u0007"$/],
+      [{ meta: JSON.parse('{"__proto__":"x"}') as Record<string, string> }, /^invalid service meta: meta\["__proto__"\]: the key "__proto__" is refused$/],
+      [{ tags: ['t\n'], meta: { v: 'y'.repeat(600) } }, /^invalid service tags and meta: tags\[0\] .*; meta\["v"\] must be at most 512 characters, got 600: "y+\.\.\.$/],
+    ];
+    for (const [extra, message] of refused) {
+      const attempt = registerService({ ...base, ...extra });
+      await expect(attempt).rejects.toThrow(InvalidArgumentError);
+      await expect(attempt).rejects.toThrow(message);
+    }
+    // Nothing reached the agent.
+    const services = await consulApi<Record<string, { Service: string }>>(url, 'GET', '/v1/agent/services');
+    expect(Object.values(services.data).filter((s) => s.Service === name)).toEqual([]);
+
+    // The limits themselves are accepted, and discovery finds the instance with every tag and meta pair.
+    const tags = Array.from({ length: 64 }, (_, i) => `${String(i).padStart(2, '0')}${'t'.repeat(510)}`);
+    const meta = Object.fromEntries(Array.from({ length: 64 }, (_, i) => [`k${i}`, `${'v'.repeat(511)}${i % 10}`]));
+    const reg = track(await registerService({ ...base, tags, meta }));
+    const registry = new ConsulRegistry({ connection: { host, port }, logger: captureLogger() });
+    cleanups.push(() => registry.close());
+    const found = await registry.resolve({ service: name, passingOnly: false });
+    expect(found.map((e) => e.id)).toEqual([expect.stringMatching(new RegExp(`/${reg.id}$`))]);
+    expect([...(found[0]?.tags ?? [])].sort()).toEqual(tags);
+    expect(found[0]?.meta).toEqual(meta);
   });
 
   it('check: false registers without a check', async () => {

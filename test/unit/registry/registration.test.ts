@@ -1,7 +1,7 @@
 import type { NetworkInterfaceInfo } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../../src/errors.ts';
-import { checkMeta, ConsulRegistration, detectAddress } from '../../../src/registry/consul-register.ts';
+import { checkLabels, ConsulRegistration, detectAddress } from '../../../src/registry/consul-register.ts';
 import { createRegistry } from '../../../src/registry/index.ts';
 
 const nic = (address: string, family: 'IPv4' | 'IPv6', internal: boolean): NetworkInterfaceInfo =>
@@ -46,14 +46,15 @@ describe('ConsulRegistration options (no traffic)', () => {
     expect(make({ 'Consul-x': '1' })).toThrow('reserved prefix "consul-"');
     expect(make({ 'has space': '1' })).toThrow(`meta key "has space" must be 1-128 letters, digits, '_' or '-'`);
     expect(make({ ['k'.repeat(129)]: '1' })).toThrow('must be 1-128 letters');
-    expect(make({ long: 'v'.repeat(513) })).toThrow('meta "long" must be at most 512 characters, got 513');
-    expect(make({}, { version: 'v'.repeat(600) })).toThrow('meta "version" must be at most 512 characters, got 600');
+    expect(make({ long: 'v'.repeat(513) })).toThrow('meta["long"] must be at most 512 characters, got 513');
+    expect(make({}, { version: 'v'.repeat(600) })).toThrow('meta["version"] must be at most 512 characters, got 600');
     const many = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v']));
-    expect(make(many)).toThrow('invalid service meta: at most 64 meta keys, got 65');
-    expect(() => checkMeta({ 'consul-a': 'x'.repeat(513), 'b c': '1' })).toThrow(
-      'invalid service meta: meta key "consul-a" uses the reserved prefix "consul-"; meta "consul-a" must be at most 512 characters, got 513; meta key "b c" must be 1-128 letters, digits, \'_\' or \'-\'',
+    expect(make(many)).toThrow('invalid service meta: meta must have at most 64 keys, got 65');
+    expect(() => checkLabels(undefined, { 'consul-a': 'x'.repeat(513), 'b c': '1' })).toThrow(
+      `invalid service meta: meta["consul-a"] must be at most 512 characters, got 513: "${'x'.repeat(116)}...; meta key "consul-a" uses the reserved prefix "consul-"; meta key "b c" must be 1-128 letters, digits, '_' or '-'`,
     );
-    expect(() => checkMeta({ ok_key: 'v'.repeat(512), ['k'.repeat(128)]: '' })).not.toThrow();
+    expect(() => checkLabels(['t'.repeat(512)], { ok_key: 'v'.repeat(512), ['k'.repeat(128)]: '' })).not.toThrow();
+    expect(() => checkLabels('v2', undefined)).toThrow('invalid service tags: tags must be a list of strings, got "v2"');
     const fine = new ConsulRegistration({ ...base, meta: Object.fromEntries(Array.from({ length: 62 }, (_, i) => [`k${i}`, 'v'])), version: '1', zone: 'a' });
     fine.close();
   });
