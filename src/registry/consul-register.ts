@@ -23,7 +23,7 @@
  *   finish; `deregister()` then removes it. `leave({ drainMs })` does both.
  */
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
+import { isIP, type AddressInfo } from 'node:net';
 import { hostname, networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
 import { InvalidArgumentError, RegistryError } from '../errors.ts';
 import { ConsulHttp, type ConsulConnectionOptions } from './consul-http.ts';
@@ -32,9 +32,13 @@ import { consoleLogger, safeLogger } from './logger.ts';
 import { checkAddress, checkPort, describeValue, labelProblems } from './validate.ts';
 import type { Logger } from './types.ts';
 
-/** The agent polls this URL; any 2xx is passing, 429 warning, anything else critical. */
+/**
+ * The agent polls this URL; any 2xx is passing, 429 warning, anything else critical.
+ * It must point at the instance's own address or loopback, without credentials
+ * (the agent follows redirects from it: see `checkHttpCheck`).
+ */
 export interface HttpCheckOptions {
-  /** Full URL of the health endpoint, e.g. `http://10.0.0.5:8080/healthz`. */
+  /** Full URL of the health endpoint on this instance, e.g. `http://10.0.0.5:8080/healthz`. */
   readonly http: string;
   /** @default 10_000 ms */
   readonly intervalMs?: number;
@@ -147,6 +151,58 @@ export function checkLabels(tags: unknown, meta: unknown): void {
   if (which !== '') throw new InvalidArgumentError(`invalid service ${which}: ${[...tagProblems, ...metaProblems].join('; ')}`);
 }
 
+/** A URL for a message: credentials removed, shortened and escaped. */
+function showUrl(url: URL | string): string {
+  if (typeof url === 'string') return describeValue(url.replace(/[^\s/]*@/g, '[userinfo]@'));
+  const copy = new URL(url.href);
+  copy.username = '';
+  copy.password = '';
+  return describeValue(copy.href);
+}
+
+/** Loopback as a check target: 127.0.0.0/8, ::1, `localhost`. */
+function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+}
+
+/**
+ * An HTTP check the agent may run without becoming a request-forgery tool.
+ * Consul 1.8.7 follows redirects from a check URL (the CVE-2022-29153 class; its
+ * `DisableRedirects` field only exists from 1.9.17 / 1.10.10 / 1.11.5), so the one
+ * defence left to the registering side is where the check points: the instance's
+ * own address or loopback, an http(s) URL without userinfo, GET or HEAD. Returns
+ * the URL and method to send; throws InvalidArgumentError naming the field and the
+ * URL (never its credentials).
+ */
+export function checkHttpCheck(check: HttpCheckOptions, ownAddress: string): { url: string; method: 'GET' | 'HEAD' } {
+  const raw: unknown = check.http;
+  let url: URL;
+  try {
+    if (typeof raw !== 'string') throw new TypeError('not a string');
+    url = new URL(raw);
+  } catch {
+    throw new InvalidArgumentError(`check.http must be a full http(s) URL, got ${typeof raw === 'string' ? showUrl(raw) : describeValue(raw)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new InvalidArgumentError(`check.http must be an http(s) URL, got ${showUrl(url)}`);
+  }
+  if (url.username !== '' || url.password !== '') {
+    throw new InvalidArgumentError(`check.http must not carry credentials (user:password@), got ${showUrl(url)}`);
+  }
+  // Both sides in the WHATWG URL parser's normal form (IPv6 compressed, lower case).
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const own = new URL(`http://${isIP(ownAddress) === 6 ? `[${ownAddress}]` : ownAddress}/`).hostname.replace(/^\[(.*)\]$/, '$1');
+  if (host !== own && !isLoopbackHost(host)) {
+    throw new InvalidArgumentError(
+      `check.http must point at the instance's own address (${ownAddress}) or loopback, got ${showUrl(url)}: ` +
+        'the agent follows redirects from a check URL, so a check elsewhere can make it fetch any target',
+    );
+  }
+  const method: unknown = check.method ?? 'GET';
+  if (method !== 'GET' && method !== 'HEAD') throw new InvalidArgumentError(`check.method must be GET or HEAD, got ${describeValue(method)}`);
+  return { url: url.href, method };
+}
+
 /** The port of a listening server, or an error saying why there is none. */
 function serverPort(server: NonNullable<ServiceRegistrationOptions['server']>): number {
   const address = server.address();
@@ -229,20 +285,12 @@ export class ConsulRegistration {
           DeregisterCriticalServiceAfter: deregister,
         };
       } else {
-        let url: URL;
-        try {
-          url = new URL(check.http);
-        } catch {
-          throw new InvalidArgumentError(`check.http must be a full http(s) URL, got ${JSON.stringify(check.http)}`);
-        }
-        if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-          throw new InvalidArgumentError(`check.http must be an http(s) URL, got ${JSON.stringify(check.http)}`);
-        }
+        const { url, method } = checkHttpCheck(check, this.address);
         body.Check = {
           CheckID: this.checkId,
           Name: `${this.name} HTTP`,
-          HTTP: url.href,
-          Method: check.method ?? 'GET',
+          HTTP: url,
+          Method: method,
           Interval: goDuration(positive(check.intervalMs, DEFAULTS.intervalMs, 'check.intervalMs')),
           Timeout: goDuration(positive(check.timeoutMs, DEFAULTS.timeoutMs, 'check.timeoutMs')),
           DeregisterCriticalServiceAfter: deregister,

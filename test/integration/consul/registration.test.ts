@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../../src/errors.ts';
 import { createMesh } from '../../../src/index.ts';
 import { ConsulRegistry } from '../../../src/registry/consul.ts';
-import { registerService, type ConsulRegistration } from '../../../src/registry/consul-register.ts';
+import { registerService, type ConsulRegistration, type HttpCheckOptions } from '../../../src/registry/consul-register.ts';
 import { consulApi, sharedConsul, sharedConsulAddr } from '../../harness/consul.ts';
 import { countingProxy } from '../../harness/http-helpers.ts';
 import { captureLogger } from '../../harness/registry-helpers.ts';
@@ -94,6 +94,42 @@ describe('registration (real agent)', () => {
     expect(found.map((e) => e.id)).toEqual([expect.stringMatching(new RegExp(`/${reg.id}$`))]);
     expect([...(found[0]?.tags ?? [])].sort()).toEqual(tags);
     expect(found[0]?.meta).toEqual(meta);
+  });
+
+  it('HTTP checks only to the instance itself or loopback, GET or HEAD, no credentials (the agent follows redirects)', async () => {
+    const { host, port, url } = sharedConsul();
+    const name = unique('httpcheck');
+    const health = createServer((req, res) => res.writeHead(req.url === '/healthz' ? 200 : 404).end());
+    health.listen(0, '127.0.0.1');
+    await once(health, 'listening');
+    cleanups.push(() => new Promise((r) => health.close(r)));
+    const healthPort = (health.address() as { port: number }).port;
+    // An hour between checks: nothing registered here is probed during the test, whatever it points at.
+    const base = { name, port: 18806, address: '127.0.0.1', connection: { host, port }, verifyIntervalMs: 0 };
+    const refused: [Record<string, unknown>, string][] = [
+      [{ http: 'http://192.0.2.10:8080/healthz' }, `check.http must point at the instance's own address (127.0.0.1) or loopback, got "http://192.0.2.10:8080/healthz"`],
+      [{ http: 'http://metadata.google.internal/' }, 'got "http://metadata.google.internal/"'],
+      [{ http: 'http://admin:s3cret@127.0.0.1:1/healthz' }, 'check.http must not carry credentials (user:password@), got "http://127.0.0.1:1/healthz"'],
+      [{ http: 'ftp://127.0.0.1/' }, 'check.http must be an http(s) URL, got "ftp://127.0.0.1/"'],
+      [{ http: '127.0.0.1/healthz' }, 'check.http must be a full http(s) URL, got "127.0.0.1/healthz"'],
+      [{ http: 'http://127.0.0.1:1/', method: 'POST' }, 'check.method must be GET or HEAD, got "POST"'],
+    ];
+    for (const [check, message] of refused) {
+      const attempt = registerService({ ...base, check: { intervalMs: 3_600_000, ...check } as unknown as HttpCheckOptions });
+      await expect(attempt).rejects.toThrow(InvalidArgumentError);
+      await expect(attempt).rejects.toThrow(message);
+      await attempt.catch((err: unknown) => expect(String(err)).not.toContain('s3cret'));
+    }
+    const services = await consulApi<Record<string, { Service: string }>>(url, 'GET', '/v1/agent/services');
+    expect(Object.values(services.data).filter((s) => s.Service === name)).toEqual([]);
+
+    // The instance's own address (and loopback): registered, and the agent runs it (passing).
+    for (const [target, method] of [[`http://127.0.0.1:${healthPort}/healthz`, 'GET'], [`http://localhost:${healthPort}/healthz`, 'HEAD']] as const) {
+      const reg = track(await registerService({ ...base, check: { http: target, method, intervalMs: 200, timeoutMs: 1_000 } }));
+      await expect
+        .poll(async () => (await consulApi<Record<string, AgentCheck>>(url, 'GET', '/v1/agent/checks')).data[`service:${reg.id}`], { timeout: 10_000 })
+        .toMatchObject({ ServiceID: reg.id, Status: 'passing', Type: 'http' });
+    }
   });
 
   it('check: false registers without a check', async () => {
