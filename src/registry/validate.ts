@@ -112,6 +112,7 @@ export function refuseIp(address: string, family: number, allowLinkLocal: boolea
 /** Why `address` must not be used, or undefined when it is acceptable. */
 export function checkAddress(address: unknown, options: ValidateOptions = {}): string | undefined {
   if (typeof address !== 'string' || address.length === 0) return 'address is missing or not a string';
+  if (address.includes('@')) return 'address must not carry credentials (user:password@)';
   if (address.length > 253 || CONTROL.test(address) || /[\s/@\\%#?[\]]/.test(address)) {
     return 'address contains characters no host name or IP literal has';
   }
@@ -198,7 +199,10 @@ export function labelProblems(tags: unknown, meta: unknown): string[] {
 /** Checks one candidate endpoint; returns a frozen `Endpoint` or the reason it was refused. */
 export function validateEndpoint(raw: RawEndpoint, options: ValidateOptions = {}): ValidationResult {
   const addressProblem = checkAddress(raw.address, options);
-  if (addressProblem) return { ok: false, reason: `${addressProblem}: ${describeValue(raw.address)}` };
+  if (addressProblem) {
+    const shown = typeof raw.address === 'string' ? withoutUserinfo(raw.address) : raw.address;
+    return { ok: false, reason: `${addressProblem}: ${describeValue(shown)}` };
+  }
   const portProblem = checkPort(raw.port);
   if (portProblem) return { ok: false, reason: `${portProblem}: ${describeValue(raw.port)}` };
   const address = raw.address as string;
@@ -233,11 +237,22 @@ export function validateEndpoint(raw: RawEndpoint, options: ValidateOptions = {}
 }
 
 /**
- * Parses `host:port`, `[v6]:port` (and nothing looser). Returns the parts or a
- * reason; the parts still have to pass `validateEndpoint`.
+ * An endpoint string with everything up to its last `@` replaced by
+ * `[userinfo]@`, so that a message about it never shows a password.
+ */
+export function withoutUserinfo(text: string): string {
+  const at = text.lastIndexOf('@');
+  return at < 0 ? text : `[userinfo]@${text.slice(at + 1)}`;
+}
+
+/**
+ * Parses `host:port`, `[v6]:port` (and nothing looser: no scheme, no path, no
+ * `user:password@`). Returns the parts or a reason (which never repeats the
+ * entry); the parts still have to pass `validateEndpoint`.
  */
 export function parseHostPort(entry: string): { address: string; port: number } | { error: string } {
   const text = entry.trim();
+  if (text.includes('@')) return { error: 'an endpoint must not carry credentials (user:password@): write host:port' };
   let host: string;
   let portText: string;
   if (text.startsWith('[')) {

@@ -20,7 +20,7 @@ describe('validateEndpoint', () => {
     ['::', /unspecified/],
     ['10.0.0.5\r\nHost: evil', /characters/],
     ['a b', /characters/],
-    ['user@host', /characters/],
+    ['user@host', /must not carry credentials/],
     ['host/path', /characters/],
     ['fe80::1%eth0', /characters/],
     ['169.254.43518', /neither/],
