@@ -79,6 +79,23 @@ describe('StaticRegistry', () => {
     await rec.until((e) => e.length === 1);
     expect(sub.staleness()).toBe(0);
     await sub.ready();
+    // A second subscriber to the same query (tags in another order, duplicated) joins the same watch:
+    // both see the one frozen set that watch holds. Another query has a watch of its own.
+    const tagged = new StaticRegistry({ env: false, services: { a: [{ address: '127.0.0.1', port: 1, tags: ['x', 'y'] }] } });
+    const first = tagged.subscribe({ service: 'a', tags: ['x', 'y'] }, () => undefined);
+    const second = tagged.subscribe({ service: 'a', tags: ['y', 'x', 'y'] }, () => undefined);
+    const other = tagged.subscribe({ service: 'a', tags: ['x'] }, () => undefined);
+    await Promise.all([first.ready(), second.ready(), other.ready()]);
+    expect(first.endpoints).toHaveLength(1);
+    expect(second.endpoints).toBe(first.endpoints);
+    expect(other.endpoints).toEqual(first.endpoints);
+    expect(other.endpoints).not.toBe(first.endpoints);
+    // The shared watch outlives one of its subscribers, and a new subscriber joins it.
+    first.close();
+    const third = tagged.subscribe({ service: 'a', tags: ['x', 'y'] }, () => undefined);
+    expect(third.endpoints).toBe(second.endpoints);
+    for (const s of [second, third, other]) s.close();
+    await tagged.close();
     sub.close();
     await r.close();
     expect(() => r.subscribe({ service: 'a' }, () => undefined)).toThrow(/closed/);
