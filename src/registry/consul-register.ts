@@ -10,7 +10,9 @@
  *   every 5 s) with DeregisterCriticalServiceAfter 1 min: the crash safety net
  *   (a process that dies without leaving is marked critical after the TTL, and
  *   the agent removes it a minute later). `check: false` registers without one.
- * - Meta is checked against Consul's rules before anything is sent.
+ * - Tags and meta are checked before anything is sent, against Consul's rules and
+ *   the rules inmesh's discovery applies (validate.ts labelProblems): an instance
+ *   registered here is never one that discovery drops.
  * - Only fields Consul 1.8.7 accepts are sent: its decoder answers 400 to unknown
  *   fields.
  * - The agent forgetting us (a `-dev` agent restarting, an operator's
@@ -21,18 +23,22 @@
  *   finish; `deregister()` then removes it. `leave({ drainMs })` does both.
  */
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
+import { isIP, type AddressInfo } from 'node:net';
 import { hostname, networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
 import { InvalidArgumentError, RegistryError } from '../errors.ts';
 import { ConsulHttp, type ConsulConnectionOptions } from './consul-http.ts';
 import { createPreflight } from './consul-preflight.ts';
 import { consoleLogger, safeLogger } from './logger.ts';
-import { checkAddress, checkPort } from './validate.ts';
+import { checkAddress, checkPort, describeValue, labelProblems } from './validate.ts';
 import type { Logger } from './types.ts';
 
-/** The agent polls this URL; any 2xx is passing, 429 warning, anything else critical. */
+/**
+ * The agent polls this URL; any 2xx is passing, 429 warning, anything else critical.
+ * It must point at the instance's own address or loopback, without credentials
+ * (the agent follows redirects from it: see `checkHttpCheck`).
+ */
 export interface HttpCheckOptions {
-  /** Full URL of the health endpoint, e.g. `http://10.0.0.5:8080/healthz`. */
+  /** Full URL of the health endpoint on this instance, e.g. `http://10.0.0.5:8080/healthz`. */
   readonly http: string;
   /** @default 10_000 ms */
   readonly intervalMs?: number;
@@ -117,22 +123,84 @@ function isTtl(check: HttpCheckOptions | TtlCheckOptions): check is TtlCheckOpti
 }
 
 /**
- * Consul's rules for service meta (agent/structs: ValidateServiceMetadata): at
- * most 64 pairs, keys of at most 128 of [A-Za-z0-9_-] not starting with
- * `consul-` (reserved), values of at most 512 characters. Every problem in one error.
+ * Consul's own rules for service meta keys (agent/structs: ValidateServiceMetadata):
+ * 1-128 of [A-Za-z0-9_-], not starting with `consul-` (reserved). Everything else
+ * (at most 64 pairs, clean string values of at most 512 characters, no
+ * `__proto__`) is `labelProblems`, the rules discovery applies to what it reads.
  */
-export function checkMeta(meta: Readonly<Record<string, unknown>>): void {
+function consulMetaKeyProblems(meta: Readonly<Record<string, unknown>>): string[] {
   const problems: string[] = [];
-  const keys = Object.keys(meta);
-  if (keys.length > 64) problems.push(`at most 64 meta keys, got ${keys.length}`);
-  for (const key of keys) {
-    const value = meta[key];
-    if (!/^[A-Za-z0-9_-]{1,128}$/.test(key)) problems.push(`meta key ${JSON.stringify(key)} must be 1-128 letters, digits, '_' or '-'`);
+  for (const key of Object.keys(meta)) {
+    if (!/^[A-Za-z0-9_-]{1,128}$/.test(key)) problems.push(`meta key ${describeValue(key)} must be 1-128 letters, digits, '_' or '-'`);
     else if (key.toLowerCase().startsWith('consul-')) problems.push(`meta key ${JSON.stringify(key)} uses the reserved prefix "consul-"`);
-    if (typeof value !== 'string') problems.push(`meta ${JSON.stringify(key)} must be a string, got ${typeof value}`);
-    else if (value.length > 512) problems.push(`meta ${JSON.stringify(key)} must be at most 512 characters, got ${value.length}`);
   }
-  if (problems.length > 0) throw new InvalidArgumentError(`invalid service meta: ${problems.join('; ')}`);
+  return problems;
+}
+
+/**
+ * Checks tags and meta before anything is sent: Consul's key rules, and the same
+ * rules discovery applies (`labelProblems`), so that a registered instance is one
+ * inmesh's discovery accepts. One InvalidArgumentError names every problem, each
+ * with its field and the (shortened) value.
+ */
+export function checkLabels(tags: unknown, meta: unknown): void {
+  const tagProblems = labelProblems(tags, undefined);
+  const metaProblems = labelProblems(undefined, meta);
+  if (meta !== null && typeof meta === 'object') metaProblems.push(...consulMetaKeyProblems(meta as Record<string, unknown>));
+  const which = [tagProblems.length > 0 ? 'tags' : '', metaProblems.length > 0 ? 'meta' : ''].filter(Boolean).join(' and ');
+  if (which !== '') throw new InvalidArgumentError(`invalid service ${which}: ${[...tagProblems, ...metaProblems].join('; ')}`);
+}
+
+/** A URL for a message: credentials removed, shortened and escaped. */
+function showUrl(url: URL | string): string {
+  if (typeof url === 'string') return describeValue(url.replace(/[^\s/]*@/g, '[userinfo]@'));
+  const copy = new URL(url.href);
+  copy.username = '';
+  copy.password = '';
+  return describeValue(copy.href);
+}
+
+/** Loopback as a check target: 127.0.0.0/8, ::1, `localhost`. */
+function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+}
+
+/**
+ * An HTTP check the agent may run without becoming a request-forgery tool.
+ * Consul 1.8.7 follows redirects from a check URL (the CVE-2022-29153 class; its
+ * `DisableRedirects` field only exists from 1.9.17 / 1.10.10 / 1.11.5), so the one
+ * defence left to the registering side is where the check points: the instance's
+ * own address or loopback, an http(s) URL without userinfo, GET or HEAD. Returns
+ * the URL and method to send; throws InvalidArgumentError naming the field and the
+ * URL (never its credentials).
+ */
+export function checkHttpCheck(check: HttpCheckOptions, ownAddress: string): { url: string; method: 'GET' | 'HEAD' } {
+  const raw: unknown = check.http;
+  let url: URL;
+  try {
+    if (typeof raw !== 'string') throw new TypeError('not a string');
+    url = new URL(raw);
+  } catch {
+    throw new InvalidArgumentError(`check.http must be a full http(s) URL, got ${typeof raw === 'string' ? showUrl(raw) : describeValue(raw)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new InvalidArgumentError(`check.http must be an http(s) URL, got ${showUrl(url)}`);
+  }
+  if (url.username !== '' || url.password !== '') {
+    throw new InvalidArgumentError(`check.http must not carry credentials (user:password@), got ${showUrl(url)}`);
+  }
+  // Both sides in the WHATWG URL parser's normal form (IPv6 compressed, lower case).
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const own = new URL(`http://${isIP(ownAddress) === 6 ? `[${ownAddress}]` : ownAddress}/`).hostname.replace(/^\[(.*)\]$/, '$1');
+  if (host !== own && !isLoopbackHost(host)) {
+    throw new InvalidArgumentError(
+      `check.http must point at the instance's own address (${ownAddress}) or loopback, got ${showUrl(url)}: ` +
+        'the agent follows redirects from a check URL, so a check elsewhere can make it fetch any target',
+    );
+  }
+  const method: unknown = check.method ?? 'GET';
+  if (method !== 'GET' && method !== 'HEAD') throw new InvalidArgumentError(`check.method must be GET or HEAD, got ${describeValue(method)}`);
+  return { url: url.href, method };
 }
 
 /** The port of a listening server, or an error saying why there is none. */
@@ -192,7 +260,7 @@ export class ConsulRegistration {
     const meta: Record<string, string> = { ...options.meta };
     if (options.version !== undefined) meta.version = options.version;
     if (options.zone !== undefined) meta.zone = options.zone;
-    checkMeta(meta);
+    checkLabels(options.tags, meta);
 
     // Exactly the fields of Consul 1.8.7's ServiceDefinition / CheckType.
     const body: Record<string, unknown> = {
@@ -217,20 +285,12 @@ export class ConsulRegistration {
           DeregisterCriticalServiceAfter: deregister,
         };
       } else {
-        let url: URL;
-        try {
-          url = new URL(check.http);
-        } catch {
-          throw new InvalidArgumentError(`check.http must be a full http(s) URL, got ${JSON.stringify(check.http)}`);
-        }
-        if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-          throw new InvalidArgumentError(`check.http must be an http(s) URL, got ${JSON.stringify(check.http)}`);
-        }
+        const { url, method } = checkHttpCheck(check, this.address);
         body.Check = {
           CheckID: this.checkId,
           Name: `${this.name} HTTP`,
-          HTTP: url.href,
-          Method: check.method ?? 'GET',
+          HTTP: url,
+          Method: method,
           Interval: goDuration(positive(check.intervalMs, DEFAULTS.intervalMs, 'check.intervalMs')),
           Timeout: goDuration(positive(check.timeoutMs, DEFAULTS.timeoutMs, 'check.timeoutMs')),
           DeregisterCriticalServiceAfter: deregister,

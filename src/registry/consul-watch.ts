@@ -22,6 +22,7 @@
  *   the end of the watch.
  */
 import { InvalidArgumentError, RegistryError } from '../errors.ts';
+import { agentGate, type AgentGate } from './agent-gate.ts';
 import type { ConsulHttp, ConsulResponse } from './consul-http.ts';
 import { header } from './consul-http.ts';
 import { describeValue, validateEndpoint, type ValidateOptions } from './validate.ts';
@@ -41,6 +42,18 @@ export interface ConsulWatchOptions extends ValidateOptions {
   readonly stale?: boolean;
   /** Use the agent cache (`?cached`; background-refreshed, blocking supported). Default false. */
   readonly cached?: boolean;
+  /**
+   * Watch queries in flight at once per agent, for every registry of the process
+   * that talks to it (agent-gate.ts): well below the agent's
+   * `limits.http_max_conns_per_client` (200 by default), which closes the
+   * connections above it. The rest wait in a fair queue. Default 64.
+   */
+  readonly maxBlockingQueries?: number;
+  /**
+   * The blocking wait while more watches share an agent than `maxBlockingQueries`
+   * allows, so that the places rotate through every watch. Default 5 000 ms.
+   */
+  readonly contendedWaitMs?: number;
   /** Jitter source in [0, 1) for the back-off (tests). Default Math.random. */
   readonly random?: () => number;
 }
@@ -51,6 +64,8 @@ export const CONSUL_WATCH_DEFAULTS = {
   backoffBaseMs: 250, // first retry after an error within 0-250 ms
   backoffMaxMs: 30_000, // node-consul's cap; also the pause after a 4xx
   timeoutMarginMs: 5_000, // on top of wait + wait/16
+  maxBlockingQueries: 64, // per agent; a third of the agent's default http_max_conns_per_client (200)
+  contendedWaitMs: 5_000, // blocking wait while more watches than places share an agent
 } as const;
 
 interface HealthEntry {
@@ -61,12 +76,13 @@ interface HealthEntry {
 /**
  * Checks the watch options, naming the field and the value: `waitMs` 1 s to
  * 10 min (Consul's range), `minIntervalMs` >= 0, `backoffBaseMs` > 0,
- * `backoffMaxMs` >= `backoffBaseMs`. Throws InvalidArgumentError.
+ * `backoffMaxMs` >= `backoffBaseMs`, `maxBlockingQueries` an integer 1-10000,
+ * `contendedWaitMs` 1 s to 10 min. Throws InvalidArgumentError.
  */
 export function validateWatchOptions(options: ConsulWatchOptions): void {
   const problems: string[] = [];
   const num = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
-  const { waitMs, minIntervalMs, backoffBaseMs, backoffMaxMs, random } = options;
+  const { waitMs, minIntervalMs, backoffBaseMs, backoffMaxMs, maxBlockingQueries, contendedWaitMs, random } = options;
   if (waitMs !== undefined && !(num(waitMs) && waitMs >= 1_000 && waitMs <= 600_000))
     problems.push(`waitMs must be from 1000 to 600000 ms (1 s to 10 min, Consul's range), got ${String(waitMs)}`);
   if (minIntervalMs !== undefined && !(num(minIntervalMs) && minIntervalMs >= 0))
@@ -76,6 +92,10 @@ export function validateWatchOptions(options: ConsulWatchOptions): void {
   const base = num(backoffBaseMs) ? backoffBaseMs : CONSUL_WATCH_DEFAULTS.backoffBaseMs;
   if (backoffMaxMs !== undefined && !(num(backoffMaxMs) && backoffMaxMs >= base))
     problems.push(`backoffMaxMs must be a number of ms >= backoffBaseMs (${base}), got ${String(backoffMaxMs)}`);
+  if (maxBlockingQueries !== undefined && !(Number.isInteger(maxBlockingQueries) && maxBlockingQueries >= 1 && maxBlockingQueries <= 10_000))
+    problems.push(`maxBlockingQueries must be an integer from 1 to 10000, got ${String(maxBlockingQueries)}`);
+  if (contendedWaitMs !== undefined && !(num(contendedWaitMs) && contendedWaitMs >= 1_000 && contendedWaitMs <= 600_000))
+    problems.push(`contendedWaitMs must be from 1000 to 600000 ms, got ${String(contendedWaitMs)}`);
   if (random !== undefined && typeof random !== 'function') problems.push(`random must be a function, got ${typeof random}`);
   if (problems.length > 0) throw new InvalidArgumentError(`invalid Consul watch options: ${problems.join('; ')}`);
 }
@@ -107,6 +127,9 @@ export class ConsulHealthWatch implements WatchSource {
   private readonly baseMs: number;
   private readonly maxMs: number;
   private readonly random: () => number;
+  private readonly gate: AgentGate;
+  private readonly maxQueries: number;
+  private readonly contendedWaitMs: number;
 
   constructor(
     private readonly http: ConsulHttp,
@@ -122,10 +145,14 @@ export class ConsulHealthWatch implements WatchSource {
     this.baseMs = options.backoffBaseMs ?? CONSUL_WATCH_DEFAULTS.backoffBaseMs;
     this.maxMs = options.backoffMaxMs ?? CONSUL_WATCH_DEFAULTS.backoffMaxMs;
     this.random = options.random ?? Math.random;
+    this.maxQueries = options.maxBlockingQueries ?? CONSUL_WATCH_DEFAULTS.maxBlockingQueries;
+    this.contendedWaitMs = Math.min(this.waitMs, options.contendedWaitMs ?? CONSUL_WATCH_DEFAULTS.contendedWaitMs);
+    this.gate = agentGate(`${http.secure ? 'https' : 'http'}://${http.address}`);
   }
 
   start(sink: WatchSink): void {
     this.sink = sink;
+    this.gate.join(this, this.maxQueries);
     this.schedule(0);
   }
 
@@ -136,6 +163,7 @@ export class ConsulHealthWatch implements WatchSource {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.abort?.abort();
+    this.gate.leave(this);
   }
 
   /** A method, not the field, so that TypeScript does not narrow it across awaits. */
@@ -174,33 +202,38 @@ export class ConsulHealthWatch implements WatchSource {
 
   private async round(): Promise<void> {
     if (this.stopped) return;
-    this.lastStart = Date.now();
-    const blocking = this.index > 0n;
-    const query: Record<string, string | readonly string[]> = {};
-    if (this.query.passingOnly) query.passing = '1';
-    if (this.query.tags.length > 0) query.tag = this.query.tags;
-    const dc = this.query.datacenter ?? this.http.datacenter;
-    if (dc) query.dc = dc;
-    if (this.options.stale) query.stale = '';
-    if (this.options.cached) query.cached = '';
-    if (blocking) {
-      query.index = this.index.toString();
-      query.wait = goDuration(this.waitMs);
-    }
-    const timeoutMs = queryTimeoutMs(blocking, this.waitMs);
     const abort = new AbortController();
     this.abort = abort;
     let res: ConsulResponse;
+    let release: (() => void) | undefined;
     try {
       await this.preflight();
       if (this.isStopped()) return;
+      const blocking = this.index > 0n;
+      // A place among the agent's watch queries (agent-gate.ts); undefined once stopped.
+      release = await this.gate.acquire(blocking ? 'block' : 'read', abort.signal);
+      if (release === undefined || this.isStopped()) return;
+      this.lastStart = Date.now();
+      const query: Record<string, string | readonly string[]> = {};
+      if (this.query.passingOnly) query.passing = '1';
+      if (this.query.tags.length > 0) query.tag = this.query.tags;
+      const dc = this.query.datacenter ?? this.http.datacenter;
+      if (dc) query.dc = dc;
+      if (this.options.stale) query.stale = '';
+      if (this.options.cached) query.cached = '';
+      // While more watches share the agent than it has places, a short wait lets the places rotate.
+      const waitMs = this.gate.contended ? this.contendedWaitMs : this.waitMs;
+      if (blocking) {
+        query.index = this.index.toString();
+        query.wait = goDuration(waitMs);
+      }
       this.requests++;
       res = await this.http.request({
         method: 'GET',
         path: '/health/service/{service}',
         params: { service: this.query.service },
         query,
-        timeoutMs,
+        timeoutMs: queryTimeoutMs(blocking, waitMs),
         signal: abort.signal,
       });
     } catch (err) {
@@ -208,6 +241,7 @@ export class ConsulHealthWatch implements WatchSource {
       this.failed(err instanceof Error ? err : new RegistryError(String(err)));
       return;
     } finally {
+      release?.();
       if (this.abort === abort) this.abort = undefined;
     }
     if (this.isStopped()) return;

@@ -6,7 +6,7 @@
  */
 import type { PolicyIssue } from '../errors.ts';
 import type { Endpoint } from './types.ts';
-import { describeValue, parseHostPort, validateEndpoint, type ValidateOptions } from './validate.ts';
+import { describeValue, parseHostPort, validateEndpoint, withoutUserinfo, type ValidateOptions } from './validate.ts';
 
 /** One endpoint as written in code or a file. */
 export type EndpointEntry =
@@ -23,21 +23,32 @@ export type EndpointEntry =
 
 const ENTRY_KEYS = new Set(['address', 'port', 'id', 'tags', 'meta', 'weight', 'zone']);
 
+/** The entry as an issue shows it: credentials (`user:password@`) in a string or an address replaced. */
+function shown(entry: unknown): unknown {
+  if (typeof entry === 'string') return withoutUserinfo(entry);
+  if (typeof entry === 'object' && entry !== null && !Array.isArray(entry)) {
+    const address = (entry as { address?: unknown }).address;
+    if (typeof address === 'string' && address.includes('@')) return { ...entry, address: withoutUserinfo(address) };
+  }
+  return entry;
+}
+
 /** Parses a list of entries; bad entries become issues at `${path}[i]`. Duplicate ids keep the first. */
 export function parseEntries(list: unknown, path: string, issues: PolicyIssue[], options: ValidateOptions): Endpoint[] {
   if (!Array.isArray(list)) {
-    issues.push({ path, value: list, message: 'must be a list of "host:port" strings or {address, port} objects' });
+    issues.push({ path, value: shown(list), message: 'must be a list of "host:port" strings or {address, port} objects' });
     return [];
   }
   const out: Endpoint[] = [];
   const seen = new Set<string>();
   list.forEach((entry: unknown, i) => {
     const at = `${path}[${i}]`;
+    const value = shown(entry);
     let raw: Record<string, unknown>;
     if (typeof entry === 'string') {
       const hp = parseHostPort(entry);
       if ('error' in hp) {
-        issues.push({ path: at, value: entry, message: hp.error });
+        issues.push({ path: at, value, message: hp.error });
         return;
       }
       raw = hp;
@@ -45,11 +56,11 @@ export function parseEntries(list: unknown, path: string, issues: PolicyIssue[],
       raw = entry as Record<string, unknown>;
       const unknown = Object.keys(raw).filter((k) => !ENTRY_KEYS.has(k));
       if (unknown.length > 0) {
-        issues.push({ path: at, value: entry, message: `unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => describeValue(k)).join(', ')}` });
+        issues.push({ path: at, value, message: `unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => describeValue(k)).join(', ')}` });
         return;
       }
     } else {
-      issues.push({ path: at, value: entry, message: 'must be a "host:port" string or an {address, port} object' });
+      issues.push({ path: at, value, message: 'must be a "host:port" string or an {address, port} object' });
       return;
     }
     const result = validateEndpoint(
@@ -57,7 +68,7 @@ export function parseEntries(list: unknown, path: string, issues: PolicyIssue[],
       options,
     );
     if (!result.ok) {
-      issues.push({ path: at, value: entry, message: result.reason });
+      issues.push({ path: at, value, message: result.reason });
       return;
     }
     if (raw.weight !== undefined && raw.weight !== result.endpoint.weight) {

@@ -12,6 +12,9 @@
  *   fd00:ec2::254, metadata.google.internal, metadata, instance-data).
  * - always refused: the unspecified addresses 0.0.0.0 and ::.
  * - port: an integer 1-65535 (strings only in `parseHostPort`, digits only).
+ * - tags and meta: `labelProblems`, the one set of rules that discovery applies
+ *   to every entry and registration applies before anything is sent, so that an
+ *   instance inmesh registers is always one inmesh can find.
  * - weight: an integer >= 1 (anything else becomes 1).
  */
 import { isIP } from 'node:net';
@@ -109,6 +112,7 @@ export function refuseIp(address: string, family: number, allowLinkLocal: boolea
 /** Why `address` must not be used, or undefined when it is acceptable. */
 export function checkAddress(address: unknown, options: ValidateOptions = {}): string | undefined {
   if (typeof address !== 'string' || address.length === 0) return 'address is missing or not a string';
+  if (address.includes('@')) return 'address must not carry credentials (user:password@)';
   if (address.length > 253 || CONTROL.test(address) || /[\s/@\\%#?[\]]/.test(address)) {
     return 'address contains characters no host name or IP literal has';
   }
@@ -144,10 +148,61 @@ export function describeValue(value: unknown): string {
   return s.length > 120 ? `${s.slice(0, 117)}...` : s;
 }
 
+/** Why a tag or meta string is not clean, or undefined when it is. */
+function stringProblem(value: unknown): string | undefined {
+  if (typeof value !== 'string') return `must be a string, got ${value === null ? 'null' : typeof value}`;
+  if (value.length > MAX_STRING) return `must be at most ${MAX_STRING} characters, got ${value.length}`;
+  if (CONTROL.test(value)) return 'must not contain control characters (CR, LF, NUL, ...)';
+  return undefined;
+}
+
+/**
+ * The rules for an instance's tags and meta, one function for both directions:
+ * discovery drops an entry that breaks them, registration refuses to send one.
+ * Tags: a list of at most 64 strings. Meta: a map of at most 64 pairs. Every tag,
+ * key and value a string of at most 512 characters without control characters;
+ * no meta key `__proto__` (it does not survive a plain object). Each problem names
+ * the field (`tags[2]`, `meta.zone`) and the value, shortened and escaped.
+ */
+export function labelProblems(tags: unknown, meta: unknown): string[] {
+  const problems: string[] = [];
+  if (tags !== undefined && tags !== null) {
+    if (!Array.isArray(tags)) {
+      problems.push(`tags must be a list of strings, got ${describeValue(tags)}`);
+    } else {
+      if (tags.length > MAX_TAGS) problems.push(`tags must be at most ${MAX_TAGS}, got ${tags.length}`);
+      (tags as unknown[]).forEach((tag, i) => {
+        const problem = stringProblem(tag);
+        if (problem) problems.push(`tags[${i}] ${problem}: ${describeValue(tag)}`);
+      });
+    }
+  }
+  if (meta !== undefined && meta !== null) {
+    if (typeof meta !== 'object' || Array.isArray(meta)) {
+      problems.push(`meta must be a map of strings, got ${describeValue(meta)}`);
+    } else {
+      const entries = Object.entries(meta as Record<string, unknown>);
+      if (entries.length > MAX_META) problems.push(`meta must have at most ${MAX_META} keys, got ${entries.length}`);
+      for (const [key, value] of entries) {
+        const field = `meta[${describeValue(key)}]`;
+        if (key === '__proto__') problems.push(`${field}: the key "__proto__" is refused`);
+        const keyProblem = stringProblem(key);
+        if (keyProblem) problems.push(`${field} key ${keyProblem}`);
+        const valueProblem = stringProblem(value);
+        if (valueProblem) problems.push(`${field} ${valueProblem}: ${describeValue(value)}`);
+      }
+    }
+  }
+  return problems;
+}
+
 /** Checks one candidate endpoint; returns a frozen `Endpoint` or the reason it was refused. */
 export function validateEndpoint(raw: RawEndpoint, options: ValidateOptions = {}): ValidationResult {
   const addressProblem = checkAddress(raw.address, options);
-  if (addressProblem) return { ok: false, reason: `${addressProblem}: ${describeValue(raw.address)}` };
+  if (addressProblem) {
+    const shown = typeof raw.address === 'string' ? withoutUserinfo(raw.address) : raw.address;
+    return { ok: false, reason: `${addressProblem}: ${describeValue(shown)}` };
+  }
   const portProblem = checkPort(raw.port);
   if (portProblem) return { ok: false, reason: `${portProblem}: ${describeValue(raw.port)}` };
   const address = raw.address as string;
@@ -160,30 +215,10 @@ export function validateEndpoint(raw: RawEndpoint, options: ValidateOptions = {}
     id = given;
   }
 
-  const tags: string[] = [];
-  if (raw.tags !== undefined && raw.tags !== null) {
-    if (!Array.isArray(raw.tags)) return { ok: false, reason: `tags must be a list of strings: ${describeValue(raw.tags)}` };
-    for (const t of raw.tags.slice(0, MAX_TAGS) as unknown[]) {
-      const s = cleanString(t);
-      if (s === undefined) return { ok: false, reason: `tag is not a clean string: ${describeValue(t)}` };
-      tags.push(s);
-    }
-  }
-
-  const meta: Record<string, string> = {};
-  if (raw.meta !== undefined && raw.meta !== null) {
-    if (typeof raw.meta !== 'object' || Array.isArray(raw.meta)) {
-      return { ok: false, reason: `meta must be a map of strings: ${describeValue(raw.meta)}` };
-    }
-    for (const [k, v] of Object.entries(raw.meta as Record<string, unknown>).slice(0, MAX_META)) {
-      const key = cleanString(k);
-      const value = cleanString(v);
-      if (key === undefined || value === undefined || key === '__proto__') {
-        return { ok: false, reason: `meta entry is not a clean string pair: ${describeValue(k)}` };
-      }
-      meta[key] = value;
-    }
-  }
+  const labelProblem = labelProblems(raw.tags, raw.meta)[0];
+  if (labelProblem !== undefined) return { ok: false, reason: labelProblem };
+  const tags = Array.isArray(raw.tags) ? (raw.tags as string[]) : [];
+  const meta: Record<string, string> = { ...(raw.meta as Record<string, string> | null | undefined) };
 
   const weight = typeof raw.weight === 'number' && Number.isInteger(raw.weight) && raw.weight >= 1 && raw.weight <= 1_000_000 ? raw.weight : 1;
   const datacenter = cleanString(raw.datacenter);
@@ -192,7 +227,7 @@ export function validateEndpoint(raw: RawEndpoint, options: ValidateOptions = {}
     id,
     address,
     port,
-    tags: Object.freeze(tags),
+    tags: Object.freeze([...tags]),
     meta: Object.freeze(meta),
     weight,
     ...(datacenter ? { datacenter } : {}),
@@ -202,11 +237,22 @@ export function validateEndpoint(raw: RawEndpoint, options: ValidateOptions = {}
 }
 
 /**
- * Parses `host:port`, `[v6]:port` (and nothing looser). Returns the parts or a
- * reason; the parts still have to pass `validateEndpoint`.
+ * An endpoint string with everything up to its last `@` replaced by
+ * `[userinfo]@`, so that a message about it never shows a password.
+ */
+export function withoutUserinfo(text: string): string {
+  const at = text.lastIndexOf('@');
+  return at < 0 ? text : `[userinfo]@${text.slice(at + 1)}`;
+}
+
+/**
+ * Parses `host:port`, `[v6]:port` (and nothing looser: no scheme, no path, no
+ * `user:password@`). Returns the parts or a reason (which never repeats the
+ * entry); the parts still have to pass `validateEndpoint`.
  */
 export function parseHostPort(entry: string): { address: string; port: number } | { error: string } {
   const text = entry.trim();
+  if (text.includes('@')) return { error: 'an endpoint must not carry credentials (user:password@): write host:port' };
   let host: string;
   let portText: string;
   if (text.startsWith('[')) {

@@ -89,9 +89,12 @@ export interface ScriptedAnswer {
 /**
  * Answers `/v1/health/service/*` from a script (one answer per request; the last
  * answer repeats, blocking requests with an unchanged index are held until the
- * wait or until `push()` adds an answer).
+ * wait or until `push()` adds an answer). With `answerAll`, every request is
+ * answered at once by that function instead (an agent that never blocks).
+ * The one stand-in for Consul in the tests: only for data the real agent
+ * would never send.
  */
-export async function hostileResponder(): Promise<{
+export async function hostileResponder(answerAll?: (request: RecordedRequest, count: number) => ScriptedAnswer): Promise<{
   host: string;
   port: number;
   requests: RecordedRequest[];
@@ -110,6 +113,10 @@ export async function hostileResponder(): Promise<{
   const server = createServer((req, res) => {
     const r = record(req);
     requests.push(r);
+    if (answerAll) {
+      answer(res, answerAll(r, requests.length));
+      return;
+    }
     const serve = (): void => {
       const next = script[Math.min(served, script.length - 1)];
       if (!next) {

@@ -1,7 +1,8 @@
 /**
- * The Consul watch against the real agent: change propagation measured, and
- * one watch per query however many subscribers (counted at a proxy in front of
- * the agent, and by the registry).
+ * The Consul watch against the real agent: every change delivered by the
+ * blocking query that waits for it (counted at a proxy in front of the agent),
+ * and one watch per query however many subscribers (counted at the proxy, and by
+ * the registry). Latencies are printed for docs/benchmarks.md, never asserted.
  */
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -23,21 +24,25 @@ describe('consul watch (real agent)', () => {
     for (const c of cleanups.splice(0).reverse()) await c();
   });
 
-  it('propagates changes quickly: p50 < 100 ms, p99 < 1 s over 60 changes', async () => {
-    const { host, port, url } = sharedConsul();
+  it('delivers each change through the waiting blocking query, not after its wait: 60 changes, one query each', async () => {
+    const agent = sharedConsul();
+    const proxy = await countingProxy(agent);
+    cleanups.push(() => proxy.close());
     const name = unique('prop');
     const id = `${name}-1`;
     const register = (version: number) =>
-      consulApi(url, 'PUT', '/v1/agent/service/register', { ID: id, Name: name, Address: '127.0.0.1', Port: 18100, Meta: { version: String(version) } });
+      consulApi(agent.url, 'PUT', '/v1/agent/service/register', { ID: id, Name: name, Address: '127.0.0.1', Port: 18100, Meta: { version: String(version) } });
     await register(0);
-    cleanups.push(() => consulApi(url, 'PUT', `/v1/agent/service/deregister/${id}`).then(() => undefined));
-    // Default watch options (min interval 50 ms, wait 60 s).
-    const registry = new ConsulRegistry({ connection: { host, port }, logger: captureLogger() });
+    cleanups.push(() => consulApi(agent.url, 'PUT', `/v1/agent/service/deregister/${id}`).then(() => undefined));
+    // Default watch options (min interval 50 ms, wait 60 s): a change seen within the deadline
+    // below was delivered by the blocking query returning on it, 12 times sooner than its wait.
+    const registry = new ConsulRegistry({ connection: { host: proxy.host, port: proxy.port }, logger: captureLogger() });
     cleanups.push(() => registry.close());
     const rec = new EndpointRecorder();
     const sub = registry.subscribe({ service: name }, rec.listener);
     cleanups.push(() => sub.close());
     await rec.until((e) => e[0]?.meta.version === '0');
+    const before = proxy.count('/v1/health/service/');
 
     const samples: number[] = [];
     const changes = 60;
@@ -46,19 +51,20 @@ describe('consul watch (real agent)', () => {
       await new Promise((r) => setTimeout(r, Math.random() * 40));
       const t0 = performance.now();
       await register(v);
-      const seen = rec.until((e) => e[0]?.meta.version === String(v), 5000, `version ${v}`);
-      await seen;
+      await rec.until((e) => e[0]?.meta.version === String(v), 5_000, `version ${v}`);
       samples.push(performance.now() - t0);
     }
-    samples.sort((a, b) => a - b);
-    const p50 = percentile(samples, 50);
-    const p99 = percentile(samples, 99);
-    console.log(`consul propagation: p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms over ${samples.length} changes (max ${samples.at(-1)?.toFixed(1) ?? '?'} ms)`);
-    expect(p50).toBeLessThan(100);
-    expect(p99).toBeLessThan(1000);
-    // Each version was emitted once: only actual changes.
+    // Each version was emitted once, in order: only actual changes.
     const versions = rec.history.map((h) => h.endpoints[0]?.meta.version);
-    expect(new Set(versions).size).toBe(versions.length);
+    expect(versions).toEqual(Array.from({ length: changes + 1 }, (_, i) => String(i)));
+    // About one blocking query per change (a change can land between two queries, which then answers
+    // at once): counts, not clocks, so suite load cannot fail it; a polling watch would send far more.
+    const queries = proxy.count('/v1/health/service/') - before;
+    expect(queries).toBeGreaterThanOrEqual(changes);
+    expect(queries).toBeLessThanOrEqual(2 * changes + 1);
+    // The latency itself is a figure (docs/benchmarks.md), printed, not asserted.
+    samples.sort((a, b) => a - b);
+    console.log(`consul propagation: p50 ${percentile(samples, 50).toFixed(1)} ms, p99 ${percentile(samples, 99).toFixed(1)} ms over ${samples.length} changes`);
   });
 
   it('100 subscribers on 3 services share 3 watches (counted at a proxy in front of the agent)', async () => {

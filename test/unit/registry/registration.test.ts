@@ -1,7 +1,7 @@
 import type { NetworkInterfaceInfo } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../../src/errors.ts';
-import { checkMeta, ConsulRegistration, detectAddress } from '../../../src/registry/consul-register.ts';
+import { checkHttpCheck, checkLabels, ConsulRegistration, detectAddress } from '../../../src/registry/consul-register.ts';
 import { createRegistry } from '../../../src/registry/index.ts';
 
 const nic = (address: string, family: 'IPv4' | 'IPv6', internal: boolean): NetworkInterfaceInfo =>
@@ -46,16 +46,29 @@ describe('ConsulRegistration options (no traffic)', () => {
     expect(make({ 'Consul-x': '1' })).toThrow('reserved prefix "consul-"');
     expect(make({ 'has space': '1' })).toThrow(`meta key "has space" must be 1-128 letters, digits, '_' or '-'`);
     expect(make({ ['k'.repeat(129)]: '1' })).toThrow('must be 1-128 letters');
-    expect(make({ long: 'v'.repeat(513) })).toThrow('meta "long" must be at most 512 characters, got 513');
-    expect(make({}, { version: 'v'.repeat(600) })).toThrow('meta "version" must be at most 512 characters, got 600');
+    expect(make({ long: 'v'.repeat(513) })).toThrow('meta["long"] must be at most 512 characters, got 513');
+    expect(make({}, { version: 'v'.repeat(600) })).toThrow('meta["version"] must be at most 512 characters, got 600');
     const many = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v']));
-    expect(make(many)).toThrow('invalid service meta: at most 64 meta keys, got 65');
-    expect(() => checkMeta({ 'consul-a': 'x'.repeat(513), 'b c': '1' })).toThrow(
-      'invalid service meta: meta key "consul-a" uses the reserved prefix "consul-"; meta "consul-a" must be at most 512 characters, got 513; meta key "b c" must be 1-128 letters, digits, \'_\' or \'-\'',
+    expect(make(many)).toThrow('invalid service meta: meta must have at most 64 keys, got 65');
+    expect(() => checkLabels(undefined, { 'consul-a': 'x'.repeat(513), 'b c': '1' })).toThrow(
+      `invalid service meta: meta["consul-a"] must be at most 512 characters, got 513: "${'x'.repeat(116)}...; meta key "consul-a" uses the reserved prefix "consul-"; meta key "b c" must be 1-128 letters, digits, '_' or '-'`,
     );
-    expect(() => checkMeta({ ok_key: 'v'.repeat(512), ['k'.repeat(128)]: '' })).not.toThrow();
+    expect(() => checkLabels(['t'.repeat(512)], { ok_key: 'v'.repeat(512), ['k'.repeat(128)]: '' })).not.toThrow();
+    expect(() => checkLabels('v2', undefined)).toThrow('invalid service tags: tags must be a list of strings, got "v2"');
     const fine = new ConsulRegistration({ ...base, meta: Object.fromEntries(Array.from({ length: 62 }, (_, i) => [`k${i}`, 'v'])), version: '1', zone: 'a' });
     fine.close();
+  });
+
+  it('HTTP checks: the own address in any spelling the URL parser normalises, or loopback; nothing else', () => {
+    expect(checkHttpCheck({ http: 'http://10.0.0.5:8080/healthz' }, '10.0.0.5')).toEqual({ url: 'http://10.0.0.5:8080/healthz', method: 'GET' });
+    expect(checkHttpCheck({ http: 'https://[2001:DB8:0::5]:8443/h', method: 'HEAD' }, '2001:db8::5')).toEqual({ url: 'https://[2001:db8::5]:8443/h', method: 'HEAD' });
+    expect(checkHttpCheck({ http: 'http://Orders.Example:80/h' }, 'orders.example').url).toBe('http://orders.example/h');
+    for (const loopback of ['http://127.0.0.1/', 'http://127.1.2.3/', 'http://[::1]/', 'http://localhost/']) expect(checkHttpCheck({ http: loopback }, '10.0.0.5').url).toBe(loopback);
+    for (const elsewhere of ['http://10.0.0.6/', 'http://[fe80::1]/', 'http://10.0.0.5.nip.io/', 'http://169.254.169.254/']) {
+      expect(() => checkHttpCheck({ http: elsewhere }, '10.0.0.5')).toThrow(/must point at the instance's own address \(10\.0\.0\.5\) or loopback/);
+    }
+    expect(() => checkHttpCheck({ http: 'http://u:hunter2@10.0.0.5/' }, '10.0.0.5')).toThrow(/^check\.http must not carry credentials \(user:password@\), got "http:\/\/10\.0\.0\.5\/"$/);
+    expect(() => checkHttpCheck({ http: 'nope u:hunter2@x' }, '10.0.0.5')).toThrow('got "nope [userinfo]@x"');
   });
 
   it('a registration without a check gets the default TTL check; check: false has none', () => {

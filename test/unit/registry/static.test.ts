@@ -46,6 +46,27 @@ describe('StaticRegistry', () => {
     expect(e.message).toContain('INMESH_ENDPOINTS_X[0]: port must be an integer 1-65535');
   });
 
+  it('refuses an endpoint with user:password@ without repeating the password anywhere', () => {
+    let error: unknown;
+    try {
+      new StaticRegistry({
+        env: { INMESH_ENDPOINTS_ORDERS: 'user:hunter2@10.0.0.1:80' },
+        services: { users: [{ address: 'admin:hunter2@10.0.0.2', port: 80 }, 'p@ss:hunter2@[::1]:80'], other: 'x:hunter2@10.0.0.3:80' as unknown as string[] },
+      });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(InvalidPolicyError);
+    const e = error as InvalidPolicyError;
+    expect(e.issues.map((i) => i.path)).toEqual(['services.users[0]', 'services.users[1]', 'services.other', 'INMESH_ENDPOINTS_ORDERS[0]']);
+    expect(e.message).toContain(
+      'INMESH_ENDPOINTS_ORDERS[0]: an endpoint must not carry credentials (user:password@): write host:port (got "[userinfo]@10.0.0.1:80")',
+    );
+    expect(e.message).toContain('services.users[0]: address must not carry credentials (user:password@): "[userinfo]@10.0.0.2"');
+    expect(e.message).toContain('services.users[1]: an endpoint must not carry credentials');
+    for (const text of [e.message, JSON.stringify(e.issues), String(e.stack)]) expect(text).not.toContain('hunter2');
+  });
+
   it('calls a listener with the initial set after subscribe() returns, and shares one watch per query', async () => {
     const r = new StaticRegistry({ env: false, services: { a: ['127.0.0.1:1'] } });
     const rec = new EndpointRecorder();
@@ -58,6 +79,23 @@ describe('StaticRegistry', () => {
     await rec.until((e) => e.length === 1);
     expect(sub.staleness()).toBe(0);
     await sub.ready();
+    // A second subscriber to the same query (tags in another order, duplicated) joins the same watch:
+    // both see the one frozen set that watch holds. Another query has a watch of its own.
+    const tagged = new StaticRegistry({ env: false, services: { a: [{ address: '127.0.0.1', port: 1, tags: ['x', 'y'] }] } });
+    const first = tagged.subscribe({ service: 'a', tags: ['x', 'y'] }, () => undefined);
+    const second = tagged.subscribe({ service: 'a', tags: ['y', 'x', 'y'] }, () => undefined);
+    const other = tagged.subscribe({ service: 'a', tags: ['x'] }, () => undefined);
+    await Promise.all([first.ready(), second.ready(), other.ready()]);
+    expect(first.endpoints).toHaveLength(1);
+    expect(second.endpoints).toBe(first.endpoints);
+    expect(other.endpoints).toEqual(first.endpoints);
+    expect(other.endpoints).not.toBe(first.endpoints);
+    // The shared watch outlives one of its subscribers, and a new subscriber joins it.
+    first.close();
+    const third = tagged.subscribe({ service: 'a', tags: ['x', 'y'] }, () => undefined);
+    expect(third.endpoints).toBe(second.endpoints);
+    for (const s of [second, third, other]) s.close();
+    await tagged.close();
     sub.close();
     await r.close();
     expect(() => r.subscribe({ service: 'a' }, () => undefined)).toThrow(/closed/);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalEndpoints, checkAddress, isStrictHostname, parseHostPort, validateEndpoint } from '../../../src/registry/validate.ts';
+import { canonicalEndpoints, checkAddress, isStrictHostname, labelProblems, parseHostPort, validateEndpoint } from '../../../src/registry/validate.ts';
 
 describe('validateEndpoint', () => {
   it.each([
@@ -20,7 +20,7 @@ describe('validateEndpoint', () => {
     ['::', /unspecified/],
     ['10.0.0.5\r\nHost: evil', /characters/],
     ['a b', /characters/],
-    ['user@host', /characters/],
+    ['user@host', /must not carry credentials/],
     ['host/path', /characters/],
     ['fe80::1%eth0', /characters/],
     ['169.254.43518', /neither/],
@@ -62,6 +62,28 @@ describe('validateEndpoint', () => {
     if (!r.ok) expect(r.reason).not.toMatch(/[\r\n]/);
     expect(validateEndpoint({ address: '10.0.0.1', port: 80, tags: 'a' }).ok).toBe(false);
     expect(validateEndpoint({ address: '10.0.0.1', port: 80, meta: { a: 1 } }).ok).toBe(false);
+  });
+
+  it('tags and meta: one set of rules (labelProblems) that discovery applies to every entry', () => {
+    const bad: [unknown, unknown, RegExp][] = [
+      [['a\r\nb'], undefined, /^tags\[0\] must not contain control characters .*: "a\\r\\nb"$/],
+      [['x'.repeat(10_240)], undefined, /^tags\[0\] must be at most 512 characters, got 10240: "x+\.\.\.$/],
+      [Array.from({ length: 65 }, () => 't'), undefined, /^tags must be at most 64, got 65$/],
+      [undefined, { k: 'nul\u0000' }, /^meta\["k"\] must not contain control characters/],
+      [undefined, JSON.parse('{"__proto__":"x"}'), /^meta\["__proto__"\]: the key "__proto__" is refused$/],
+      [undefined, Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v'])), /^meta must have at most 64 keys, got 65$/],
+      [undefined, { k: 1 }, /^meta\["k"\] must be a string, got number: 1$/],
+    ];
+    for (const [tags, meta, reason] of bad) {
+      expect(labelProblems(tags, meta)[0]).toMatch(reason);
+      const r = validateEndpoint({ address: '10.0.0.1', port: 80, tags, meta });
+      expect(r.ok ? 'accepted' : r.reason).toMatch(reason);
+    }
+    const tags = Array.from({ length: 64 }, (_, i) => `${i}`.padEnd(512, 't'));
+    const meta = Object.fromEntries(Array.from({ length: 64 }, (_, i) => [`k${i}`, 'v'.repeat(512)]));
+    expect(labelProblems(tags, meta)).toEqual([]);
+    const ok = validateEndpoint({ address: '10.0.0.1', port: 80, tags, meta });
+    expect(ok.ok && ok.endpoint.tags.length).toBe(64);
   });
 
   it('strict host names', () => {

@@ -1,0 +1,126 @@
+/**
+ * A bound on the watch queries in flight to one Consul agent, shared by every
+ * registry of the process that talks to that agent.
+ *
+ * A Consul agent limits the concurrent HTTP connections per client address
+ * (`limits.http_max_conns_per_client`, 200 by default) and closes the ones above
+ * it without an answer. Every blocking query holds a connection for up to its
+ * `wait`, so one watch per upstream would use up the allowance with a few hundred
+ * upstreams and leave nothing for the process's registration calls or for the
+ * other clients on the same host. The gate lets at most `limit` watch queries
+ * run at once; the rest wait in a FIFO queue, plain reads (a watch's first read,
+ * or its read after a failure) ahead of blocking queries, so that every watch
+ * gets its data first and then takes its turn.
+ *
+ * While more watches use the gate than it has places (`contended`), each blocking
+ * query is given a short wait (`contendedWaitMs`), so the places rotate through
+ * every watch and a change is seen within a few rounds instead of after a full
+ * wait. A blocking query answers at once when its index is behind, so a watch
+ * that waited in the queue loses no change.
+ *
+ * Calls outside the watch loop (registration, TTL updates, the preflight) never
+ * pass through the gate: they never wait behind a blocking query.
+ */
+
+interface Waiter {
+  readonly grant: () => void;
+}
+
+class AgentGate {
+  readonly #limits = new Map<object, number>();
+  readonly #reads: Waiter[] = [];
+  readonly #blocks: Waiter[] = [];
+  #active = 0;
+
+  constructor(
+    readonly key: string,
+    private readonly onEmpty: (gate: AgentGate) => void,
+  ) {}
+
+  /** The smallest bound any member asked for. */
+  get limit(): number {
+    let min = Number.POSITIVE_INFINITY;
+    for (const l of this.#limits.values()) min = Math.min(min, l);
+    return Number.isFinite(min) ? min : 1;
+  }
+
+  /** More watches than places: blocking queries get the short wait. */
+  get contended(): boolean {
+    return this.#limits.size > this.limit;
+  }
+
+  /** Queries running now (for tests and stats). */
+  get active(): number {
+    return this.#active;
+  }
+
+  join(member: object, limit: number): void {
+    this.#limits.set(member, limit);
+  }
+
+  leave(member: object): void {
+    this.#limits.delete(member);
+    this.#drain();
+    if (this.#limits.size === 0 && this.#active === 0) this.onEmpty(this);
+  }
+
+  /**
+   * Waits for a place; resolves with its release function, or with undefined when
+   * `signal` aborts first (the waiter leaves the queue).
+   */
+  acquire(kind: 'read' | 'block', signal: AbortSignal): Promise<(() => void) | undefined> {
+    if (signal.aborted) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      const queue = kind === 'read' ? this.#reads : this.#blocks;
+      const onAbort = (): void => {
+        const i = queue.indexOf(waiter);
+        if (i >= 0) queue.splice(i, 1);
+        resolve(undefined);
+      };
+      const waiter: Waiter = {
+        grant: () => {
+          signal.removeEventListener('abort', onAbort);
+          this.#active++;
+          let released = false;
+          resolve(() => {
+            if (released) return;
+            released = true;
+            this.#active--;
+            this.#drain();
+            if (this.#limits.size === 0 && this.#active === 0) this.onEmpty(this);
+          });
+        },
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      queue.push(waiter);
+      this.#drain();
+    });
+  }
+
+  #drain(): void {
+    while (this.#active < this.limit) {
+      const next = this.#reads.shift() ?? this.#blocks.shift();
+      if (next === undefined) return;
+      next.grant();
+    }
+  }
+}
+
+export type { AgentGate };
+
+const gates = new Map<string, AgentGate>();
+
+/**
+ * The gate of one agent (`key`: scheme, host and port), made on first use and
+ * dropped when its last member has left and its last query ended.
+ */
+export function agentGate(key: string): AgentGate {
+  let gate = gates.get(key);
+  if (gate === undefined) {
+    gate = new AgentGate(key, (g) => {
+      if (gates.get(g.key) === g) gates.delete(g.key);
+    });
+    gates.set(key, gate);
+  }
+  return gate;
+}
