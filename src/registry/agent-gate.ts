@@ -32,10 +32,14 @@ class AgentGate {
   readonly #blocks: Waiter[] = [];
   #active = 0;
 
+  readonly #onEmpty: (gate: AgentGate) => void;
+
   constructor(
     readonly key: string,
-    private readonly onEmpty: (gate: AgentGate) => void,
-  ) {}
+    onEmpty: (gate: AgentGate) => void,
+  ) {
+    this.#onEmpty = onEmpty;
+  }
 
   /** The smallest bound any member asked for. */
   get limit(): number {
@@ -61,7 +65,7 @@ class AgentGate {
   leave(member: object): void {
     this.#limits.delete(member);
     this.#drain();
-    if (this.#limits.size === 0 && this.#active === 0) this.onEmpty(this);
+    if (this.#limits.size === 0 && this.#active === 0) this.#onEmpty(this);
   }
 
   /**
@@ -87,7 +91,7 @@ class AgentGate {
             released = true;
             this.#active--;
             this.#drain();
-            if (this.#limits.size === 0 && this.#active === 0) this.onEmpty(this);
+            if (this.#limits.size === 0 && this.#active === 0) this.#onEmpty(this);
           });
         },
       };

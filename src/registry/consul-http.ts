@@ -187,7 +187,7 @@ export class ConsulHttp {
     const onAbort = (): void => {
       ctx.emit('cancel');
     };
-    if (req.signal?.aborted) throw new RegistryError(`consul ${req.method} ${this.describe(req)} aborted`);
+    if (req.signal?.aborted) throw new RegistryError(`consul ${req.method} ${this.#describe(req)} aborted`);
     req.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const res = await this.#client._request({
@@ -202,7 +202,7 @@ export class ConsulHttp {
       });
       return { status: res.statusCode, headers: res.headers, body: res.body };
     } catch (err) {
-      throw this.translate(req, err as PapiError);
+      throw this.#translate(req, err as PapiError);
     } finally {
       req.signal?.removeEventListener('abort', onAbort);
     }
@@ -213,13 +213,13 @@ export class ConsulHttp {
     this.#agent.destroy();
   }
 
-  private describe(req: ConsulRequest): string {
+  #describe(req: ConsulRequest): string {
     let path = `/v1${req.path}`;
     for (const [k, v] of Object.entries(req.params ?? {})) path = path.replace(`{${k}}`, encodeURIComponent(v));
     return path;
   }
 
-  private scrub(text: string): string {
+  #scrub(text: string): string {
     const token = this.#token?.reveal();
     let clean = token === undefined ? text : text.split(token).join('[redacted]');
     const auth = this.#auth?.reveal();
@@ -230,8 +230,8 @@ export class ConsulHttp {
     return clean.replace(/[\u0000-\u001f\u007f]/g, ' ').slice(0, 200);
   }
 
-  private translate(req: ConsulRequest, err: PapiError): RegistryError {
-    const where = `consul ${req.method} ${this.describe(req)} at ${this.address}`;
+  #translate(req: ConsulRequest, err: PapiError): RegistryError {
+    const where = `consul ${req.method} ${this.#describe(req)} at ${this.address}`;
     if (err.isResponse && err.response) {
       const status = err.response.statusCode;
       const body = err.response.body;
@@ -242,13 +242,13 @@ export class ConsulHttp {
             ? ' (the ACL token was refused: check its policy)'
             : ' (no ACL token configured: set CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE)'
           : '';
-      return new RegistryError(`${where} answered ${status}${text ? `: ${this.scrub(text)}` : ''}${hint}`, {
+      return new RegistryError(`${where} answered ${status}${text ? `: ${this.#scrub(text)}` : ''}${hint}`, {
         statusCode: status,
       });
     }
     if (err.isTimeout) return new RegistryError(`${where} timed out after ${req.timeoutMs} ms`);
     if (err.isAbort) return new RegistryError(`${where} aborted`);
-    return new RegistryError(`${where} failed: ${err.code ?? this.scrub(err.message)}`);
+    return new RegistryError(`${where} failed: ${err.code ?? this.#scrub(err.message)}`);
   }
 }
 

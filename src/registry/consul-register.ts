@@ -225,16 +225,16 @@ export class ConsulRegistration {
   readonly checkId: string | undefined;
   /** How many times the instance was registered again after the agent forgot it. */
   reregistrations = 0;
-  private status: RegistrationState = 'new';
+  #status: RegistrationState = 'new';
   readonly #http: ConsulHttp;
   readonly #preflight: () => Promise<void>;
-  private readonly body: Record<string, unknown>;
-  private readonly ttlMs: number | undefined;
-  private readonly verifyMs: number;
-  private readonly logger: Logger;
-  private ttlTimer: NodeJS.Timeout | undefined;
-  private verifyTimer: NodeJS.Timeout | undefined;
-  private inflight: Promise<void> | undefined;
+  readonly #body: Record<string, unknown>;
+  readonly #ttlMs: number | undefined;
+  readonly #verifyMs: number;
+  readonly #logger: Logger;
+  #ttlTimer: NodeJS.Timeout | undefined;
+  #verifyTimer: NodeJS.Timeout | undefined;
+  #inflight: Promise<void> | undefined;
 
   constructor(options: ServiceRegistrationOptions) {
     if (typeof options.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(options.name)) {
@@ -254,8 +254,8 @@ export class ConsulRegistration {
     }
     const weight = options.weight ?? 1;
     if (!Number.isInteger(weight) || weight < 1) throw new InvalidArgumentError(`weight must be an integer >= 1, got ${String(weight)}`);
-    this.logger = safeLogger(options.logger ?? consoleLogger);
-    this.verifyMs = options.verifyIntervalMs ?? DEFAULTS.verifyIntervalMs;
+    this.#logger = safeLogger(options.logger ?? consoleLogger);
+    this.#verifyMs = options.verifyIntervalMs ?? DEFAULTS.verifyIntervalMs;
 
     const meta: Record<string, string> = { ...options.meta };
     if (options.version !== undefined) meta.version = options.version;
@@ -277,11 +277,11 @@ export class ConsulRegistration {
       this.checkId = `service:${this.id}`;
       const deregister = goDuration(positive(check.deregisterCriticalAfterMs, DEFAULTS.deregisterCriticalAfterMs, 'deregisterCriticalAfterMs'));
       if (isTtl(check)) {
-        this.ttlMs = positive(check.ttlMs, DEFAULTS.ttlMs, 'ttlMs');
+        this.#ttlMs = positive(check.ttlMs, DEFAULTS.ttlMs, 'ttlMs');
         body.Check = {
           CheckID: this.checkId,
           Name: `${this.name} TTL`,
-          TTL: goDuration(this.ttlMs),
+          TTL: goDuration(this.#ttlMs),
           DeregisterCriticalServiceAfter: deregister,
         };
       } else {
@@ -299,31 +299,31 @@ export class ConsulRegistration {
     } else {
       this.checkId = undefined;
     }
-    this.body = body;
+    this.#body = body;
     this.#http = new ConsulHttp(options.connection);
-    this.#preflight = createPreflight(this.#http, this.logger);
+    this.#preflight = createPreflight(this.#http, this.#logger);
   }
 
   get state(): RegistrationState {
-    return this.status;
+    return this.#status;
   }
 
   /** Registers (or registers again: the agent treats it as an update). Starts the TTL and verify timers. */
   async register(): Promise<void> {
-    if (this.status === 'deregistered') throw new RegistryError(`instance ${this.id} was deregistered; create a new registration`);
+    if (this.#status === 'deregistered') throw new RegistryError(`instance ${this.id} was deregistered; create a new registration`);
     // A namespace or partition the agent cannot honour is refused here, before anything is written.
     await this.#preflight();
-    await this.put();
-    this.status = 'registered';
-    this.startTimers();
+    await this.#put();
+    this.#status = 'registered';
+    this.#startTimers();
   }
 
-  private async put(): Promise<void> {
-    await this.#http.request({ method: 'PUT', path: '/agent/service/register', body: this.body, timeoutMs: DEFAULTS.requestTimeoutMs });
-    if (this.ttlMs !== undefined) await this.pass();
+  async #put(): Promise<void> {
+    await this.#http.request({ method: 'PUT', path: '/agent/service/register', body: this.#body, timeoutMs: DEFAULTS.requestTimeoutMs });
+    if (this.#ttlMs !== undefined) await this.#pass();
   }
 
-  private async pass(): Promise<void> {
+  async #pass(): Promise<void> {
     if (!this.checkId) return;
     await this.#http.request({
       method: 'PUT',
@@ -333,66 +333,66 @@ export class ConsulRegistration {
     });
   }
 
-  private startTimers(): void {
-    if (this.ttlMs !== undefined && !this.ttlTimer) {
-      this.ttlTimer = setInterval(() => void this.keepAlive(), Math.max(50, Math.floor(this.ttlMs / 3)));
-      this.ttlTimer.unref();
+  #startTimers(): void {
+    if (this.#ttlMs !== undefined && !this.#ttlTimer) {
+      this.#ttlTimer = setInterval(() => void this.#keepAlive(), Math.max(50, Math.floor(this.#ttlMs / 3)));
+      this.#ttlTimer.unref();
     }
-    if (this.verifyMs > 0 && !this.verifyTimer) {
-      this.verifyTimer = setInterval(() => void this.verify(), this.verifyMs);
-      this.verifyTimer.unref();
+    if (this.#verifyMs > 0 && !this.#verifyTimer) {
+      this.#verifyTimer = setInterval(() => void this.verify(), this.#verifyMs);
+      this.#verifyTimer.unref();
     }
   }
 
-  private stopTimers(): void {
-    if (this.ttlTimer) clearInterval(this.ttlTimer);
-    if (this.verifyTimer) clearInterval(this.verifyTimer);
-    this.ttlTimer = undefined;
-    this.verifyTimer = undefined;
+  #stopTimers(): void {
+    if (this.#ttlTimer) clearInterval(this.#ttlTimer);
+    if (this.#verifyTimer) clearInterval(this.#verifyTimer);
+    this.#ttlTimer = undefined;
+    this.#verifyTimer = undefined;
   }
 
-  private async keepAlive(): Promise<void> {
-    if (this.status !== 'registered' || this.inflight) return;
+  async #keepAlive(): Promise<void> {
+    if (this.#status !== 'registered' || this.#inflight) return;
     try {
-      await this.pass();
+      await this.#pass();
     } catch (err) {
       const e = err as RegistryError;
       // 1.8.7 answers an update of a check it does not know with 500 "does not have associated TTL" (404 in later versions).
       if (e.statusCode === 404 || (e.statusCode === 500 && /TTL|unknown check/i.test(e.message))) {
-        await this.reregister('the agent no longer knows the TTL check');
+        await this.#reregister('the agent no longer knows the TTL check');
       } else {
-        this.logger.warn(`TTL update for ${this.id} failed: ${e.message}`, { service: this.name, status: e.statusCode });
+        this.#logger.warn(`TTL update for ${this.id} failed: ${e.message}`, { service: this.name, status: e.statusCode });
       }
     }
   }
 
   /** Confirms that the agent still knows the instance; registers it again if not. */
   async verify(): Promise<void> {
-    if (this.status !== 'registered' || this.inflight) return;
+    if (this.#status !== 'registered' || this.#inflight) return;
     try {
       await this.#http.request({ method: 'GET', path: '/agent/service/{id}', params: { id: this.id }, timeoutMs: DEFAULTS.requestTimeoutMs });
     } catch (err) {
       const e = err as RegistryError;
-      if (e.statusCode === 404) await this.reregister('the agent no longer knows the service');
-      else this.logger.debug(`verifying ${this.id} failed: ${e.message}`, { service: this.name, status: e.statusCode });
+      if (e.statusCode === 404) await this.#reregister('the agent no longer knows the service');
+      else this.#logger.debug(`verifying ${this.id} failed: ${e.message}`, { service: this.name, status: e.statusCode });
     }
   }
 
-  private async reregister(why: string): Promise<void> {
-    if (this.inflight) return this.inflight;
-    this.inflight = (async () => {
+  async #reregister(why: string): Promise<void> {
+    if (this.#inflight) return this.#inflight;
+    this.#inflight = (async () => {
       try {
-        if (this.status !== 'registered') return;
-        await this.put();
+        if (this.#status !== 'registered') return;
+        await this.#put();
         this.reregistrations++;
-        this.logger.warn(`registered ${this.id} again: ${why}`, { service: this.name });
+        this.#logger.warn(`registered ${this.id} again: ${why}`, { service: this.name });
       } catch (err) {
-        this.logger.warn(`registering ${this.id} again failed: ${(err as Error).message}`, { service: this.name });
+        this.#logger.warn(`registering ${this.id} again failed: ${(err as Error).message}`, { service: this.name });
       } finally {
-        this.inflight = undefined;
+        this.#inflight = undefined;
       }
     })();
-    return this.inflight;
+    return this.#inflight;
   }
 
   /**
@@ -401,10 +401,10 @@ export class ConsulRegistration {
    * TTL check, a failed TTL. Registrations that forgot us are not renewed while draining.
    */
   async drain(reason = 'draining before shutdown'): Promise<void> {
-    if (this.status !== 'registered') return;
-    this.status = 'draining';
-    if (this.ttlTimer) clearInterval(this.ttlTimer);
-    this.ttlTimer = undefined;
+    if (this.#status !== 'registered') return;
+    this.#status = 'draining';
+    if (this.#ttlTimer) clearInterval(this.#ttlTimer);
+    this.#ttlTimer = undefined;
     await this.#http.request({
       method: 'PUT',
       path: '/agent/service/maintenance/{id}',
@@ -412,19 +412,19 @@ export class ConsulRegistration {
       query: { enable: 'true', reason },
       timeoutMs: DEFAULTS.requestTimeoutMs,
     });
-    if (this.ttlMs !== undefined && this.checkId) {
+    if (this.#ttlMs !== undefined && this.checkId) {
       await this.#http
         .request({ method: 'PUT', path: '/agent/check/fail/{id}', params: { id: this.checkId }, query: { note: reason }, timeoutMs: DEFAULTS.requestTimeoutMs })
-        .catch((err: unknown) => this.logger.debug(`failing the TTL of ${this.id} failed: ${(err as Error).message}`));
+        .catch((err: unknown) => this.#logger.debug(`failing the TTL of ${this.id} failed: ${(err as Error).message}`));
     }
   }
 
   /** Removes the instance from the agent and stops every timer. Idempotent. */
   async deregister(): Promise<void> {
-    if (this.status === 'deregistered') return;
-    this.stopTimers();
-    const was = this.status;
-    this.status = 'deregistered';
+    if (this.#status === 'deregistered') return;
+    this.#stopTimers();
+    const was = this.#status;
+    this.#status = 'deregistered';
     if (was === 'new') return;
     try {
       await this.#http.request({ method: 'PUT', path: '/agent/service/deregister/{id}', params: { id: this.id }, timeoutMs: DEFAULTS.requestTimeoutMs });
@@ -445,7 +445,7 @@ export class ConsulRegistration {
       const ms = options.drainMs ?? 0;
       if (ms > 0) await new Promise((r) => setTimeout(r, ms));
     } catch (err) {
-      this.logger.warn(`draining ${this.id} failed; deregistering anyway: ${(err as Error).message}`, { service: this.name });
+      this.#logger.warn(`draining ${this.id} failed; deregistering anyway: ${(err as Error).message}`, { service: this.name });
     } finally {
       await this.deregister();
     }
@@ -453,12 +453,12 @@ export class ConsulRegistration {
 
   /** What JSON.stringify shows (never the token). */
   toJSON(): Record<string, unknown> {
-    return { id: this.id, name: this.name, address: this.address, port: this.port, checkId: this.checkId, state: this.status, agent: this.#http.toJSON() };
+    return { id: this.id, name: this.name, address: this.address, port: this.port, checkId: this.checkId, state: this.#status, agent: this.#http.toJSON() };
   }
 
   /** Stops timers and closes connections; does NOT deregister (call leave() or deregister() first). */
   close(): void {
-    this.stopTimers();
+    this.#stopTimers();
     this.#http.destroy();
   }
 }

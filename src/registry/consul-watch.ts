@@ -111,76 +111,89 @@ function goDuration(ms: number): string {
 }
 
 export class ConsulHealthWatch implements WatchSource {
-  private sink: WatchSink | undefined;
-  private stopped = false;
-  private index = 0n;
-  private failures = 0;
-  private lastStart = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private abort: AbortController | undefined;
-  private hadInstances = false;
-  private warnedEmpty = false;
+  #sink: WatchSink | undefined;
+  #stopped = false;
+  #index = 0n;
+  #failures = 0;
+  #lastStart = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #abort: AbortController | undefined;
+  #hadInstances = false;
+  #warnedEmpty = false;
   /** Requests sent so far (for tests and stats). */
   requests = 0;
-  private readonly waitMs: number;
-  private readonly minIntervalMs: number;
-  private readonly baseMs: number;
-  private readonly maxMs: number;
-  private readonly random: () => number;
-  private readonly gate: AgentGate;
-  private readonly maxQueries: number;
-  private readonly contendedWaitMs: number;
+  readonly #waitMs: number;
+  readonly #minIntervalMs: number;
+  readonly #baseMs: number;
+  readonly #maxMs: number;
+  readonly #random: () => number;
+  readonly #gate: AgentGate;
+  readonly #maxQueries: number;
+  readonly #contendedWaitMs: number;
+
+  readonly #http: ConsulHttp;
+  readonly #query: NormalizedQuery;
+  readonly #options: ConsulWatchOptions;
+  readonly #logger: Logger;
+  readonly #preflight: () => Promise<void>;
+  readonly #onStop: (watch: ConsulHealthWatch) => void;
 
   constructor(
-    private readonly http: ConsulHttp,
-    private readonly query: NormalizedQuery,
-    private readonly options: ConsulWatchOptions,
-    private readonly logger: Logger,
+    http: ConsulHttp,
+    query: NormalizedQuery,
+    options: ConsulWatchOptions,
+    logger: Logger,
     /** Runs before the first query of every round until it succeeds once (namespace check). */
-    private readonly preflight: () => Promise<void>,
-    private readonly onStop: (watch: ConsulHealthWatch) => void = () => undefined,
+    preflight: () => Promise<void>,
+    onStop: (watch: ConsulHealthWatch) => void = () => undefined,
   ) {
-    this.waitMs = options.waitMs ?? CONSUL_WATCH_DEFAULTS.waitMs;
-    this.minIntervalMs = options.minIntervalMs ?? CONSUL_WATCH_DEFAULTS.minIntervalMs;
-    this.baseMs = options.backoffBaseMs ?? CONSUL_WATCH_DEFAULTS.backoffBaseMs;
-    this.maxMs = options.backoffMaxMs ?? CONSUL_WATCH_DEFAULTS.backoffMaxMs;
-    this.random = options.random ?? Math.random;
-    this.maxQueries = options.maxBlockingQueries ?? CONSUL_WATCH_DEFAULTS.maxBlockingQueries;
-    this.contendedWaitMs = Math.min(this.waitMs, options.contendedWaitMs ?? CONSUL_WATCH_DEFAULTS.contendedWaitMs);
-    this.gate = agentGate(`${http.secure ? 'https' : 'http'}://${http.address}`);
+    this.#http = http;
+    this.#query = query;
+    this.#options = options;
+    this.#logger = logger;
+    this.#preflight = preflight;
+    this.#onStop = onStop;
+    this.#waitMs = options.waitMs ?? CONSUL_WATCH_DEFAULTS.waitMs;
+    this.#minIntervalMs = options.minIntervalMs ?? CONSUL_WATCH_DEFAULTS.minIntervalMs;
+    this.#baseMs = options.backoffBaseMs ?? CONSUL_WATCH_DEFAULTS.backoffBaseMs;
+    this.#maxMs = options.backoffMaxMs ?? CONSUL_WATCH_DEFAULTS.backoffMaxMs;
+    this.#random = options.random ?? Math.random;
+    this.#maxQueries = options.maxBlockingQueries ?? CONSUL_WATCH_DEFAULTS.maxBlockingQueries;
+    this.#contendedWaitMs = Math.min(this.#waitMs, options.contendedWaitMs ?? CONSUL_WATCH_DEFAULTS.contendedWaitMs);
+    this.#gate = agentGate(`${http.secure ? 'https' : 'http'}://${http.address}`);
   }
 
   start(sink: WatchSink): void {
-    this.sink = sink;
-    this.gate.join(this, this.maxQueries);
-    this.schedule(0);
+    this.#sink = sink;
+    this.#gate.join(this, this.#maxQueries);
+    this.#schedule(0);
   }
 
   stop(): void {
-    if (this.stopped) return;
-    this.stopped = true;
-    this.onStop(this);
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.abort?.abort();
-    this.gate.leave(this);
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#onStop(this);
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#abort?.abort();
+    this.#gate.leave(this);
   }
 
   /** A method, not the field, so that TypeScript does not narrow it across awaits. */
-  private isStopped(): boolean {
-    return this.stopped;
+  #isStopped(): boolean {
+    return this.#stopped;
   }
 
-  private schedule(delayMs: number): void {
-    if (this.stopped) return;
-    const sinceLast = Date.now() - this.lastStart;
-    const delay = Math.max(delayMs, this.minIntervalMs - sinceLast, 0);
+  #schedule(delayMs: number): void {
+    if (this.#stopped) return;
+    const sinceLast = Date.now() - this.#lastStart;
+    const delay = Math.max(delayMs, this.#minIntervalMs - sinceLast, 0);
     // Never two loops: a round that failed after scheduling replaces its timer.
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.round().catch((err: unknown) => {
-        this.crashed(err);
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#round().catch((err: unknown) => {
+        this.#crashed(err);
       });
     }, delay);
   }
@@ -190,95 +203,95 @@ export class ConsulHealthWatch implements WatchSource {
    * listener path, a logger). The loop goes on after a back-off; the error is
    * reported once through the (safe) logger, never rethrown.
    */
-  private crashed(err: unknown): void {
-    if (this.stopped) return;
+  #crashed(err: unknown): void {
+    if (this.#stopped) return;
     try {
-      this.failed(err instanceof Error ? err : new RegistryError(String(err)));
+      this.#failed(err instanceof Error ? err : new RegistryError(String(err)));
     } catch {
-      this.failures++;
+      this.#failures++;
     }
-    if (this.timer === undefined) this.schedule(Math.min(this.maxMs, this.baseMs * 2 ** Math.min(this.failures, 30)));
+    if (this.#timer === undefined) this.#schedule(Math.min(this.#maxMs, this.#baseMs * 2 ** Math.min(this.#failures, 30)));
   }
 
-  private async round(): Promise<void> {
-    if (this.stopped) return;
+  async #round(): Promise<void> {
+    if (this.#stopped) return;
     const abort = new AbortController();
-    this.abort = abort;
+    this.#abort = abort;
     let res: ConsulResponse;
     let release: (() => void) | undefined;
     try {
-      await this.preflight();
-      if (this.isStopped()) return;
-      const blocking = this.index > 0n;
+      await this.#preflight();
+      if (this.#isStopped()) return;
+      const blocking = this.#index > 0n;
       // A place among the agent's watch queries (agent-gate.ts); undefined once stopped.
-      release = await this.gate.acquire(blocking ? 'block' : 'read', abort.signal);
-      if (release === undefined || this.isStopped()) return;
-      this.lastStart = Date.now();
+      release = await this.#gate.acquire(blocking ? 'block' : 'read', abort.signal);
+      if (release === undefined || this.#isStopped()) return;
+      this.#lastStart = Date.now();
       const query: Record<string, string | readonly string[]> = {};
-      if (this.query.passingOnly) query.passing = '1';
-      if (this.query.tags.length > 0) query.tag = this.query.tags;
-      const dc = this.query.datacenter ?? this.http.datacenter;
+      if (this.#query.passingOnly) query.passing = '1';
+      if (this.#query.tags.length > 0) query.tag = this.#query.tags;
+      const dc = this.#query.datacenter ?? this.#http.datacenter;
       if (dc) query.dc = dc;
-      if (this.options.stale) query.stale = '';
-      if (this.options.cached) query.cached = '';
+      if (this.#options.stale) query.stale = '';
+      if (this.#options.cached) query.cached = '';
       // While more watches share the agent than it has places, a short wait lets the places rotate.
-      const waitMs = this.gate.contended ? this.contendedWaitMs : this.waitMs;
+      const waitMs = this.#gate.contended ? this.#contendedWaitMs : this.#waitMs;
       if (blocking) {
-        query.index = this.index.toString();
+        query.index = this.#index.toString();
         query.wait = goDuration(waitMs);
       }
       this.requests++;
-      res = await this.http.request({
+      res = await this.#http.request({
         method: 'GET',
         path: '/health/service/{service}',
-        params: { service: this.query.service },
+        params: { service: this.#query.service },
         query,
         timeoutMs: queryTimeoutMs(blocking, waitMs),
         signal: abort.signal,
       });
     } catch (err) {
-      if (this.isStopped()) return;
-      this.failed(err instanceof Error ? err : new RegistryError(String(err)));
+      if (this.#isStopped()) return;
+      this.#failed(err instanceof Error ? err : new RegistryError(String(err)));
       return;
     } finally {
       release?.();
-      if (this.abort === abort) this.abort = undefined;
+      if (this.#abort === abort) this.#abort = undefined;
     }
-    if (this.isStopped()) return;
+    if (this.#isStopped()) return;
 
     const body = res.body;
     if (!Array.isArray(body)) {
-      this.failed(new RegistryError(`consul answered a non-list body for service ${this.query.service}: ${describeValue(body)}`));
+      this.#failed(new RegistryError(`consul answered a non-list body for service ${this.#query.service}: ${describeValue(body)}`));
       return;
     }
-    this.advanceIndex(header(res, 'x-consul-index'));
-    const endpoints = this.toEndpoints(body as HealthEntry[]);
-    this.failures = 0;
-    this.checkEmpty(endpoints.length, body.length);
-    this.sink?.update(endpoints);
-    this.schedule(0);
+    this.#advanceIndex(header(res, 'x-consul-index'));
+    const endpoints = this.#toEndpoints(body as HealthEntry[]);
+    this.#failures = 0;
+    this.#checkEmpty(endpoints.length, body.length);
+    this.#sink?.update(endpoints);
+    this.#schedule(0);
   }
 
-  private advanceIndex(text: string | undefined): void {
+  #advanceIndex(text: string | undefined): void {
     let next = 0n;
     if (text !== undefined && /^\d{1,20}$/.test(text)) next = BigInt(text);
-    if (next < this.index) {
+    if (next < this.#index) {
       // Went backwards (restart, restore): start over with a plain read.
-      this.logger.info('consul index went backwards, resetting the watch', { service: this.query.service });
-      this.index = 0n;
+      this.#logger.info('consul index went backwards, resetting the watch', { service: this.#query.service });
+      this.#index = 0n;
       return;
     }
-    this.index = next > 0n ? next : 1n;
+    this.#index = next > 0n ? next : 1n;
   }
 
-  private toEndpoints(entries: HealthEntry[]): Endpoint[] {
+  #toEndpoints(entries: HealthEntry[]): Endpoint[] {
     const out: Endpoint[] = [];
     const seen = new Set<string>();
     for (const entry of entries) {
       const svc = (entry as HealthEntry | null)?.Service;
       const node = (entry as HealthEntry | null)?.Node;
       if (!svc || typeof svc !== 'object') {
-        this.logger.warn('dropped a Consul health entry without a Service', { service: this.query.service });
+        this.#logger.warn('dropped a Consul health entry without a Service', { service: this.#query.service });
         continue;
       }
       // An empty Service.Address means "use the node's address".
@@ -295,17 +308,17 @@ export class ConsulHealthWatch implements WatchSource {
           weight: svc.Weights?.Passing,
           datacenter: node?.Datacenter,
         },
-        this.options,
+        this.#options,
       );
       if (!result.ok) {
-        this.logger.warn(`dropped a Consul endpoint of ${this.query.service}: ${result.reason}`, {
-          service: this.query.service,
+        this.#logger.warn(`dropped a Consul endpoint of ${this.#query.service}: ${result.reason}`, {
+          service: this.#query.service,
           id: describeValue(svc.ID),
         });
         continue;
       }
       const e = result.endpoint;
-      if (!this.query.tags.every((t) => e.tags.includes(t))) continue;
+      if (!this.#query.tags.every((t) => e.tags.includes(t))) continue;
       if (seen.has(e.id)) continue;
       seen.add(e.id);
       out.push(e);
@@ -313,38 +326,38 @@ export class ConsulHealthWatch implements WatchSource {
     return out;
   }
 
-  private checkEmpty(valid: number, total: number): void {
+  #checkEmpty(valid: number, total: number): void {
     if (valid > 0) {
-      this.hadInstances = true;
-      this.warnedEmpty = false;
+      this.#hadInstances = true;
+      this.#warnedEmpty = false;
       return;
     }
-    if (this.hadInstances && !this.warnedEmpty && total === 0) {
-      this.warnedEmpty = true;
-      this.logger.warn(
-        `consul reports no ${this.query.passingOnly ? 'passing ' : ''}instances of ${this.query.service}, which had instances before` +
-          (this.http.hasToken
+    if (this.#hadInstances && !this.#warnedEmpty && total === 0) {
+      this.#warnedEmpty = true;
+      this.#logger.warn(
+        `consul reports no ${this.#query.passingOnly ? 'passing ' : ''}instances of ${this.#query.service}, which had instances before` +
+          (this.#http.hasToken
             ? ' (under default-deny ACLs a token that lost service:read looks exactly like "no instances": check the token\'s policy)'
             : ' (under default-deny ACLs a missing token looks exactly like "no instances": check CONSUL_HTTP_TOKEN / CONSUL_HTTP_TOKEN_FILE)'),
-        { service: this.query.service },
+        { service: this.#query.service },
       );
     }
   }
 
-  private failed(error: Error): void {
-    this.failures++;
+  #failed(error: Error): void {
+    this.#failures++;
     // The agent may have restarted with a lower index: a blocking read with the old,
     // higher index would then hang for the whole wait. Start over with a plain read.
-    this.index = 0n;
+    this.#index = 0n;
     const status = error instanceof RegistryError ? error.statusCode : undefined;
     const clientError = status !== undefined && status >= 400 && status < 500 && status !== 429;
-    const ceiling = Math.min(this.maxMs, this.baseMs * 2 ** Math.min(this.failures - 1, 30));
-    const delay = clientError ? this.maxMs / 2 + (this.random() * this.maxMs) / 2 : this.random() * ceiling;
+    const ceiling = Math.min(this.#maxMs, this.#baseMs * 2 ** Math.min(this.#failures - 1, 30));
+    const delay = clientError ? this.#maxMs / 2 + (this.#random() * this.#maxMs) / 2 : this.#random() * ceiling;
     // A watch that cannot reach Consul keeps its last good set; log the first failure loudly, the rest quietly.
-    const fields = { service: this.query.service, status, failures: this.failures, retryInMs: Math.round(delay) };
-    if (this.failures === 1 || clientError) this.logger.warn(`consul watch failed: ${error.message}`, fields);
-    else this.logger.debug(`consul watch failed: ${error.message}`, fields);
-    this.sink?.fail(error);
-    this.schedule(delay);
+    const fields = { service: this.#query.service, status, failures: this.#failures, retryInMs: Math.round(delay) };
+    if (this.#failures === 1 || clientError) this.#logger.warn(`consul watch failed: ${error.message}`, fields);
+    else this.#logger.debug(`consul watch failed: ${error.message}`, fields);
+    this.#sink?.fail(error);
+    this.#schedule(delay);
   }
 }

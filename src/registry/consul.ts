@@ -32,28 +32,28 @@ export class ConsulRegistry implements Registry {
   readonly kind = 'consul' as const;
   readonly allowLinkLocal: boolean;
   readonly #http: ConsulHttp;
-  private readonly hub: WatchHub;
-  private readonly logger: Logger;
-  private readonly live = new Set<ConsulHealthWatch>();
-  private finishedRequests = 0;
+  readonly #hub: WatchHub;
+  readonly #logger: Logger;
+  readonly #live = new Set<ConsulHealthWatch>();
+  #finishedRequests = 0;
   readonly #preflight: () => Promise<void>;
 
   constructor(options: ConsulRegistryOptions = {}) {
     validateWatchOptions(options);
     this.allowLinkLocal = options.allowLinkLocal === true;
-    this.logger = safeLogger(options.logger ?? consoleLogger);
+    this.#logger = safeLogger(options.logger ?? consoleLogger);
     this.#http = new ConsulHttp(options.connection);
-    this.#preflight = createPreflight(this.#http, this.logger);
-    this.hub = new WatchHub(
+    this.#preflight = createPreflight(this.#http, this.#logger);
+    this.#hub = new WatchHub(
       'consul',
       (query) => {
-        const watch = new ConsulHealthWatch(this.#http, query, options, this.logger, () => this.preflight(), (w) => {
-          if (this.live.delete(w)) this.finishedRequests += w.requests;
+        const watch = new ConsulHealthWatch(this.#http, query, options, this.#logger, () => this.preflight(), (w) => {
+          if (this.#live.delete(w)) this.#finishedRequests += w.requests;
         });
-        this.live.add(watch);
+        this.#live.add(watch);
         return watch;
       },
-      this.logger,
+      this.#logger,
     );
   }
 
@@ -69,26 +69,26 @@ export class ConsulRegistry implements Registry {
   }
 
   subscribe(query: ResolveQuery, listener: EndpointsListener, options?: SubscribeOptions): RegistrySubscription {
-    return this.hub.subscribe(query, listener, options);
+    return this.#hub.subscribe(query, listener, options);
   }
 
   resolve(query: ResolveQuery): Promise<readonly Endpoint[]> {
-    return this.hub.resolve(query);
+    return this.#hub.resolve(query);
   }
 
   stats(): ConsulRegistryStats {
-    let requests = this.finishedRequests;
-    for (const w of this.live) requests += w.requests;
-    return { watches: this.hub.watchCount, requests };
+    let requests = this.#finishedRequests;
+    for (const w of this.#live) requests += w.requests;
+    return { watches: this.#hub.watchCount, requests };
   }
 
   /** What JSON.stringify shows: the agent and the watch count, never the token. */
   toJSON(): Record<string, unknown> {
-    return { kind: this.kind, agent: this.#http.toJSON(), watches: this.hub.watchCount };
+    return { kind: this.kind, agent: this.#http.toJSON(), watches: this.#hub.watchCount };
   }
 
   close(): Promise<void> {
-    this.hub.close();
+    this.#hub.close();
     this.#http.destroy();
     return Promise.resolve();
   }

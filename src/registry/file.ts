@@ -46,22 +46,25 @@ export class FileRegistry implements Registry {
   readonly path: string;
   /** How many times a changed file was loaded successfully (not counting the first load). */
   reloads = 0;
-  private snapshot: Snapshot;
-  private text: string;
-  private readonly feed: SnapshotFeed;
-  private readonly hub: WatchHub;
-  private readonly logger: Logger;
-  private watcher: FSWatcher | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private closed = false;
-  private loading: Promise<void> | undefined;
-  private again = false;
-  private failing = false;
+  #snapshot: Snapshot;
+  #text: string;
+  readonly #feed: SnapshotFeed;
+  readonly #hub: WatchHub;
+  readonly #logger: Logger;
+  #watcher: FSWatcher | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+  #loading: Promise<void> | undefined;
+  #again = false;
+  #failing = false;
 
-  constructor(private readonly options: FileRegistryOptions) {
+  readonly #options: FileRegistryOptions;
+
+  constructor(options: FileRegistryOptions) {
+    this.#options = options;
     this.allowLinkLocal = options.allowLinkLocal === true;
     this.path = resolve(options.path);
-    this.logger = safeLogger(options.logger ?? consoleLogger);
+    this.#logger = safeLogger(options.logger ?? consoleLogger);
     let text: string;
     try {
       text = readFileSync(this.path, 'utf8');
@@ -72,15 +75,15 @@ export class FileRegistry implements Registry {
         ErrorCodes.INVALID_CONFIG,
       );
     }
-    this.text = text;
-    this.snapshot = this.parse(text);
-    this.feed = new SnapshotFeed((q) => withTags(this.snapshot.get(q.service) ?? [], q));
-    this.hub = new WatchHub('file', (q) => this.feed.source(q), this.logger);
-    if (options.watch !== false) this.startWatching();
+    this.#text = text;
+    this.#snapshot = this.#parse(text);
+    this.#feed = new SnapshotFeed((q) => withTags(this.#snapshot.get(q.service) ?? [], q));
+    this.#hub = new WatchHub('file', (q) => this.#feed.source(q), this.#logger);
+    if (options.watch !== false) this.#startWatching();
   }
 
   /** Parses and validates the file's text; throws an InvalidPolicyError naming the file and every bad entry. */
-  private parse(text: string): Snapshot {
+  #parse(text: string): Snapshot {
     const source = `endpoints file ${this.path}`;
     let doc: unknown;
     try {
@@ -100,7 +103,7 @@ export class FileRegistry implements Registry {
         issues.push({ path: 'services', value: s, message: 'must be a map of service name to endpoint list' });
       } else {
         for (const [name, list] of Object.entries(s as Record<string, unknown>)) {
-          services.set(name, Object.freeze(parseEntries(list, `services.${name}`, issues, this.options)));
+          services.set(name, Object.freeze(parseEntries(list, `services.${name}`, issues, this.#options)));
         }
       }
     }
@@ -108,57 +111,57 @@ export class FileRegistry implements Registry {
     return services;
   }
 
-  private startWatching(): void {
+  #startWatching(): void {
     const dir = dirname(this.path);
     const name = basename(this.path);
     try {
       // persistent: false — the watcher never keeps the process alive on its own.
-      this.watcher = watch(dir, { persistent: false }, (_event, file) => {
-        if (file === null || file === name) this.schedule();
+      this.#watcher = watch(dir, { persistent: false }, (_event, file) => {
+        if (file === null || file === name) this.#schedule();
       });
-      this.watcher.on('error', (err) => {
-        this.logger.error(`watching ${this.path} failed; the last good set stays in use`, { error: err.message });
+      this.#watcher.on('error', (err) => {
+        this.#logger.error(`watching ${this.path} failed; the last good set stays in use`, { error: err.message });
       });
     } catch (err) {
-      this.logger.error(`cannot watch ${this.path}; changes will not be picked up`, { error: (err as Error).message });
+      this.#logger.error(`cannot watch ${this.path}; changes will not be picked up`, { error: (err as Error).message });
     }
   }
 
-  private reloadAgain(): boolean {
-    return this.again && !this.closed;
+  #reloadAgain(): boolean {
+    return this.#again && !this.#closed;
   }
 
   /** A method, so that TypeScript does not narrow the field across awaits. */
-  private isClosed(): boolean {
-    return this.closed;
+  #isClosed(): boolean {
+    return this.#closed;
   }
 
-  private schedule(): void {
-    if (this.closed) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
+  #schedule(): void {
+    if (this.#closed) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
       void this.reload();
-    }, this.options.debounceMs ?? 100);
-    this.timer.unref();
+    }, this.#options.debounceMs ?? 100);
+    this.#timer.unref();
   }
 
   /** Reads the file again now (also what the watcher triggers). Never throws: failures are logged and keep the last good set. */
   async reload(): Promise<void> {
-    if (this.loading) {
-      this.again = true;
-      return this.loading;
+    if (this.#loading) {
+      this.#again = true;
+      return this.#loading;
     }
-    this.loading = (async () => {
+    this.#loading = (async () => {
       do {
-        this.again = false;
-        await this.reloadOnce();
-      } while (this.reloadAgain());
-    })().finally(() => (this.loading = undefined));
-    return this.loading;
+        this.#again = false;
+        await this.#reloadOnce();
+      } while (this.#reloadAgain());
+    })().finally(() => (this.#loading = undefined));
+    return this.#loading;
   }
 
-  private async reloadOnce(): Promise<void> {
+  async #reloadOnce(): Promise<void> {
     let text: string;
     try {
       text = await readFile(this.path, 'utf8');
@@ -166,55 +169,55 @@ export class FileRegistry implements Registry {
       // Mid-rename the file can be missing for a moment; the rename event reloads again.
       const code = (err as NodeJS.ErrnoException).code ?? 'error';
       if (code === 'ENOENT') {
-        this.logger.warn(`endpoints file ${this.path} is missing; keeping the last good set`);
+        this.#logger.warn(`endpoints file ${this.path} is missing; keeping the last good set`);
         return;
       }
-      this.failed(new InvalidPolicyError(`endpoints file ${this.path}`, [{ path: '', value: undefined, message: `cannot read the file (${code})` }], ErrorCodes.INVALID_CONFIG));
+      this.#failed(new InvalidPolicyError(`endpoints file ${this.path}`, [{ path: '', value: undefined, message: `cannot read the file (${code})` }], ErrorCodes.INVALID_CONFIG));
       return;
     }
-    if (this.isClosed()) return;
-    if (text === this.text) {
+    if (this.#isClosed()) return;
+    if (text === this.#text) {
       // Back to the last good version after a broken one: tell the watches they are current again.
-      if (this.failing) {
-        this.failing = false;
-        this.feed.refresh();
+      if (this.#failing) {
+        this.#failing = false;
+        this.#feed.refresh();
       }
       return;
     }
     let snapshot: Snapshot;
     try {
-      snapshot = this.parse(text);
+      snapshot = this.#parse(text);
     } catch (err) {
-      this.failed(err as Error);
+      this.#failed(err as Error);
       return;
     }
-    this.text = text;
-    this.snapshot = snapshot;
-    this.failing = false;
+    this.#text = text;
+    this.#snapshot = snapshot;
+    this.#failing = false;
     this.reloads++;
-    this.logger.info(`reloaded endpoints file ${this.path}`, { services: snapshot.size });
-    this.feed.refresh();
+    this.#logger.info(`reloaded endpoints file ${this.path}`, { services: snapshot.size });
+    this.#feed.refresh();
   }
 
-  private failed(error: Error): void {
-    this.failing = true;
-    this.logger.error(`${error.message}\nkeeping the last good set`);
-    this.feed.fail(error);
+  #failed(error: Error): void {
+    this.#failing = true;
+    this.#logger.error(`${error.message}\nkeeping the last good set`);
+    this.#feed.fail(error);
   }
 
   subscribe(query: ResolveQuery, listener: EndpointsListener, options?: SubscribeOptions): RegistrySubscription {
-    return this.hub.subscribe(query, listener, options);
+    return this.#hub.subscribe(query, listener, options);
   }
 
   resolve(query: ResolveQuery): Promise<readonly Endpoint[]> {
-    return this.hub.resolve(query);
+    return this.#hub.resolve(query);
   }
 
   close(): Promise<void> {
-    this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.watcher?.close();
-    this.hub.close();
-    return this.loading ?? Promise.resolve();
+    this.#closed = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#watcher?.close();
+    this.#hub.close();
+    return this.#loading ?? Promise.resolve();
   }
 }

@@ -11,22 +11,26 @@ import type { NormalizedQuery, WatchSink, WatchSource } from './watch-hub.ts';
 export type SnapshotView = (query: NormalizedQuery) => readonly Endpoint[] | Error;
 
 export class SnapshotFeed {
-  private readonly sinks = new Map<WatchSink, NormalizedQuery>();
+  readonly #sinks = new Map<WatchSink, NormalizedQuery>();
 
-  constructor(private readonly view: SnapshotView) {}
+  readonly #view: SnapshotView;
+
+  constructor(view: SnapshotView) {
+    this.#view = view;
+  }
 
   source(query: NormalizedQuery): WatchSource {
     let sink: WatchSink | undefined;
     return {
       start: (s) => {
         sink = s;
-        this.sinks.set(s, query);
+        this.#sinks.set(s, query);
         queueMicrotask(() => {
-          if (sink && this.sinks.has(sink)) this.push(sink, query);
+          if (sink && this.#sinks.has(sink)) this.#push(sink, query);
         });
       },
       stop: () => {
-        if (sink) this.sinks.delete(sink);
+        if (sink) this.#sinks.delete(sink);
         sink = undefined;
       },
     };
@@ -34,16 +38,16 @@ export class SnapshotFeed {
 
   /** Pushes every watch its view of the (new) snapshot. */
   refresh(): void {
-    for (const [sink, query] of this.sinks) this.push(sink, query);
+    for (const [sink, query] of this.#sinks) this.#push(sink, query);
   }
 
   /** Tells every watch that the snapshot could not be renewed (the last good set stays). */
   fail(error: Error): void {
-    for (const sink of this.sinks.keys()) sink.fail(error);
+    for (const sink of this.#sinks.keys()) sink.fail(error);
   }
 
-  private push(sink: WatchSink, query: NormalizedQuery): void {
-    const result = this.view(query);
+  #push(sink: WatchSink, query: NormalizedQuery): void {
+    const result = this.#view(query);
     if (result instanceof Error) sink.fail(result);
     else sink.update(result);
   }

@@ -39,46 +39,46 @@ export function envVariableFor(service: string): string {
 export class StaticRegistry implements Registry {
   readonly kind = 'static' as const;
   readonly allowLinkLocal: boolean;
-  private readonly byService = new Map<string, readonly Endpoint[]>();
-  private readonly byEnvName = new Map<string, readonly Endpoint[]>();
-  private readonly hub: WatchHub;
+  readonly #byService = new Map<string, readonly Endpoint[]>();
+  readonly #byEnvName = new Map<string, readonly Endpoint[]>();
+  readonly #hub: WatchHub;
 
   constructor(options: StaticRegistryOptions = {}) {
     this.allowLinkLocal = options.allowLinkLocal === true;
     const issues: PolicyIssue[] = [];
     for (const [service, list] of Object.entries(options.services ?? {})) {
-      this.byService.set(service, Object.freeze(parseEntries(list, `services.${service}`, issues, options)));
+      this.#byService.set(service, Object.freeze(parseEntries(list, `services.${service}`, issues, options)));
     }
     const env = options.env === false ? {} : (options.env ?? process.env);
     for (const [name, value] of Object.entries(env)) {
       if (!name.startsWith(ENV_PREFIX) || value === undefined) continue;
       const entries = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
-      this.byEnvName.set(name, Object.freeze(parseEntries(entries, name, issues, options)));
+      this.#byEnvName.set(name, Object.freeze(parseEntries(entries, name, issues, options)));
     }
     if (issues.length > 0) throw new InvalidPolicyError('static endpoints', issues, ErrorCodes.INVALID_CONFIG);
-    const feed = new SnapshotFeed((q) => withTags(this.lookup(q.service) ?? [], q));
-    this.hub = new WatchHub('static', (q) => feed.source(q), safeLogger(options.logger ?? consoleLogger));
+    const feed = new SnapshotFeed((q) => withTags(this.#lookup(q.service) ?? [], q));
+    this.#hub = new WatchHub('static', (q) => feed.source(q), safeLogger(options.logger ?? consoleLogger));
   }
 
   /** Whether endpoints are configured for `service` (in code or env). */
   has(service: string): boolean {
-    return this.lookup(service) !== undefined;
+    return this.#lookup(service) !== undefined;
   }
 
-  private lookup(service: string): readonly Endpoint[] | undefined {
-    return this.byService.get(service) ?? this.byEnvName.get(envVariableFor(service));
+  #lookup(service: string): readonly Endpoint[] | undefined {
+    return this.#byService.get(service) ?? this.#byEnvName.get(envVariableFor(service));
   }
 
   subscribe(query: ResolveQuery, listener: EndpointsListener, options?: SubscribeOptions): RegistrySubscription {
-    return this.hub.subscribe(query, listener, options);
+    return this.#hub.subscribe(query, listener, options);
   }
 
   resolve(query: ResolveQuery): Promise<readonly Endpoint[]> {
-    return this.hub.resolve(query);
+    return this.#hub.resolve(query);
   }
 
   close(): Promise<void> {
-    this.hub.close();
+    this.#hub.close();
     return Promise.resolve();
   }
 }

@@ -66,79 +66,86 @@ export function queryKey(q: NormalizedQuery): string {
 
 class SharedWatch implements WatchSink {
   endpoints: readonly Endpoint[] = Object.freeze([]);
-  private canonical = '';
-  private answered = false;
-  private healthy = false;
-  private lastOkAt: number | undefined;
+  #canonical = '';
+  #answered = false;
+  #healthy = false;
+  #lastOkAt: number | undefined;
   error: Error | undefined;
   readonly subscribers = new Set<Subscriber>();
-  private settle!: () => void;
+  #settle!: () => void;
   readonly ready: Promise<void>;
-  private stopped = false;
+  #stopped = false;
+
+  readonly #source: WatchSource;
+  readonly #kind: string;
+  readonly #logger: Logger;
 
   constructor(
     readonly query: NormalizedQuery,
-    private readonly source: WatchSource,
-    private readonly kind: string,
-    private readonly logger: Logger,
+    source: WatchSource,
+    kind: string,
+    logger: Logger,
   ) {
-    this.ready = new Promise((resolve) => (this.settle = resolve));
+    this.#source = source;
+    this.#kind = kind;
+    this.#logger = logger;
+    this.ready = new Promise((resolve) => (this.#settle = resolve));
   }
 
   start(): void {
-    this.source.start(this);
+    this.#source.start(this);
   }
 
   stop(): void {
-    if (this.stopped) return;
-    this.stopped = true;
-    this.source.stop();
-    this.settle();
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#source.stop();
+    this.#settle();
   }
 
   get hasAnswered(): boolean {
-    return this.answered;
+    return this.#answered;
   }
 
   get everSucceeded(): boolean {
-    return this.lastOkAt !== undefined;
+    return this.#lastOkAt !== undefined;
   }
 
   staleness(): number {
-    if (this.lastOkAt === undefined) return Number.POSITIVE_INFINITY;
-    return this.healthy ? 0 : Date.now() - this.lastOkAt;
+    if (this.#lastOkAt === undefined) return Number.POSITIVE_INFINITY;
+    return this.#healthy ? 0 : Date.now() - this.#lastOkAt;
   }
 
   update(endpoints: readonly Endpoint[]): void {
-    if (this.stopped) return;
-    this.lastOkAt = Date.now();
-    this.healthy = true;
+    if (this.#stopped) return;
+    this.#lastOkAt = Date.now();
+    this.#healthy = true;
     this.error = undefined;
     const canonical = canonicalEndpoints(endpoints);
-    const first = !this.answered;
-    this.answered = true;
-    this.settle();
-    if (!first && canonical === this.canonical) return;
-    this.canonical = canonical;
+    const first = !this.#answered;
+    this.#answered = true;
+    this.#settle();
+    if (!first && canonical === this.#canonical) return;
+    this.#canonical = canonical;
     this.endpoints = Object.freeze([...endpoints]);
     if (updateChannel.hasSubscribers) {
-      updateChannel.publish({ registry: this.kind, service: this.query.service, count: endpoints.length });
+      updateChannel.publish({ registry: this.#kind, service: this.query.service, count: endpoints.length });
     }
     for (const s of [...this.subscribers]) this.call(s, this.endpoints);
   }
 
   fail(error: Error): void {
-    if (this.stopped) return;
-    this.healthy = false;
+    if (this.#stopped) return;
+    this.#healthy = false;
     this.error = error;
-    this.answered = true;
-    this.settle();
+    this.#answered = true;
+    this.#settle();
     for (const s of [...this.subscribers]) {
       if (!s.onError) continue;
       try {
         s.onError(error);
       } catch (err) {
-        this.logger.error('registry error listener threw', { service: this.query.service, error: String(err) });
+        this.#logger.error('registry error listener threw', { service: this.query.service, error: String(err) });
       }
     }
   }
@@ -147,42 +154,45 @@ class SharedWatch implements WatchSink {
     try {
       s.listener(endpoints);
     } catch (err) {
-      this.logger.error('registry listener threw', { service: this.query.service, error: String(err) });
+      this.#logger.error('registry listener threw', { service: this.query.service, error: String(err) });
     }
   }
 }
 
 /** The shared-watch bookkeeping behind every Registry implementation. */
 export class WatchHub {
-  private readonly watches = new Map<string, SharedWatch>();
-  private closed = false;
+  readonly #watches = new Map<string, SharedWatch>();
+  readonly #kind: Registry['kind'];
+  readonly #createSource: (query: NormalizedQuery) => WatchSource;
+  readonly #logger: Logger;
+  #closed = false;
 
-  constructor(
-    private readonly kind: Registry['kind'],
-    private readonly createSource: (query: NormalizedQuery) => WatchSource,
-    private readonly logger: Logger,
-  ) {}
+  constructor(kind: Registry['kind'], createSource: (query: NormalizedQuery) => WatchSource, logger: Logger) {
+    this.#kind = kind;
+    this.#createSource = createSource;
+    this.#logger = logger;
+  }
 
   /** Number of watches running now (one per distinct query). */
   get watchCount(): number {
-    return this.watches.size;
+    return this.#watches.size;
   }
 
   /** Every running watch (for registries that push to all of them, e.g. a reloaded file). */
   queries(): NormalizedQuery[] {
-    return [...this.watches.values()].map((w) => w.query);
+    return [...this.#watches.values()].map((w) => w.query);
   }
 
   subscribe(query: ResolveQuery, listener: EndpointsListener, options: SubscribeOptions = {}): RegistrySubscription {
-    if (this.closed) throw new ClosedError(`${this.kind} registry`);
+    if (this.#closed) throw new ClosedError(`${this.#kind} registry`);
     if (typeof listener !== 'function') throw new RegistryError('subscribe needs a listener function');
     const q = normalizeQuery(query);
     const key = queryKey(q);
-    let watch = this.watches.get(key);
+    let watch = this.#watches.get(key);
     const isNew = watch === undefined;
     if (!watch) {
-      watch = new SharedWatch(q, this.createSource(q), this.kind, this.logger);
-      this.watches.set(key, watch);
+      watch = new SharedWatch(q, this.#createSource(q), this.#kind, this.#logger);
+      this.#watches.set(key, watch);
     }
     const w = watch;
     const sub: Subscriber = { listener, onError: options.onError };
@@ -206,8 +216,8 @@ export class WatchHub {
         if (!open) return;
         open = false;
         w.subscribers.delete(sub);
-        if (w.subscribers.size === 0 && this.watches.get(key) === w) {
-          this.watches.delete(key);
+        if (w.subscribers.size === 0 && this.#watches.get(key) === w) {
+          this.#watches.delete(key);
           w.stop();
         }
       },
@@ -227,8 +237,8 @@ export class WatchHub {
   }
 
   close(): void {
-    this.closed = true;
-    for (const w of this.watches.values()) w.stop();
-    this.watches.clear();
+    this.#closed = true;
+    for (const w of this.#watches.values()) w.stop();
+    this.#watches.clear();
   }
 }
