@@ -10,7 +10,7 @@ import { readPolicyFile } from '../config/load.ts';
 import { isInmeshError } from '../errors.ts';
 import { buildJsonSchema } from '../policy/schema.ts';
 import { parsePolicy } from '../policy/validate.ts';
-import { explainPolicy, resolvePolicy } from '../policy/resolve.ts';
+import { explainPolicy, resolvePolicy } from '../policy/index.ts';
 
 const USAGE = `usage: inmesh <command> [args]
 

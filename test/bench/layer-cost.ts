@@ -9,7 +9,7 @@ import { composeChain } from '../../src/client/compose.ts';
 import { attemptTimeoutLayer, deadlineLayer } from '../../src/client/deadline.ts';
 import type { Handler, Layer, MeshRequest, MeshResponse } from '../../src/client/types.ts';
 import { buildMeshRequest, EMPTY_OPTIONS } from '../../src/client/request.ts';
-import { defaultUpstream, resolvePolicy } from '../../src/policy/resolve.ts';
+import { defaultUpstream, resolvePolicy } from '../../src/policy/index.ts';
 import type { Endpoint } from '../../src/registry/types.ts';
 import { createBreakerLayer } from '../../src/resilience/breaker.ts';
 import { RetryBudget } from '../../src/resilience/budget.ts';

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ErrorCodes, InvalidPolicyError } from '../../../src/errors.ts';
 import { ENV_VARIABLES, parseConsulAddress } from '../../../src/config/env.ts';
 import { explainConfig, loadConfig } from '../../../src/config/load.ts';
-import { Secret } from '../../../src/config/secret.ts';
+import { Secret } from '../../../src/internal/secret.ts';
 
 const fixtures = fileURLToPath(new URL('../../fixtures/policy/', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'inmesh-config-'));

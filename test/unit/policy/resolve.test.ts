@@ -12,7 +12,7 @@ import {
   resolvePolicy,
   upstreamFor,
   upstreamOrDefault,
-} from '../../../src/policy/resolve.ts';
+} from '../../../src/policy/index.ts';
 import type { PolicyDocument } from '../../../src/policy/schema.ts';
 
 describe('durations', () => {
