@@ -4,6 +4,7 @@
  * upstream (resolvePolicy compiles them eagerly), so matchRoute() on the
  * request path allocates nothing.
  */
+import { compilePolicyRegex, type PolicyRegex } from './regex.ts';
 import type { ResolvedCallPolicy, ResolvedRoute, ResolvedUpstream } from './types.ts';
 
 // Plain constants, not an enum: the docs script runs these files with type stripping only.
@@ -14,7 +15,7 @@ interface CompiledHeader {
   name: string;
   kind: HeaderKind;
   value: string;
-  regex: RegExp | undefined;
+  regex: PolicyRegex | undefined;
   present: boolean;
 }
 
@@ -40,7 +41,7 @@ export function compileRoutes(upstream: Readonly<ResolvedUpstream>): readonly Co
         if (h.prefix !== undefined) return { name: h.name, kind: HeaderKind.Prefix, value: h.prefix, regex: undefined, present: true };
         if (h.regex !== undefined)
           // Anchored like Envoy's safe_regex and Istio's regex: the whole value must match.
-          return { name: h.name, kind: HeaderKind.Regex, value: h.regex, regex: new RegExp(`^(?:${h.regex})$`), present: true };
+          return { name: h.name, kind: HeaderKind.Regex, value: h.regex, regex: compilePolicyRegex(h.regex), present: true };
         return { name: h.name, kind: HeaderKind.Present, value: '', regex: undefined, present: h.present ?? true };
       }),
     }),
@@ -79,7 +80,7 @@ function valueMatches(header: CompiledHeader, value: string): boolean {
     case HeaderKind.Prefix:
       return value.startsWith(header.value);
     case HeaderKind.Regex:
-      return header.regex?.test(value) ?? false;
+      return header.regex?.matchesWhole(value) ?? false;
     case HeaderKind.Present:
       return true;
   }

@@ -727,7 +727,7 @@ export const headerMatchSchema = block(
       consul: 'service-router Routes[].Match.HTTP.Header[].Prefix',
       envoy: 'route.match.headers[].string_match.prefix',
     }),
-    regex: field(text('a regular expression'), 'The whole header matches this regular expression (anchored, as RE2 in Envoy).', {
+    regex: field(text('a regular expression'), 'The whole header matches this regular expression: RE2 syntax, anchored, matched in linear time (as Envoy\'s safe_regex).', {
       istio: 'VirtualService http[].match[].headers{}.regex',
       consul: 'service-router Routes[].Match.HTTP.Header[].Regex',
       envoy: 'route.match.headers[].string_match.safe_regex',

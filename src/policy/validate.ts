@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import { InvalidPolicyError, type PolicyIssue } from '../errors.ts';
 import { POLICY_DEFAULTS as D } from './defaults.ts';
 import { parseDuration } from './duration.ts';
+import { regexProblem } from './regex.ts';
 import { documentSchema, type PolicyDocument } from './schema.ts';
 
 export type PathSegment = string | number;
@@ -336,15 +337,13 @@ function crossFieldIssues(input: Record<string, unknown>, options: ParsePolicyOp
         headers.forEach((header: unknown, h) => {
           const regex = raw(header, ['regex']);
           if (typeof regex !== 'string') return;
-          try {
-            new RegExp(regex);
-          } catch (error) {
+          const problem = regexProblem(regex);
+          if (problem !== undefined)
             issues.push({
               path: formatPath(['upstreams', name, 'routes', index, 'match', 'headers', h, 'regex']),
               value: regex,
-              message: `expected a valid regular expression (${(error as Error).message})`,
+              message: problem,
             });
-          }
         });
       }
     });

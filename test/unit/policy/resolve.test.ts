@@ -288,6 +288,18 @@ describe('matchRoute', () => {
     expect(name(matchRoute(orders, 'GET', '/'))).toBe('upstream');
   });
 
+  it('matches a header regex in linear time: (a+)+$ on a 30-character value returns at once', () => {
+    const hostile = resolvePolicy({
+      apiVersion: 'inmesh/v1',
+      upstreams: { h: { routes: [{ name: 'nested', match: { headers: [{ name: 'x-v', regex: '(a+)+$' }] } }] } },
+    }).upstreams.h!;
+    const started = performance.now();
+    // A backtracking engine takes seconds on this value (it doubles per character).
+    expect(matchRoute(hostile, 'GET', '/', { 'x-v': `${'a'.repeat(30)}!` })).toBe(hostile);
+    expect((matchRoute(hostile, 'GET', '/', { 'x-v': 'a'.repeat(30) }) as unknown as { name: string }).name).toBe('nested');
+    expect(performance.now() - started).toBeLessThan(1_000);
+  });
+
   it('first matching route wins', () => {
     expect(name(matchRoute(orders, 'POST', '/api/checkout', { 'x-canary': 'true' }))).toBe('checkout');
   });

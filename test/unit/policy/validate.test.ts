@@ -512,8 +512,19 @@ describe('parsePolicy: cross-field rules', () => {
       {
         path: 'upstreams.a.routes[1].match.headers[0].regex',
         value: '([a-z',
-        message: expect.stringMatching(/^expected a valid regular expression \(Invalid regular expression: .*\)$/),
+        message: 'not a valid RE2 regular expression: missing closing ] at position 1 (`[a-z`)',
       },
+    ]);
+  });
+
+  it.each([
+    ['(?<=a)b', 'invalid named capture at position 0 (`(?<=a)b`)'], // lookbehind: JavaScript has it, RE2 and Envoy do not
+    ['(a)\\1', 'invalid escape sequence at position 3 (`\\1`)'], // back-reference
+    ['a++', 'invalid nested repetition operator at position 1 (`++`)'], // possessive
+    ['x{1001}', 'invalid repeat count at position 1 (`{1001}`)'], // RE2's repeat limit
+  ])('a header regex RE2 refuses (%s) is refused with the field path and the position', (regex, why) => {
+    expect(policyIssues(up({ routes: [{ match: { headers: [{ name: 'x', regex }] } }] }))).toEqual([
+      { path: 'upstreams.a.routes[0].match.headers[0].regex', value: regex, message: `not a valid RE2 regular expression: ${why}` },
     ]);
   });
 });
