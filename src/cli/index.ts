@@ -33,7 +33,7 @@ export function runCli(argv: readonly string[], io: CliIo): number {
       case 'validate': {
         if (args.length === 0) return usage(io, 'validate needs at least one file');
         for (const file of args) {
-          resolvePolicy(parsePolicy(readPolicyFile(file), `policy file ${file}`), `policy file ${file}`);
+          resolvePolicy(parsePolicy(readPolicyFile(file, 'file argument'), `policy file ${file}`), `policy file ${file}`);
           io.out(`${file}: valid`);
         }
         return 0;
@@ -41,7 +41,7 @@ export function runCli(argv: readonly string[], io: CliIo): number {
       case 'explain': {
         const [file] = args;
         if (file === undefined || args.length !== 1) return usage(io, 'explain needs exactly one file');
-        io.out(explainPolicy(resolvePolicy(parsePolicy(readPolicyFile(file), `policy file ${file}`), `policy file ${file}`)));
+        io.out(explainPolicy(resolvePolicy(parsePolicy(readPolicyFile(file, 'file argument'), `policy file ${file}`), `policy file ${file}`)));
         return 0;
       }
       case 'schema':

@@ -226,7 +226,7 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
     target: 'policyFile',
     expected: 'a path to a YAML or JSON policy file',
     example: './inmesh.yaml',
-    description: 'Policy document to load (relative to the working directory). Code settings override it, variables below too.',
+    description: 'Policy document to load (relative to the working directory): a regular file of at most 1 MiB (a FIFO, a device or a directory is refused). Code settings override it, variables below too.',
     apply: (raw, layer) => {
       const result = nonEmpty(raw, 'a file path');
       if (result.ok) layer.policyFile = result.value;
@@ -400,7 +400,7 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
     target: 'consul.token',
     expected: 'a path to a file holding the ACL token',
     example: '/run/secrets/consul-token',
-    description: 'File holding the ACL token (read once, trimmed). Its content is never printed.',
+    description: 'File holding the ACL token (read once, trimmed): a regular file of at most 64 KiB. Its content is never printed.',
     apply: (raw, layer) => {
       const result = nonEmpty(raw, 'a file path');
       if (result.ok) layer.consulTokenFile = result.value;

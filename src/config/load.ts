@@ -8,11 +8,11 @@
  * they override the file's `defaults`, while an upstream that sets the same
  * field keeps its own value (a more specific policy level, not a lower source).
  */
-import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { parseDocument, stringify } from 'yaml';
 import { ErrorCodes, InvalidPolicyError, type PolicyIssue } from '../errors.ts';
 import { deepFreeze } from '../internal/deep-freeze.ts';
+import { readBoundedFile } from '../internal/read-file.ts';
 import { Secret } from '../internal/secret.ts';
 import { explainPolicy, resolvePolicy } from '../policy/index.ts';
 import type { PolicyDocument } from '../policy/schema.ts';
@@ -179,20 +179,20 @@ function readCode(code: ConfigInput | undefined): { layer: SettingsLayer; issues
 
 // ---------------------------------------------------------------- policy file
 
+/** Largest policy file read (bytes). */
+export const MAX_POLICY_FILE_BYTES = 1024 * 1024;
+/** Largest CONSUL_HTTP_TOKEN_FILE read (bytes). */
+export const MAX_TOKEN_FILE_BYTES = 64 * 1024;
+
 /**
- * Reads a YAML or JSON policy file (YAML is a superset of JSON: one parser,
- * the `yaml` package, for both). A syntax error names the file and line.
+ * Reads a YAML or JSON policy file (a regular file of at most 1 MiB). A syntax
+ * error names the file and line; `setting` names where the path came from
+ * (`INMESH_POLICY_FILE`, `policyFile`, a CLI argument) in a read error.
  */
-export function readPolicyFile(file: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    throw new InvalidPolicyError(file, [
-      { path: '', value: file, message: `cannot read the policy file (${code === 'ENOENT' ? 'no such file' : code})` },
-    ]);
-  }
+export function readPolicyFile(file: string, setting = 'policy file'): unknown {
+  const read = readBoundedFile(file, MAX_POLICY_FILE_BYTES);
+  if (!read.ok) throw new InvalidPolicyError(file, [{ path: setting, value: file, message: `cannot read the policy file: ${read.reason}` }]);
+  const text = read.text;
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   const error = doc.errors[0];
   if (error !== undefined) {
@@ -292,7 +292,7 @@ export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
   let fileDoc: Record<string, unknown> | undefined;
   if (policyFileSetting !== undefined) {
     policyFile = isAbsolute(policyFileSetting) ? policyFileSetting : resolvePath(cwd, policyFileSetting);
-    const raw = readPolicyFile(policyFile);
+    const raw = readPolicyFile(policyFile, sources.policyFile === 'code' ? 'policyFile' : 'INMESH_POLICY_FILE');
     const issues = policyIssues(raw, { crossField: false });
     if (issues.length > 0) throw new InvalidPolicyError(policyFile, issues);
     fileDoc = raw as Record<string, unknown>;
@@ -388,17 +388,14 @@ export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
 }
 
 function readTokenFile(file: string): Secret {
-  let content: string;
-  try {
-    content = readFileSync(file, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+  const read = readBoundedFile(file, MAX_TOKEN_FILE_BYTES);
+  if (!read.ok)
     throw new InvalidPolicyError(
       'environment',
-      [{ path: 'CONSUL_HTTP_TOKEN_FILE', value: file, message: `cannot read the token file (${code === 'ENOENT' ? 'no such file' : code})` }],
+      [{ path: 'CONSUL_HTTP_TOKEN_FILE', value: file, message: `cannot read the token file: ${read.reason}` }],
       ErrorCodes.INVALID_CONFIG,
     );
-  }
+  const content = read.text;
   const token = content.trim();
   if (token === '')
     throw new InvalidPolicyError(

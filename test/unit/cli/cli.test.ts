@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +40,14 @@ describe('inmesh CLI', () => {
     const r = run('validate', join(dir, 'nope.yaml'));
     expect(r.code).toBe(1);
     expect(r.err).toContain('nope.yaml');
+  });
+
+  it.each(['/dev/zero', 'fifo', '.'])('validate refuses %s (not a regular file) at once, naming the argument and the path', (name) => {
+    const file = name === 'fifo' ? join(dir, 'fifo') : name === '.' ? dir : name;
+    if (name === 'fifo') execFileSync('mkfifo', [file]);
+    const r = run('validate', file);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(new RegExp(`- file argument: cannot read the policy file: a (device|FIFO \\(named pipe\\)|directory), expected a regular file \\(got "${file}"\\)`));
   });
 
   it('explain prints the resolved policy with defaults applied', () => {

@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -210,7 +211,7 @@ describe('loadConfig: policy file errors name the file', () => {
 
   it('a missing file', () => {
     const e = thrown(() => loadConfig({ env: { INMESH_POLICY_FILE: 'nope.yaml' }, cwd: tmp }));
-    expect(e.message).toBe(`invalid ${join(tmp, 'nope.yaml')}: 1 problem\n  - (root): cannot read the policy file (no such file) (got "${join(tmp, 'nope.yaml')}")`);
+    expect(e.message).toBe(`invalid ${join(tmp, 'nope.yaml')}: 1 problem\n  - INMESH_POLICY_FILE: cannot read the policy file: no such file (got "${join(tmp, 'nope.yaml')}")`);
   });
 
   it('an invalid document names the file and the field', () => {
@@ -297,7 +298,7 @@ describe('Consul variables', () => {
 
   it('an unreadable or empty token file is an error naming the variable', () => {
     expect(() => loadConfig({ env: { CONSUL_HTTP_TOKEN_FILE: 'missing' }, cwd: tmp })).toThrow(
-      `invalid environment: 1 problem\n  - CONSUL_HTTP_TOKEN_FILE: cannot read the token file (no such file) (got "${join(tmp, 'missing')}")`,
+      `invalid environment: 1 problem\n  - CONSUL_HTTP_TOKEN_FILE: cannot read the token file: no such file (got "${join(tmp, 'missing')}")`,
     );
     writeFileSync(join(tmp, 'empty'), ' \n');
     expect(() => loadConfig({ env: { CONSUL_HTTP_TOKEN_FILE: 'empty' }, cwd: tmp })).toThrow(/CONSUL_HTTP_TOKEN_FILE: the token file is empty/);
@@ -399,3 +400,47 @@ describe('the env table', () => {
     }
   });
 });
+
+describe('loadConfig: bounded reads of the policy and token files', () => {
+  const special = mkdtempSync(join(tmpdir(), 'inmesh-special-'));
+  afterAll(() => rmSync(special, { recursive: true, force: true }));
+  const fifo = join(special, 'fifo');
+  execFileSync('mkfifo', [fifo]);
+  const directory = join(special, 'dir');
+  mkdirSync(directory);
+  const bigPolicy = join(special, 'big.yaml');
+  writeFileSync(bigPolicy, 'apiVersion: inmesh/v1\n');
+  truncateSync(bigPolicy, 1024 * 1024 + 1); // 1 MiB + 1 byte
+  const bigToken = join(special, 'big-token');
+  writeFileSync(bigToken, 'x'.repeat(64 * 1024 + 1));
+  const cases: [string, string][] = [
+    ['/dev/zero', 'a device, expected a regular file'],
+    [fifo, 'a FIFO (named pipe), expected a regular file'],
+    [directory, 'a directory, expected a regular file'],
+  ];
+
+  it.each(cases)('INMESH_POLICY_FILE=%s is refused at once, naming the variable and the path', (file, reason) => {
+    const e = thrown(() => loadConfig({ env: { INMESH_POLICY_FILE: file }, cwd: tmp }));
+    expect(e.issues).toEqual([{ path: 'INMESH_POLICY_FILE', value: file, message: `cannot read the policy file: ${reason}` }]);
+  });
+
+  it.each(cases)('CONSUL_HTTP_TOKEN_FILE=%s is refused at once, naming the variable and the path', (file, reason) => {
+    const e = thrown(() => loadConfig({ env: { CONSUL_HTTP_TOKEN_FILE: file }, cwd: tmp }));
+    expect(e.code).toBe(ErrorCodes.INVALID_CONFIG);
+    expect(e.issues).toEqual([{ path: 'CONSUL_HTTP_TOKEN_FILE', value: file, message: `cannot read the token file: ${reason}` }]);
+  });
+
+  it('a policy file over 1 MiB and a token file over 64 KiB are refused with the limit', () => {
+    expect(thrown(() => loadConfig({ env: { INMESH_POLICY_FILE: bigPolicy }, cwd: tmp })).issues).toEqual([
+      { path: 'INMESH_POLICY_FILE', value: bigPolicy, message: 'cannot read the policy file: 1048577 bytes is too large (the limit is 1 MiB)' },
+    ]);
+    expect(thrown(() => loadConfig({ code: { policyFile: bigPolicy }, env: {}, cwd: tmp })).issues[0]?.path).toBe('policyFile');
+    expect(thrown(() => loadConfig({ env: { CONSUL_HTTP_TOKEN_FILE: bigToken }, cwd: tmp })).issues).toEqual([
+      { path: 'CONSUL_HTTP_TOKEN_FILE', value: bigToken, message: 'cannot read the token file: 65537 bytes is too large (the limit is 64 KiB)' },
+    ]);
+    // At the limit exactly, the token is read.
+    writeFileSync(bigToken, 't'.repeat(64 * 1024));
+    expect(loadConfig({ env: { CONSUL_HTTP_TOKEN_FILE: bigToken }, cwd: tmp }).consul.token?.reveal()).toHaveLength(64 * 1024);
+  });
+});
+
