@@ -193,22 +193,80 @@ export function readPolicyFile(file: string, setting = 'policy file'): unknown {
   const read = readBoundedFile(file, MAX_POLICY_FILE_BYTES);
   if (!read.ok) throw new InvalidPolicyError(file, [{ path: setting, value: file, message: `cannot read the policy file: ${read.reason}` }]);
   const text = read.text;
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  const error = doc.errors[0];
-  if (error !== undefined) {
-    const line = error.linePos?.[0].line;
-    const col = error.linePos?.[0].col;
-    const reason = (error.message.split('\n')[0] ?? error.message).replace(/ at line \d+, column \d+:?$/, '');
-    const kind = file.toLowerCase().endsWith('.json') ? 'JSON' : 'YAML';
-    throw new InvalidPolicyError(file, [
-      {
-        path: line === undefined ? '' : `line ${line}`,
-        value: line === undefined ? undefined : text.split(/\r?\n/)[line - 1]?.trim(),
-        message: `${kind} syntax error${line === undefined ? '' : ` at ${file}:${line}:${col ?? 1}`}: ${reason}`,
-      },
-    ]);
+  return parsePolicyText(file, text);
+}
+
+/** Deepest nesting accepted in a policy file (the schema itself is under ten levels deep). */
+export const MAX_POLICY_DEPTH = 64;
+
+function syntaxError(file: string, text: string, kind: string, reason: string, line?: number, col?: number): InvalidPolicyError {
+  return new InvalidPolicyError(file, [
+    {
+      path: line === undefined ? '' : `line ${line}`,
+      value: line === undefined ? undefined : text.split(/\r?\n/)[line - 1]?.trim(),
+      message: `${kind} syntax error${line === undefined ? ` in ${file}` : ` at ${file}:${line}:${col ?? 1}`}: ${reason}`,
+    },
+  ]);
+}
+
+function tooDeep(file: string): InvalidPolicyError {
+  return new InvalidPolicyError(file, [
+    { path: '', value: undefined, message: `the document is nested more than ${MAX_POLICY_DEPTH} levels deep; a policy needs fewer than ten` },
+  ]);
+}
+
+/** Depth of nested objects and arrays, counted without recursion, stopping past the limit. */
+function deeperThan(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const [node, depth] = item;
+    if (typeof node !== 'object' || node === null) continue;
+    if (depth >= limit) return true;
+    for (const child of Object.values(node)) stack.push([child, depth + 1]);
   }
-  return doc.toJS() as unknown;
+  return false;
+}
+
+/**
+ * JSON files (by their `.json` name) are parsed with JSON.parse, which is
+ * linear; the YAML parser's duplicate-key check is quadratic in the keys of a
+ * map. Every failure (syntax, an alias bomb the YAML parser stops, excessive
+ * nesting) becomes an InvalidPolicyError naming the file.
+ */
+function parsePolicyText(file: string, text: string): unknown {
+  let value: unknown;
+  if (file.toLowerCase().endsWith('.json')) {
+    try {
+      value = JSON.parse(text);
+    } catch (error) {
+      if (error instanceof RangeError) throw tooDeep(file);
+      const message = (error as Error).message;
+      const position = /at position (\d+)/.exec(message)?.[1];
+      const reason = message.replace(/ in JSON at position \d+.*$/s, '').replace(/^JSON\.parse: /, '');
+      if (position === undefined) throw syntaxError(file, text, 'JSON', reason);
+      const before = text.slice(0, Number(position)).split(/\r?\n/);
+      throw syntaxError(file, text, 'JSON', reason, before.length, (before.at(-1)?.length ?? 0) + 1);
+    }
+  } else {
+    try {
+      const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+      const error = doc.errors[0];
+      if (error !== undefined) {
+        // The parser reports its own stack overflow on deep nesting as a syntax error.
+        if (error.message.includes('Maximum call stack size exceeded')) throw tooDeep(file);
+        const reason = (error.message.split('\n')[0] ?? error.message).replace(/ at line \d+, column \d+:?$/, '');
+        throw syntaxError(file, text, 'YAML', reason, error.linePos?.[0].line, error.linePos?.[0].col);
+      }
+      value = doc.toJS();
+    } catch (error) {
+      if (error instanceof InvalidPolicyError) throw error;
+      if (error instanceof RangeError) throw tooDeep(file);
+      // The parser refuses alias expansion past its limit (a "billion laughs" document) with a ReferenceError.
+      throw syntaxError(file, text, 'YAML', (error as Error).message);
+    }
+  }
+  if (deeperThan(value, MAX_POLICY_DEPTH)) throw tooDeep(file);
+  return value;
 }
 
 // ---------------------------------------------------------------- merge

@@ -806,6 +806,11 @@ export const routeSchema = block(
   'an object with name, match, timeouts, retries, loadBalancer',
 );
 
+/** Most upstreams in one document (validation refuses more before checking each). */
+export const MAX_UPSTREAMS = 10_000;
+/** Most routes of one upstream. */
+export const MAX_ROUTES = 1_000;
+
 export const UPSTREAM_NAME_PATTERN = '^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$';
 
 export const upstreamPolicySchema = block(upstreamPolicyShape, 'an object of policy blocks').meta({
@@ -817,6 +822,7 @@ export const upstreamSchema = block(
   {
     ...upstreamPolicyShape,
     routes: list(routeSchema, 'routes')
+      .max(MAX_ROUTES, { error: `expected at most ${MAX_ROUTES} routes per upstream` })
       .optional()
       .meta({ description: 'Per-route overrides, tried in order; the first match wins.' }),
   },
@@ -882,7 +888,7 @@ export const documentSchema = block(
         { error: 'expected a map of upstream name to policy' },
       )
       .optional()
-      .meta({ description: 'Policy per upstream service, keyed by the name callers use as host.' }),
+      .meta({ description: `Policy per upstream service, keyed by the name callers use as host. At most ${MAX_UPSTREAMS}.`, maxProperties: MAX_UPSTREAMS }),
     inbound: inboundSchema.optional().meta({ description: 'Policy of the server side (requests this process receives).' }),
   },
   'an object with apiVersion, defaults, upstreams, inbound',

@@ -8,7 +8,7 @@ import { InvalidPolicyError, type PolicyIssue } from '../errors.ts';
 import { POLICY_DEFAULTS as D } from './defaults.ts';
 import { parseDuration } from './duration.ts';
 import { regexProblem } from './regex.ts';
-import { documentSchema, type PolicyDocument } from './schema.ts';
+import { MAX_UPSTREAMS, documentSchema, type PolicyDocument } from './schema.ts';
 
 export type PathSegment = string | number;
 
@@ -359,6 +359,13 @@ export function endpointsVariable(service: string): string {
 /** Validation without throwing: the problems found, empty when the document is valid. */
 export function policyIssues(input: unknown, options: ParsePolicyOptions & { crossField?: boolean } = {}): PolicyIssue[] {
   const issues: PolicyIssue[] = [];
+  // Checked first, so that an oversized document costs no per-upstream work.
+  const upstreams = isRecord(input) ? input.upstreams : undefined;
+  if (isRecord(upstreams)) {
+    const count = Object.keys(upstreams).length;
+    if (count > MAX_UPSTREAMS)
+      return [{ path: 'upstreams', value: `${count} upstreams`, message: `expected at most ${MAX_UPSTREAMS} upstreams in one document` }];
+  }
   const result = documentSchema.safeParse(input);
   if (!result.success) for (const issue of result.error.issues) convertIssue(issue, [], input, issues);
   if (isRecord(input) && options.crossField !== false) issues.push(...crossFieldIssues(input, options));

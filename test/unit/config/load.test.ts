@@ -444,3 +444,66 @@ describe('loadConfig: bounded reads of the policy and token files', () => {
   });
 });
 
+
+describe('readPolicyFile: parsing', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'inmesh-parse-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const write = (name: string, text: string): string => {
+    const file = join(dir, name);
+    writeFileSync(file, text);
+    return file;
+  };
+  const bigDocument = (n: number) => ({
+    apiVersion: 'inmesh/v1',
+    upstreams: Object.fromEntries(
+      Array.from({ length: n }, (_, i) => [`svc-${i}`, { discovery: { registry: 'consul' }, timeouts: { request: '3s' }, routes: [{ name: 'r', match: { pathPrefix: '/a' } }] }]),
+    ),
+  });
+
+  it('a JSON file is parsed as JSON: 2,000 upstreams parse, validate and resolve well under the time the YAML parser took', () => {
+    const file = write('big.json', JSON.stringify(bigDocument(2_000)));
+    const started = performance.now();
+    const config = loadConfig({ env: { INMESH_POLICY_FILE: file }, cwd: tmp });
+    expect(performance.now() - started).toBeLessThan(5_000); // about 0.1 s unloaded: see docs/benchmarks.md
+    expect(Object.keys(config.policy.upstreams)).toHaveLength(2_000);
+    expect(config.policy.upstreams['svc-1999']?.timeouts.request).toBe(3_000);
+  });
+
+  it('a JSON syntax error gives the file, line and column from JSON.parse', () => {
+    const file = write('bad.json', '{\n  "apiVersion": "inmesh/v1",\n  "defaults": { , }\n}\n');
+    const e = thrown(() => loadConfig({ env: { INMESH_POLICY_FILE: file }, cwd: tmp }));
+    expect(e.issues).toEqual([{ path: 'line 3', value: '"defaults": { , }', message: expect.stringMatching(new RegExp(`^JSON syntax error at ${file}:3:17: `)) as unknown }]);
+  });
+
+  it('more than 10,000 upstreams or 1,000 routes in one upstream are refused', () => {
+    const names = Array.from({ length: 10_001 }, (_, i) => [`s${i}`, {}]);
+    const file = write('many.json', JSON.stringify({ apiVersion: 'inmesh/v1', upstreams: Object.fromEntries(names) }));
+    expect(thrown(() => loadConfig({ env: { INMESH_POLICY_FILE: file }, cwd: tmp })).issues).toEqual([
+      { path: 'upstreams', value: '10001 upstreams', message: 'expected at most 10000 upstreams in one document' },
+    ]);
+    const routes = Array.from({ length: 1_001 }, (_, i) => ({ name: `r${i}` }));
+    const many = write('routes.json', JSON.stringify({ apiVersion: 'inmesh/v1', upstreams: { a: { routes } } }));
+    expect(thrown(() => loadConfig({ env: { INMESH_POLICY_FILE: many }, cwd: tmp })).issues[0]).toMatchObject({
+      path: 'upstreams.a.routes',
+      message: 'expected at most 1000 routes per upstream',
+    });
+  });
+
+  it('a YAML alias bomb is a syntax error naming the file, not a raw ReferenceError', () => {
+    const levels = ['a: &a ["x","x","x","x","x","x","x","x","x"]'];
+    for (const [prev, name] of [['a', 'b'], ['b', 'c'], ['c', 'd'], ['d', 'e']] as const) levels.push(`${name}: &${name} [${Array(9).fill(`*${prev}`).join(',')}]`);
+    const file = write('bomb.yaml', `${levels.join('\n')}\n`);
+    const e = thrown(() => loadConfig({ env: { INMESH_POLICY_FILE: file }, cwd: tmp }));
+    expect(e.issues).toEqual([{ path: '', value: undefined, message: `YAML syntax error in ${file}: Excessive alias count indicates a resource exhaustion attack` }]);
+  });
+
+  it.each([
+    ['deep.json', `{"apiVersion":"inmesh/v1","defaults":${'['.repeat(100)}${']'.repeat(100)}}`],
+    ['deep.yaml', `apiVersion: inmesh/v1\ndefaults: ${'['.repeat(100)}${']'.repeat(100)}\n`],
+    ['deeper.yaml', `defaults: ${'['.repeat(50_000)}${']'.repeat(50_000)}\n`],
+  ])('excessive nesting (%s) gets its own message', (name, text) => {
+    const file = write(name, text);
+    const e = thrown(() => loadConfig({ env: { INMESH_POLICY_FILE: file }, cwd: tmp }));
+    expect(e.issues).toEqual([{ path: '', value: undefined, message: 'the document is nested more than 64 levels deep; a policy needs fewer than ten' }]);
+  });
+});
