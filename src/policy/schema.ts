@@ -85,6 +85,15 @@ function list<T extends z.ZodType>(item: T, what: string) {
   return z.array(item, { error: `expected a list of ${what}` });
 }
 
+/** The hint for a number written where a duration string belongs: the same milliseconds as a string, when in range. */
+function numberHint(input: number, minMs: number, maxMs: number): string {
+  const lead = 'numbers are not durations: write a string';
+  if (!Number.isFinite(input) || input > maxMs) return `${lead}; the maximum here is "${formatDuration(maxMs)}"`;
+  if (input < 0) return `${lead}, and a duration must be at least "${formatDuration(minMs)}" (it cannot be negative)`;
+  const ms = Math.max(minMs, Math.round(input));
+  return `${lead} such as "${formatDuration(ms)}" (${String(ms)} millisecond${ms === 1 ? "" : "s"}) or "10s"`;
+}
+
 /**
  * A duration string ("250ms", "10s", "1m30s"). Numbers are refused with a hint,
  * so that `timeout: 250` is never silently read as seconds or milliseconds.
@@ -94,10 +103,7 @@ function duration(minMs: number, maxMs = MAX_DURATION_MS) {
   const range = `expected a duration from ${formatDuration(minMs)} to ${formatDuration(maxMs)}`;
   return z
     .string({
-      error: (issue) =>
-        typeof issue.input === 'number'
-          ? `numbers are not durations: write a string such as "${formatDuration(Math.max(0, Math.round(issue.input)))}" (${String(Math.max(0, Math.round(issue.input)))} milliseconds) or "10s"`
-          : shape,
+      error: (issue) => (typeof issue.input === 'number' ? numberHint(issue.input, minMs, maxMs) : shape),
     })
     .regex(DURATION_RE, { error: shape, abort: true })
     .superRefine((value, ctx) => {
