@@ -251,7 +251,8 @@ export function resolvePolicy(doc: PolicyDocument, source = 'policy', options: R
   const valid = parsePolicy(doc, source, options);
   const base: UpstreamPolicyDocument = valid.defaults ?? {};
   const defaults = resolveUpstreamPolicy([base], undefined);
-  const upstreams: Record<string, ResolvedUpstream> = {};
+  // No prototype: an upstream named `constructor` or `toString` is an own key like any other.
+  const upstreams = Object.create(null) as Record<string, ResolvedUpstream>;
   for (const [name, upstream] of Object.entries(valid.upstreams ?? {})) {
     const layers: UpstreamPolicyDocument[] = [base, upstream];
     const policy = resolveUpstreamPolicy(layers, name);

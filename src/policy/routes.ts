@@ -65,10 +65,10 @@ function sameMethod(a: string, b: string): boolean {
 }
 
 function headerValue(headers: MatchHeaders, name: string): string | readonly string[] | number | undefined {
-  const direct = headers[name];
-  if (direct !== undefined) return direct;
+  // Own properties only: a header named `constructor` must not find Object.prototype's.
+  if (Object.hasOwn(headers, name)) return headers[name];
   for (const key in headers) {
-    if (key.length === name.length && key.toLowerCase() === name) return headers[key];
+    if (key.length === name.length && key.toLowerCase() === name && Object.hasOwn(headers, key)) return headers[key];
   }
   return undefined;
 }

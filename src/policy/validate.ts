@@ -356,6 +356,19 @@ export function endpointsVariable(service: string): string {
   return `INMESH_ENDPOINTS_${service.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
 }
 
+/** Paths of every own `__proto__` key, without recursion, to the depth a document can have. */
+function protoKeys(input: unknown): PropertyKey[][] {
+  const found: PropertyKey[][] = [];
+  const stack: [unknown, PropertyKey[]][] = [[input, []]];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const [node, path] = item;
+    if (typeof node !== 'object' || node === null || path.length > 64) continue;
+    if (Object.hasOwn(node, '__proto__')) found.push([...path, '__proto__']);
+    for (const [key, child] of Object.entries(node)) stack.push([child, [...path, Array.isArray(node) ? Number(key) : key]]);
+  }
+  return found.reverse();
+}
+
 /** Validation without throwing: the problems found, empty when the document is valid. */
 export function policyIssues(input: unknown, options: ParsePolicyOptions & { crossField?: boolean } = {}): PolicyIssue[] {
   const issues: PolicyIssue[] = [];
@@ -366,6 +379,10 @@ export function policyIssues(input: unknown, options: ParsePolicyOptions & { cro
     if (count > MAX_UPSTREAMS)
       return [{ path: 'upstreams', value: `${count} upstreams`, message: `expected at most ${MAX_UPSTREAMS} upstreams in one document` }];
   }
+  // `__proto__` is the one key a plain object cannot hold as data (assigning it sets the
+  // prototype), so the schema would drop it silently; refused wherever it is written.
+  // `constructor`, `prototype` and the like are ordinary keys: lookups use own properties.
+  for (const path of protoKeys(input)) issues.push({ path: formatPath(path), value: '__proto__', message: 'the key __proto__ is not allowed' });
   const result = documentSchema.safeParse(input);
   if (!result.success) for (const issue of result.error.issues) convertIssue(issue, [], input, issues);
   if (isRecord(input) && options.crossField !== false) issues.push(...crossFieldIssues(input, options));

@@ -14,6 +14,7 @@ import {
   upstreamOrDefault,
 } from '../../../src/policy/index.ts';
 import type { PolicyDocument } from '../../../src/policy/schema.ts';
+import { policyIssues } from '../../../src/policy/validate.ts';
 
 describe('durations', () => {
   it('parses Go-style strings to ms and formats them back', () => {
@@ -309,5 +310,33 @@ describe('matchRoute', () => {
     let same = 0;
     for (let i = 0; i < 100_000; i++) if (matchRoute(plain, 'GET', '/x') === plain) same++;
     expect(same).toBe(100_000);
+  });
+});
+
+describe('user-supplied keys', () => {
+  it('refuses upstreams.__proto__ at validation (JSON and YAML keep it as a key; a plain object would drop it)', () => {
+    const doc = JSON.parse('{"apiVersion":"inmesh/v1","upstreams":{"__proto__":{"timeouts":{"request":"1s"}}}}') as PolicyDocument;
+    expect(() => resolvePolicy(doc)).toThrow(InvalidPolicyError);
+    expect(policyIssues(doc)).toContainEqual({ path: 'upstreams.__proto__', value: '__proto__', message: 'the key __proto__ is not allowed' });
+    expect(policyIssues(parse('apiVersion: inmesh/v1\nupstreams:\n  __proto__: {}\n'))).toHaveLength(1);
+  });
+
+  it('an upstream named constructor is an ordinary upstream', () => {
+    const policy = resolvePolicy({ apiVersion: 'inmesh/v1', upstreams: { constructor: { timeouts: { request: '1s' } } } });
+    expect(upstreamFor(policy, 'constructor')?.timeouts.request).toBe(1_000);
+    expect(upstreamFor(policy, 'toString')).toBeUndefined();
+  });
+
+  it('a route matching on a header named constructor neither crashes nor matches Object.prototype', () => {
+    const up = resolvePolicy({
+      apiVersion: 'inmesh/v1',
+      upstreams: {
+        a: { routes: [{ name: 'has', match: { headers: [{ name: 'constructor', exact: 'x' }] } }, { name: 'absent', match: { headers: [{ name: 'constructor', present: false }] } }] },
+      },
+    }).upstreams.a!;
+    const name = (p: unknown) => (p as { name: string }).name;
+    expect(name(matchRoute(up, 'GET', '/', {}))).toBe('absent');
+    expect(name(matchRoute(up, 'GET', '/', { constructor: 'x' }))).toBe('has');
+    expect(name(matchRoute(up, 'GET', '/', { Constructor: 'x' }))).toBe('has');
   });
 });
