@@ -87,6 +87,9 @@ export function parseConsulAddress(raw: string): ParseResult<{ host: string; por
   const expected = 'expected host:port or a URL such as http://127.0.0.1:8500 or https://consul.example:8501';
   const text = raw.trim();
   if (text === '') return fail(expected);
+  // The Consul HTTP client (the consul package) cannot reach a bracketed IPv6 literal: refused here, not at first use.
+  if (/^(?:[a-z][a-z0-9+.-]*:\/\/)?\[/i.test(text))
+    return fail('an IPv6 literal address is not supported for the Consul agent: use an IPv4 address or a host name that resolves to it');
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(text)?.[1]?.toLowerCase();
   if (scheme !== undefined) {
     if (scheme === 'unix') return fail('unix sockets are not supported: expected host:port or an http(s) URL');
@@ -195,7 +198,11 @@ const textOf = (what: string) => (raw: string): ParseResult<string> => nonEmpty(
 /** A secret setting's parser: trimmed, not empty, kept as a Secret. */
 const secretOf = (what: string) => (raw: string): ParseResult<Secret> => {
   const result = nonEmpty(raw, what);
-  return result.ok ? ok(new Secret(result.value)) : result;
+  if (!result.ok) return result;
+  // Sent as a header: a control character would fail every request later (ERR_INVALID_CHAR).
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(result.value)) return fail(`expected ${what} without control characters`);
+  return ok(new Secret(result.value));
 };
 
 /** A variable that sets one field of the Consul connection. */
@@ -374,7 +381,7 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
     target: 'consul.host, consul.port, consul.secure',
     expected: 'host:port or an http(s) URL',
     example: 'https://consul.internal:8501',
-    description: 'Consul agent address. An https:// URL turns TLS on. An address with a user name or password is refused (and never echoed).',
+    description: 'Consul agent address. An https:// URL turns TLS on. An address with a user name or password is refused (and never echoed); an IPv6 literal (`[::1]:8500`) is refused, as the Consul HTTP client cannot reach one. A token (CONSUL_HTTP_TOKEN) with a control character is refused.',
     redact: redactAddress,
     apply: (raw, layer) => {
       const result = parseConsulAddress(raw);

@@ -231,8 +231,8 @@ describe('Consul variables', () => {
     expect(parseConsulAddress('127.0.0.1:8500')).toEqual({ ok: true, value: { host: '127.0.0.1', port: 8500 } });
     expect(parseConsulAddress('consul')).toEqual({ ok: true, value: { host: 'consul', port: 8500 } });
     expect(parseConsulAddress('https://consul.internal')).toEqual({ ok: true, value: { host: 'consul.internal', port: 443, secure: true } });
-    expect(parseConsulAddress('http://[::1]:8500')).toEqual({ ok: true, value: { host: '::1', port: 8500, secure: false } });
-    expect(parseConsulAddress('[::1]:8501')).toEqual({ ok: true, value: { host: '::1', port: 8501 } });
+    expect(parseConsulAddress('http://[::1]:8500')).toMatchObject({ ok: false });
+    expect(parseConsulAddress('[::1]:8501')).toMatchObject({ ok: false });
     expect(parseConsulAddress('host:0').ok).toBe(false);
     expect(parseConsulAddress('http://h/path').ok).toBe(false);
   });
@@ -505,5 +505,19 @@ describe('readPolicyFile: parsing', () => {
     const file = write(name, text);
     const e = thrown(() => loadConfig({ env: { INMESH_POLICY_FILE: file }, cwd: tmp }));
     expect(e.issues).toEqual([{ path: '', value: undefined, message: 'the document is nested more than 64 levels deep; a policy needs fewer than ten' }]);
+  });
+});
+
+describe('loadConfig: Consul variables from a careless environment', () => {
+  it('CONSUL_HTTP_TOKEN with a control character is refused naming the variable, never printing the token', () => {
+    const e = thrown(() => loadConfig({ env: { CONSUL_HTTP_TOKEN: 'secret-1\r\nX-Injected: 1' }, cwd: tmp }));
+    expect(e.issues).toEqual([{ path: 'CONSUL_HTTP_TOKEN', value: '[redacted]', message: 'expected a non-empty ACL token without control characters' }]);
+    expect(e.message).not.toContain('secret-1');
+  });
+
+  it.each(['[::1]:8500', 'http://[::1]:8500'])('CONSUL_HTTP_ADDR=%s is refused at load time with a clear message', (addr) => {
+    expect(thrown(() => loadConfig({ env: { CONSUL_HTTP_ADDR: addr }, cwd: tmp })).issues).toEqual([
+      { path: 'CONSUL_HTTP_ADDR', value: addr, message: 'an IPv6 literal address is not supported for the Consul agent: use an IPv4 address or a host name that resolves to it' },
+    ]);
   });
 });
