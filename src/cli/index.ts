@@ -10,7 +10,7 @@ import { readPolicyFile } from '../config/load.ts';
 import { isInmeshError } from '../errors.ts';
 import { buildJsonSchema } from '../policy/schema.ts';
 import { parsePolicy } from '../policy/validate.ts';
-import { explainPolicy, resolvePolicy } from '../policy/resolve.ts';
+import { explainPolicy, resolvePolicy } from '../policy/index.ts';
 
 const USAGE = `usage: inmesh <command> [args]
 
@@ -33,7 +33,7 @@ export function runCli(argv: readonly string[], io: CliIo): number {
       case 'validate': {
         if (args.length === 0) return usage(io, 'validate needs at least one file');
         for (const file of args) {
-          resolvePolicy(parsePolicy(readPolicyFile(file), `policy file ${file}`), `policy file ${file}`);
+          resolvePolicy(parsePolicy(readPolicyFile(file, 'file argument'), `policy file ${file}`), `policy file ${file}`);
           io.out(`${file}: valid`);
         }
         return 0;
@@ -41,7 +41,7 @@ export function runCli(argv: readonly string[], io: CliIo): number {
       case 'explain': {
         const [file] = args;
         if (file === undefined || args.length !== 1) return usage(io, 'explain needs exactly one file');
-        io.out(explainPolicy(resolvePolicy(parsePolicy(readPolicyFile(file), `policy file ${file}`), `policy file ${file}`)));
+        io.out(explainPolicy(resolvePolicy(parsePolicy(readPolicyFile(file, 'file argument'), `policy file ${file}`), `policy file ${file}`)));
         return 0;
       }
       case 'schema':

@@ -10,7 +10,8 @@
  */
 import type { z } from 'zod';
 import { discoverySchema, loadBalancerSchema, retriesSchema, timeoutsSchema } from '../policy/schema.ts';
-import { Secret } from './secret.ts';
+import { Secret } from '../internal/secret.ts';
+import type { ConsulConnection } from '../registry/consul-connection.ts';
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; message: string };
 
@@ -19,22 +20,7 @@ export interface SettingsLayer {
   policyFile?: string;
   policy?: Record<string, unknown>;
   service?: { name?: string; address?: string; port?: number };
-  consul?: {
-    host?: string;
-    port?: number;
-    secure?: boolean;
-    token?: Secret;
-    auth?: Secret;
-    caFile?: string;
-    caPath?: string;
-    certFile?: string;
-    keyFile?: string;
-    tlsServerName?: string;
-    tlsVerify?: boolean;
-    namespace?: string;
-    partition?: string;
-    datacenter?: string;
-  };
+  consul?: { -readonly [K in keyof ConsulConnection]?: ConsulConnection[K] };
   /** Set by CONSUL_HTTP_TOKEN_FILE; CONSUL_HTTP_TOKEN wins over it. */
   consulTokenFile?: string;
   redisUrl?: Secret;
@@ -101,6 +87,9 @@ export function parseConsulAddress(raw: string): ParseResult<{ host: string; por
   const expected = 'expected host:port or a URL such as http://127.0.0.1:8500 or https://consul.example:8501';
   const text = raw.trim();
   if (text === '') return fail(expected);
+  // The Consul HTTP client (the consul package) cannot reach a bracketed IPv6 literal: refused here, not at first use.
+  if (/^(?:[a-z][a-z0-9+.-]*:\/\/)?\[/i.test(text))
+    return fail('an IPv6 literal address is not supported for the Consul agent: use an IPv4 address or a host name that resolves to it');
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(text)?.[1]?.toLowerCase();
   if (scheme !== undefined) {
     if (scheme === 'unix') return fail('unix sockets are not supported: expected host:port or an http(s) URL');
@@ -203,6 +192,37 @@ function policyVariable(
   };
 }
 
+/** A string setting's parser: trimmed, not empty. */
+const textOf = (what: string) => (raw: string): ParseResult<string> => nonEmpty(raw, what);
+
+/** A secret setting's parser: trimmed, not empty, kept as a Secret. */
+const secretOf = (what: string) => (raw: string): ParseResult<Secret> => {
+  const result = nonEmpty(raw, what);
+  if (!result.ok) return result;
+  // Sent as a header: a control character would fail every request later (ERR_INVALID_CHAR).
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(result.value)) return fail(`expected ${what} without control characters`);
+  return ok(new Secret(result.value));
+};
+
+/** A variable that sets one field of the Consul connection. */
+function consulVariable<K extends keyof ConsulConnection>(
+  variable: Omit<EnvVariable, 'target' | 'apply'> & { key: K; parse: (raw: string) => ParseResult<NonNullable<ConsulConnection[K]>> },
+): EnvVariable {
+  const { key, parse, ...rest } = variable;
+  return {
+    ...rest,
+    target: `consul.${key}`,
+    apply: (raw, layer) => {
+      const result = parse(raw);
+      if (!result.ok) return result;
+      (layer.consul ??= {})[key] = result.value;
+      // A secret's parsed value is never handed back (it could reach a message).
+      return rest.secret === true ? ok('[redacted]') : result;
+    },
+  };
+}
+
 const timeoutField = (key: 'connect' | 'request' | 'perTry' | 'idle') => timeoutsSchema.shape[key].unwrap();
 
 // ---------------------------------------------------------------- the table
@@ -213,7 +233,7 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
     target: 'policyFile',
     expected: 'a path to a YAML or JSON policy file',
     example: './inmesh.yaml',
-    description: 'Policy document to load (relative to the working directory). Code settings override it, variables below too.',
+    description: 'Policy document to load (relative to the working directory): a regular file of at most 1 MiB (a FIFO, a device or a directory is refused). Code settings override it, variables below too.',
     apply: (raw, layer) => {
       const result = nonEmpty(raw, 'a file path');
       if (result.ok) layer.policyFile = result.value;
@@ -286,18 +306,14 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
       'Endpoints of SERVICE for the static registry (SERVICE upper-cased, other characters than A-Z and 0-9 as `_`). Read by the static registry; with it, `registry: static` needs no `endpoints` in the policy.',
     owner: 'static registry',
   },
-  {
+  consulVariable({
     name: 'INMESH_DATACENTER',
-    target: 'consul.datacenter',
+    key: 'datacenter',
+    parse: textOf('a datacenter name'),
     expected: 'a Consul datacenter name',
     example: 'dc1',
     description: "Datacenter to query instead of the agent's own (`discovery.datacenter` overrides it per upstream).",
-    apply: (raw, layer) => {
-      const result = nonEmpty(raw, 'a datacenter name');
-      if (result.ok) (layer.consul ??= {}).datacenter = result.value;
-      return result;
-    },
-  },
+  }),
   {
     name: 'INMESH_REDIS_URL',
     target: 'redisUrl',
@@ -365,7 +381,7 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
     target: 'consul.host, consul.port, consul.secure',
     expected: 'host:port or an http(s) URL',
     example: 'https://consul.internal:8501',
-    description: 'Consul agent address. An https:// URL turns TLS on. An address with a user name or password is refused (and never echoed).',
+    description: 'Consul agent address. An https:// URL turns TLS on. An address with a user name or password is refused (and never echoed); an IPv6 literal (`[::1]:8500`) is refused, as the Consul HTTP client cannot reach one. A token (CONSUL_HTTP_TOKEN) with a control character is refused.',
     redact: redactAddress,
     apply: (raw, layer) => {
       const result = parseConsulAddress(raw);
@@ -378,56 +394,44 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
       return result;
     },
   },
-  {
+  consulVariable({
     name: 'CONSUL_HTTP_SSL',
-    target: 'consul.secure',
+    key: 'secure',
+    parse: parseBoolean,
     expected: 'true or false',
     example: 'true',
     description: 'Use HTTPS to the agent (wins over the scheme of CONSUL_HTTP_ADDR, as in the consul CLI).',
-    apply: (raw, layer) => {
-      const result = parseBoolean(raw);
-      if (result.ok) (layer.consul ??= {}).secure = result.value;
-      return result;
-    },
-  },
-  {
-    name: 'CONSUL_HTTP_TOKEN',
-    target: 'consul.token',
-    expected: 'an ACL token',
-    example: '00000000-0000-0000-0000-000000000000',
-    description: 'ACL token (wins over CONSUL_HTTP_TOKEN_FILE). Kept as a Secret: never printed.',
-    secret: true,
-    apply: (raw, layer) => {
-      const result = nonEmpty(raw, 'a non-empty ACL token');
-      if (result.ok) (layer.consul ??= {}).token = new Secret(result.value);
-      return result.ok ? ok('[redacted]') : result;
-    },
-  },
-  {
-    name: 'CONSUL_HTTP_AUTH',
-    target: 'consul.auth',
-    expected: 'user:password',
-    example: 'operator:password',
-    description: 'HTTP basic auth to the agent (for a proxy in front of it), sent as an Authorization header. Kept as a Secret: never printed.',
-    secret: true,
-    apply: (raw, layer) => {
-      const result = nonEmpty(raw, 'user:password');
-      if (result.ok) (layer.consul ??= {}).auth = new Secret(result.value);
-      return result.ok ? ok('[redacted]') : result;
-    },
-  },
+  }),
   {
     name: 'CONSUL_HTTP_TOKEN_FILE',
     target: 'consul.token',
     expected: 'a path to a file holding the ACL token',
     example: '/run/secrets/consul-token',
-    description: 'File holding the ACL token (read once, trimmed). Its content is never printed.',
+    description: 'File holding the ACL token (read once, trimmed): a regular file of at most 64 KiB. Its content is never printed.',
     apply: (raw, layer) => {
       const result = nonEmpty(raw, 'a file path');
       if (result.ok) layer.consulTokenFile = result.value;
       return result;
     },
   },
+  consulVariable({
+    name: 'CONSUL_HTTP_TOKEN',
+    key: 'token',
+    parse: secretOf('a non-empty ACL token'),
+    expected: 'an ACL token',
+    example: '00000000-0000-0000-0000-000000000000',
+    description: 'ACL token (wins over CONSUL_HTTP_TOKEN_FILE). Kept as a Secret: never printed.',
+    secret: true,
+  }),
+  consulVariable({
+    name: 'CONSUL_HTTP_AUTH',
+    key: 'auth',
+    parse: secretOf('user:password'),
+    expected: 'user:password',
+    example: 'operator:password',
+    description: 'HTTP basic auth to the agent (for a proxy in front of it), sent as an Authorization header. Kept as a Secret: never printed.',
+    secret: true,
+  }),
   ...(
     [
       ['CONSUL_CACERT', 'caFile', 'CA bundle (PEM) to verify the agent.', '/etc/consul/ca.pem'],
@@ -435,68 +439,41 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
       ['CONSUL_CLIENT_CERT', 'certFile', 'Client certificate (PEM) for mTLS to the agent.', '/etc/consul/client.pem'],
       ['CONSUL_CLIENT_KEY', 'keyFile', 'Client key (PEM) for mTLS to the agent; only the path is kept, the file is never printed.', '/etc/consul/client-key.pem'],
     ] as const
-  ).map(
-    ([name, key, description, example]): EnvVariable => ({
-      name,
-      target: `consul.${key}`,
-      expected: 'a file path',
-      example,
-      description,
-      apply: (raw, layer) => {
-        const result = nonEmpty(raw, 'a file path');
-        if (result.ok) (layer.consul ??= {})[key] = result.value;
-        return result;
-      },
-    }),
+  ).map(([name, key, description, example]) =>
+    consulVariable({ name, key, parse: textOf('a file path'), expected: 'a file path', example, description }),
   ),
-  {
+  consulVariable({
     name: 'CONSUL_HTTP_SSL_VERIFY',
-    target: 'consul.tlsVerify',
+    key: 'tlsVerify',
+    parse: parseBoolean,
     expected: 'true or false',
     example: 'false',
     description: "Verify the agent's TLS certificate (default true). `false` turns verification off: for test set-ups only.",
-    apply: (raw, layer) => {
-      const result = parseBoolean(raw);
-      if (result.ok) (layer.consul ??= {}).tlsVerify = result.value;
-      return result;
-    },
-  },
-  {
+  }),
+  consulVariable({
     name: 'CONSUL_TLS_SERVER_NAME',
-    target: 'consul.tlsServerName',
+    key: 'tlsServerName',
+    parse: textOf('a host name'),
     expected: 'a host name',
     example: 'consul.internal',
     description: 'Name to verify in the agent certificate (SNI) instead of the host.',
-    apply: (raw, layer) => {
-      const result = nonEmpty(raw, 'a host name');
-      if (result.ok) (layer.consul ??= {}).tlsServerName = result.value;
-      return result;
-    },
-  },
-  {
+  }),
+  consulVariable({
     name: 'CONSUL_NAMESPACE',
-    target: 'consul.namespace',
+    key: 'namespace',
+    parse: textOf('a namespace name'),
     expected: 'a namespace name',
     example: 'team-a',
     description: 'Consul Enterprise namespace, sent as `ns` with every query and registration (an OSS agent refuses it: the mesh reports that at start).',
-    apply: (raw, layer) => {
-      const result = nonEmpty(raw, 'a namespace name');
-      if (result.ok) (layer.consul ??= {}).namespace = result.value;
-      return result;
-    },
-  },
-  {
+  }),
+  consulVariable({
     name: 'CONSUL_PARTITION',
-    target: 'consul.partition',
+    key: 'partition',
+    parse: textOf('a partition name'),
     expected: 'an admin partition name',
     example: 'team-a',
     description: 'Consul Enterprise admin partition (1.11+; an agent without partitions refuses it: the mesh reports that at start).',
-    apply: (raw, layer) => {
-      const result = nonEmpty(raw, 'a partition name');
-      if (result.ok) (layer.consul ??= {}).partition = result.value;
-      return result;
-    },
-  },
+  }),
   {
     name: 'OTEL_SERVICE_NAME',
     target: 'telemetry.serviceName',

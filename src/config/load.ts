@@ -8,18 +8,19 @@
  * they override the file's `defaults`, while an upstream that sets the same
  * field keeps its own value (a more specific policy level, not a lower source).
  */
-import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve as resolvePath } from 'node:path';
 import { parseDocument, stringify } from 'yaml';
 import { ErrorCodes, InvalidPolicyError, type PolicyIssue } from '../errors.ts';
-import { explainPolicy, resolvePolicy, deepFreeze } from '../policy/resolve.ts';
+import { deepFreeze } from '../internal/deep-freeze.ts';
+import { readBoundedFile } from '../internal/read-file.ts';
+import { Secret } from '../internal/secret.ts';
+import { explainPolicy, resolvePolicy } from '../policy/index.ts';
 import type { PolicyDocument } from '../policy/schema.ts';
 import type { ResolvedPolicy } from '../policy/types.ts';
 import { endpointsVariable, policyIssues } from '../policy/validate.ts';
 import { suggest } from '../policy/suggest.ts';
-import { CONSUL_DEFAULTS, type ConsulConnection } from './consul.ts';
 import { ENV_VARIABLES, parseConsulAddress, redactAddress, redactUrl, type SettingsLayer } from './env.ts';
-import { Secret } from './secret.ts';
+import { CONSUL_DEFAULTS, type ConsulConnection } from '../registry/consul-connection.ts';
 
 export interface ServiceIdentity {
   /** Name this process registers under. */
@@ -66,25 +67,13 @@ export interface ConfigInput {
   /** Policy file to read (instead of INMESH_POLICY_FILE). */
   policyFile?: string;
   service?: { name: string; address?: string; port?: number };
-  consul?: {
+  /** The Consul connection (see ConsulConnection); token and auth may be given as plain strings. */
+  consul?: Partial<Omit<ConsulConnection, 'token' | 'auth'>> & {
     /** As CONSUL_HTTP_ADDR: `host:port` or a URL. */
     address?: string;
-    host?: string;
-    port?: number;
-    secure?: boolean;
     token?: string | Secret;
     /** As CONSUL_HTTP_AUTH: `user:password` for HTTP basic auth. */
     auth?: string | Secret;
-    caFile?: string;
-    caPath?: string;
-    certFile?: string;
-    keyFile?: string;
-    tlsServerName?: string;
-    /** As CONSUL_HTTP_SSL_VERIFY. @default true */
-    tlsVerify?: boolean;
-    namespace?: string;
-    partition?: string;
-    datacenter?: string;
   };
   redisUrl?: string | Secret;
   telemetry?: { enabled?: boolean; serviceName?: string };
@@ -190,36 +179,94 @@ function readCode(code: ConfigInput | undefined): { layer: SettingsLayer; issues
 
 // ---------------------------------------------------------------- policy file
 
+/** Largest policy file read (bytes). */
+export const MAX_POLICY_FILE_BYTES = 1024 * 1024;
+/** Largest CONSUL_HTTP_TOKEN_FILE read (bytes). */
+export const MAX_TOKEN_FILE_BYTES = 64 * 1024;
+
 /**
- * Reads a YAML or JSON policy file (YAML is a superset of JSON: one parser,
- * the `yaml` package, for both). A syntax error names the file and line.
+ * Reads a YAML or JSON policy file (a regular file of at most 1 MiB). A syntax
+ * error names the file and line; `setting` names where the path came from
+ * (`INMESH_POLICY_FILE`, `policyFile`, a CLI argument) in a read error.
  */
-export function readPolicyFile(file: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    throw new InvalidPolicyError(file, [
-      { path: '', value: file, message: `cannot read the policy file (${code === 'ENOENT' ? 'no such file' : code})` },
-    ]);
+export function readPolicyFile(file: string, setting = 'policy file'): unknown {
+  const read = readBoundedFile(file, MAX_POLICY_FILE_BYTES);
+  if (!read.ok) throw new InvalidPolicyError(file, [{ path: setting, value: file, message: `cannot read the policy file: ${read.reason}` }]);
+  const text = read.text;
+  return parsePolicyText(file, text);
+}
+
+/** Deepest nesting accepted in a policy file (the schema itself is under ten levels deep). */
+export const MAX_POLICY_DEPTH = 64;
+
+function syntaxError(file: string, text: string, kind: string, reason: string, line?: number, col?: number): InvalidPolicyError {
+  return new InvalidPolicyError(file, [
+    {
+      path: line === undefined ? '' : `line ${line}`,
+      value: line === undefined ? undefined : text.split(/\r?\n/)[line - 1]?.trim(),
+      message: `${kind} syntax error${line === undefined ? ` in ${file}` : ` at ${file}:${line}:${col ?? 1}`}: ${reason}`,
+    },
+  ]);
+}
+
+function tooDeep(file: string): InvalidPolicyError {
+  return new InvalidPolicyError(file, [
+    { path: '', value: undefined, message: `the document is nested more than ${MAX_POLICY_DEPTH} levels deep; a policy needs fewer than ten` },
+  ]);
+}
+
+/** Depth of nested objects and arrays, counted without recursion, stopping past the limit. */
+function deeperThan(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const [node, depth] = item;
+    if (typeof node !== 'object' || node === null) continue;
+    if (depth >= limit) return true;
+    for (const child of Object.values(node)) stack.push([child, depth + 1]);
   }
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  const error = doc.errors[0];
-  if (error !== undefined) {
-    const line = error.linePos?.[0].line;
-    const col = error.linePos?.[0].col;
-    const reason = (error.message.split('\n')[0] ?? error.message).replace(/ at line \d+, column \d+:?$/, '');
-    const kind = file.toLowerCase().endsWith('.json') ? 'JSON' : 'YAML';
-    throw new InvalidPolicyError(file, [
-      {
-        path: line === undefined ? '' : `line ${line}`,
-        value: line === undefined ? undefined : text.split(/\r?\n/)[line - 1]?.trim(),
-        message: `${kind} syntax error${line === undefined ? '' : ` at ${file}:${line}:${col ?? 1}`}: ${reason}`,
-      },
-    ]);
+  return false;
+}
+
+/**
+ * JSON files (by their `.json` name) are parsed with JSON.parse, which is
+ * linear; the YAML parser's duplicate-key check is quadratic in the keys of a
+ * map. Every failure (syntax, an alias bomb the YAML parser stops, excessive
+ * nesting) becomes an InvalidPolicyError naming the file.
+ */
+function parsePolicyText(file: string, text: string): unknown {
+  let value: unknown;
+  if (file.toLowerCase().endsWith('.json')) {
+    try {
+      value = JSON.parse(text);
+    } catch (error) {
+      if (error instanceof RangeError) throw tooDeep(file);
+      const message = (error as Error).message;
+      const position = /at position (\d+)/.exec(message)?.[1];
+      const reason = message.replace(/ in JSON at position \d+.*$/s, '').replace(/^JSON\.parse: /, '');
+      if (position === undefined) throw syntaxError(file, text, 'JSON', reason);
+      const before = text.slice(0, Number(position)).split(/\r?\n/);
+      throw syntaxError(file, text, 'JSON', reason, before.length, (before.at(-1)?.length ?? 0) + 1);
+    }
+  } else {
+    try {
+      const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+      const error = doc.errors[0];
+      if (error !== undefined) {
+        // The parser reports its own stack overflow on deep nesting as a syntax error.
+        if (error.message.includes('Maximum call stack size exceeded')) throw tooDeep(file);
+        const reason = (error.message.split('\n')[0] ?? error.message).replace(/ at line \d+, column \d+:?$/, '');
+        throw syntaxError(file, text, 'YAML', reason, error.linePos?.[0].line, error.linePos?.[0].col);
+      }
+      value = doc.toJS();
+    } catch (error) {
+      if (error instanceof InvalidPolicyError) throw error;
+      if (error instanceof RangeError) throw tooDeep(file);
+      // The parser refuses alias expansion past its limit (a "billion laughs" document) with a ReferenceError.
+      throw syntaxError(file, text, 'YAML', (error as Error).message);
+    }
   }
-  return doc.toJS() as unknown;
+  if (deeperThan(value, MAX_POLICY_DEPTH)) throw tooDeep(file);
+  return value;
 }
 
 // ---------------------------------------------------------------- merge
@@ -249,6 +296,30 @@ function recordLeaves(doc: unknown, prefix: string, source: SettingSource, into:
 // ---------------------------------------------------------------- loadConfig
 
 /**
+ * A candidate value of a setting and the source it comes from. A function is
+ * read only when every source before it is unset (a token file is not opened
+ * when code gives the token).
+ */
+type Candidate<T> = readonly [source: SettingSource, value: T | undefined | (() => T | undefined)];
+
+/**
+ * The one precedence rule: the first defined candidate wins, candidates listed
+ * code, environment, file, default. Records the winner's source under `setting`.
+ */
+function choose<T>(sources: Record<string, SettingSource>, setting: string, ...candidates: readonly Candidate<T>[]): T | undefined {
+  for (const [source, candidate] of candidates) {
+    const value = typeof candidate === 'function' ? (candidate as () => T | undefined)() : candidate;
+    if (value !== undefined) {
+      sources[setting] = source;
+      return value;
+    }
+  }
+  return undefined;
+}
+
+const CONSUL_PATH_KEYS: ReadonlySet<string> = new Set(['caFile', 'caPath', 'certFile', 'keyFile']);
+
+/**
  * Loads the configuration: code > environment > policy file > defaults.
  * Throws InvalidPolicyError (code INMESH_ERR_INVALID_CONFIG for variables and
  * code settings, INMESH_ERR_INVALID_POLICY for the document) listing every
@@ -264,19 +335,22 @@ export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
   const code = fromCode.layer;
   const environment = fromEnv.layer;
   const sources: Record<string, SettingSource> = {};
+  // The variable that set a target last (the table's order), which is the one whose value the layer holds.
   const envSource = (target: string): SettingSource => {
-    for (const [name, t] of fromEnv.setBy) if (t === target || t.split(', ').includes(target)) return `env:${name}`;
-    return 'default';
+    let found: SettingSource = 'default';
+    for (const [name, t] of fromEnv.setBy) if (t === target || t.split(', ').includes(target)) found = `env:${name}`;
+    return found;
   };
+  const setting = <T>(name: string, fromCodeValue: T | undefined, fromEnvValue: T | undefined, fallback?: T): T | undefined =>
+    choose<T>(sources, name, ['code', fromCodeValue], [envSource(name), fromEnvValue], ['default', fallback]);
 
-  // Policy: file, then environment, then code.
-  const policyFileSetting = code.policyFile ?? environment.policyFile;
+  // Policy: the document merges the file, the environment and code (deep, in that order).
+  const policyFileSetting = setting('policyFile', code.policyFile, environment.policyFile);
   let policyFile: string | undefined;
   let fileDoc: Record<string, unknown> | undefined;
   if (policyFileSetting !== undefined) {
     policyFile = isAbsolute(policyFileSetting) ? policyFileSetting : resolvePath(cwd, policyFileSetting);
-    sources.policyFile = code.policyFile !== undefined ? 'code' : 'env:INMESH_POLICY_FILE';
-    const raw = readPolicyFile(policyFile);
+    const raw = readPolicyFile(policyFile, sources.policyFile === 'code' ? 'policyFile' : 'INMESH_POLICY_FILE');
     const issues = policyIssues(raw, { crossField: false });
     if (issues.length > 0) throw new InvalidPolicyError(policyFile, issues);
     fileDoc = raw as Record<string, unknown>;
@@ -304,73 +378,59 @@ export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
       env[endpointsVariable(service)] !== undefined || env[endpointsVariable(upstream)] !== undefined,
   });
 
-  // Consul connection.
+  // Consul connection: every field set by some source, each by the one rule.
   const consul: Record<string, unknown> = {};
-  const consulKeys = ['host', 'port', 'secure', 'caFile', 'caPath', 'certFile', 'keyFile', 'tlsServerName', 'tlsVerify', 'namespace', 'partition', 'datacenter'] as const;
+  const consulKeys = new Set<keyof ConsulConnection>([
+    ...(Object.keys(CONSUL_DEFAULTS) as (keyof ConsulConnection)[]),
+    ...(Object.keys(code.consul ?? {}) as (keyof ConsulConnection)[]),
+    ...(Object.keys(environment.consul ?? {}) as (keyof ConsulConnection)[]),
+    ...(environment.consulTokenFile === undefined ? [] : (['token'] as const)),
+  ]);
+  const tokenFile = environment.consulTokenFile;
   for (const key of consulKeys) {
-    const fromCodeValue = code.consul?.[key];
-    const fromEnvValue = environment.consul?.[key];
-    const fallback = key === 'host' || key === 'port' || key === 'secure' ? CONSUL_DEFAULTS[key] : undefined;
-    let value: unknown = fallback;
-    let source: SettingSource = 'default';
-    if (fromCodeValue !== undefined) [value, source] = [fromCodeValue, 'code'];
-    else if (fromEnvValue !== undefined) {
-      value = fromEnvValue;
-      // CONSUL_HTTP_SSL wins over the scheme of CONSUL_HTTP_ADDR for `secure`.
-      source = key === 'secure' && env.CONSUL_HTTP_SSL !== undefined && env.CONSUL_HTTP_SSL !== '' ? 'env:CONSUL_HTTP_SSL' : envSource(`consul.${key}`);
-    }
+    const fallback = Object.hasOwn(CONSUL_DEFAULTS, key) ? CONSUL_DEFAULTS[key as keyof typeof CONSUL_DEFAULTS] : undefined;
+    let value = choose<unknown>(
+      sources,
+      `consul.${key}`,
+      ['code', code.consul?.[key]],
+      [envSource(`consul.${key}`), environment.consul?.[key]],
+      // CONSUL_HTTP_TOKEN_FILE: the environment's token when CONSUL_HTTP_TOKEN is unset.
+      ['env:CONSUL_HTTP_TOKEN_FILE', key === 'token' && tokenFile !== undefined ? () => readTokenFile(resolvePath(cwd, tokenFile)) : undefined],
+      ['default', fallback],
+    );
     if (value === undefined) continue;
-    if ((key === 'caFile' || key === 'caPath' || key === 'certFile' || key === 'keyFile') && typeof value === 'string' && !isAbsolute(value))
-      value = resolvePath(cwd, value);
+    if (CONSUL_PATH_KEYS.has(key) && typeof value === 'string' && !isAbsolute(value)) value = resolvePath(cwd, value);
     consul[key] = value;
-    sources[`consul.${key}`] = source;
-  }
-  if (code.consul?.token !== undefined) {
-    consul.token = code.consul.token;
-    sources['consul.token'] = 'code';
-  } else if (environment.consul?.token !== undefined) {
-    consul.token = environment.consul.token;
-    sources['consul.token'] = 'env:CONSUL_HTTP_TOKEN';
-  } else if (environment.consulTokenFile !== undefined) {
-    consul.token = readTokenFile(resolvePath(cwd, environment.consulTokenFile));
-    sources['consul.token'] = 'env:CONSUL_HTTP_TOKEN_FILE';
   }
 
-  if (code.consul?.auth !== undefined) {
-    consul.auth = code.consul.auth;
-    sources['consul.auth'] = 'code';
-  } else if (environment.consul?.auth !== undefined) {
-    consul.auth = environment.consul.auth;
-    sources['consul.auth'] = 'env:CONSUL_HTTP_AUTH';
-  }
-
-  // Service identity.
-  const serviceName = code.service?.name ?? environment.service?.name;
+  // Service identity: only with a name.
+  const serviceName = setting('service.name', code.service?.name, environment.service?.name);
   let service: ServiceIdentity | undefined;
   if (serviceName !== undefined) {
-    const address = code.service?.address ?? environment.service?.address;
-    const port = code.service?.port ?? environment.service?.port;
+    const address = setting('service.address', code.service?.address, environment.service?.address);
+    const port = setting('service.port', code.service?.port, environment.service?.port);
     service = { name: serviceName, ...(address === undefined ? {} : { address }), ...(port === undefined ? {} : { port }) };
-    for (const key of ['name', 'address', 'port'] as const) {
-      if (code.service?.[key] !== undefined) sources[`service.${key}`] = 'code';
-      else if (environment.service?.[key] !== undefined) sources[`service.${key}`] = envSource(`service.${key}`);
-    }
   }
 
   // Telemetry: code, INMESH_TRACING, OTEL_SDK_DISABLED, default on.
-  let enabled = true;
-  sources['telemetry.enabled'] = 'default';
-  if (code.telemetry?.enabled !== undefined) [enabled, sources['telemetry.enabled']] = [code.telemetry.enabled, 'code'];
-  else if (environment.telemetry?.enabled !== undefined)
-    [enabled, sources['telemetry.enabled']] = [environment.telemetry.enabled, 'env:INMESH_TRACING'];
-  else if (environment.telemetry?.sdkDisabled === true) [enabled, sources['telemetry.enabled']] = [false, 'env:OTEL_SDK_DISABLED'];
-  const telemetryServiceName = code.telemetry?.serviceName ?? environment.telemetry?.serviceName ?? service?.name;
-  if (code.telemetry?.serviceName !== undefined) sources['telemetry.serviceName'] = 'code';
-  else if (environment.telemetry?.serviceName !== undefined) sources['telemetry.serviceName'] = 'env:OTEL_SERVICE_NAME';
-  else if (service !== undefined) sources['telemetry.serviceName'] = sources['service.name'] ?? 'default';
+  const enabled =
+    choose<boolean>(
+      sources,
+      'telemetry.enabled',
+      ['code', code.telemetry?.enabled],
+      ['env:INMESH_TRACING', environment.telemetry?.enabled],
+      ['env:OTEL_SDK_DISABLED', environment.telemetry?.sdkDisabled === true ? false : undefined],
+      ['default', true],
+    ) ?? true;
+  const telemetryServiceName = choose<string>(
+    sources,
+    'telemetry.serviceName',
+    ['code', code.telemetry?.serviceName],
+    ['env:OTEL_SERVICE_NAME', environment.telemetry?.serviceName],
+    [sources['service.name'] ?? 'default', service?.name],
+  );
 
-  const redisUrl = code.redisUrl ?? environment.redisUrl;
-  if (redisUrl !== undefined) sources.redisUrl = code.redisUrl !== undefined ? 'code' : 'env:INMESH_REDIS_URL';
+  const redisUrl = setting('redisUrl', code.redisUrl, environment.redisUrl);
 
   const config: ResolvedConfig = {
     policy,
@@ -386,17 +446,14 @@ export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
 }
 
 function readTokenFile(file: string): Secret {
-  let content: string;
-  try {
-    content = readFileSync(file, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+  const read = readBoundedFile(file, MAX_TOKEN_FILE_BYTES);
+  if (!read.ok)
     throw new InvalidPolicyError(
       'environment',
-      [{ path: 'CONSUL_HTTP_TOKEN_FILE', value: file, message: `cannot read the token file (${code === 'ENOENT' ? 'no such file' : code})` }],
+      [{ path: 'CONSUL_HTTP_TOKEN_FILE', value: file, message: `cannot read the token file: ${read.reason}` }],
       ErrorCodes.INVALID_CONFIG,
     );
-  }
+  const content = read.text;
   const token = content.trim();
   if (token === '')
     throw new InvalidPolicyError(

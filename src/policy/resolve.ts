@@ -8,12 +8,12 @@
  * key, and the result is deep-frozen and JSON-serialisable. Route matchers are
  * compiled once here, so matchRoute() on the request path allocates nothing.
  */
-import { stringify } from 'yaml';
+import { deepFreeze } from '../internal/deep-freeze.ts';
 import { POLICY_DEFAULTS as D } from './defaults.ts';
-import { formatDuration, parseDuration } from './duration.ts';
+import { parseDuration } from './duration.ts';
+import { compileRoutes } from './routes.ts';
 import type { PolicyDocument, RouteDocument, UpstreamPolicyDocument } from './schema.ts';
 import type {
-  ResolvedCallPolicy,
   ResolvedDiscovery,
   ResolvedHashOn,
   ResolvedHeaderMatch,
@@ -52,15 +52,6 @@ function ms(text: string | undefined): number | undefined {
   if (value === undefined) throw new TypeError(`unvalidated duration ${JSON.stringify(text)}`);
   return value;
 }
-
-export function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
-  }
-  return value;
-}
-
 // ---------------------------------------------------------------- blocks
 
 function resolveDiscovery(layers: readonly UpstreamPolicyDocument[], name: string | undefined): ResolvedDiscovery {
@@ -248,136 +239,6 @@ function resolveInbound(doc: PolicyDocument['inbound']): ResolvedInbound {
     timeouts: { request: ms(doc?.timeouts?.request) ?? D.inbound.request },
   };
 }
-
-// ---------------------------------------------------------------- route matching
-
-// Plain constants, not an enum: the docs script runs these files with type stripping only.
-const HeaderKind = { Exact: 0, Prefix: 1, Regex: 2, Present: 3 } as const;
-type HeaderKind = (typeof HeaderKind)[keyof typeof HeaderKind];
-
-interface CompiledHeader {
-  name: string;
-  kind: HeaderKind;
-  value: string;
-  regex: RegExp | undefined;
-  present: boolean;
-}
-
-interface CompiledRoute {
-  route: Readonly<ResolvedRoute>;
-  methods: readonly string[] | undefined;
-  path: string | undefined;
-  pathPrefix: string | undefined;
-  headers: readonly CompiledHeader[];
-}
-
-const compiledRoutes = new WeakMap<object, readonly CompiledRoute[]>();
-
-function compileRoutes(upstream: Readonly<ResolvedUpstream>): readonly CompiledRoute[] {
-  const compiled = upstream.routes.map(
-    (route): CompiledRoute => ({
-      route,
-      methods: route.match.methods,
-      path: route.match.path,
-      pathPrefix: route.match.pathPrefix,
-      headers: route.match.headers.map((h): CompiledHeader => {
-        if (h.exact !== undefined) return { name: h.name, kind: HeaderKind.Exact, value: h.exact, regex: undefined, present: true };
-        if (h.prefix !== undefined) return { name: h.name, kind: HeaderKind.Prefix, value: h.prefix, regex: undefined, present: true };
-        if (h.regex !== undefined)
-          // Anchored like Envoy's safe_regex and Istio's regex: the whole value must match.
-          return { name: h.name, kind: HeaderKind.Regex, value: h.regex, regex: new RegExp(`^(?:${h.regex})$`), present: true };
-        return { name: h.name, kind: HeaderKind.Present, value: '', regex: undefined, present: h.present ?? true };
-      }),
-    }),
-  );
-  compiledRoutes.set(upstream, compiled);
-  return compiled;
-}
-
-/** Header values as Node gives them (lower-case names); arrays for repeated headers. */
-export type MatchHeaders = Readonly<Record<string, string | readonly string[] | number | undefined>>;
-
-function sameMethod(a: string, b: string): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) {
-    const x = a.charCodeAt(i);
-    const y = b.charCodeAt(i);
-    // ASCII letters only differ by 0x20 between cases.
-    if (x !== y && (x | 0x20) !== (y | 0x20)) return false;
-  }
-  return true;
-}
-
-function headerValue(headers: MatchHeaders, name: string): string | readonly string[] | number | undefined {
-  const direct = headers[name];
-  if (direct !== undefined) return direct;
-  for (const key in headers) {
-    if (key.length === name.length && key.toLowerCase() === name) return headers[key];
-  }
-  return undefined;
-}
-
-function valueMatches(header: CompiledHeader, value: string): boolean {
-  switch (header.kind) {
-    case HeaderKind.Exact:
-      return value === header.value;
-    case HeaderKind.Prefix:
-      return value.startsWith(header.value);
-    case HeaderKind.Regex:
-      return header.regex?.test(value) ?? false;
-    case HeaderKind.Present:
-      return true;
-  }
-}
-
-function headerMatches(header: CompiledHeader, headers: MatchHeaders | undefined): boolean {
-  const value = headers === undefined ? undefined : headerValue(headers, header.name);
-  if (header.kind === HeaderKind.Present) return (value !== undefined) === header.present;
-  if (value === undefined) return false;
-  if (typeof value === 'string') return valueMatches(header, value);
-  if (typeof value === 'number') return valueMatches(header, String(value));
-  for (const item of value) if (valueMatches(header, item)) return true;
-  return false;
-}
-
-function routeMatches(route: CompiledRoute, method: string, path: string, headers: MatchHeaders | undefined): boolean {
-  if (route.methods !== undefined) {
-    let found = false;
-    for (const m of route.methods) {
-      if (sameMethod(m, method)) {
-        found = true;
-        break;
-      }
-    }
-    if (!found) return false;
-  }
-  if (route.path !== undefined || route.pathPrefix !== undefined) {
-    const query = path.indexOf('?');
-    const length = query === -1 ? path.length : query;
-    if (route.path !== undefined && !(length === route.path.length && path.startsWith(route.path))) return false;
-    if (route.pathPrefix !== undefined && !(length >= route.pathPrefix.length && path.startsWith(route.pathPrefix))) return false;
-  }
-  for (const header of route.headers) if (!headerMatches(header, headers)) return false;
-  return true;
-}
-
-/**
- * The call policy for one request: the first route (in document order) whose
- * match holds, else the upstream's own. `path` may carry a query string (it is
- * ignored). No allocation when the upstream has no routes or none matches.
- */
-export function matchRoute(
-  upstream: Readonly<ResolvedUpstream>,
-  method: string,
-  path: string,
-  headers?: MatchHeaders,
-): Readonly<ResolvedCallPolicy> {
-  if (upstream.routes.length === 0) return upstream;
-  const routes = compiledRoutes.get(upstream) ?? compileRoutes(upstream);
-  for (const route of routes) if (routeMatches(route, method, path, headers)) return route.route;
-  return upstream;
-}
-
 // ---------------------------------------------------------------- resolve
 
 export type ResolvePolicyOptions = ParsePolicyOptions;
@@ -390,7 +251,8 @@ export function resolvePolicy(doc: PolicyDocument, source = 'policy', options: R
   const valid = parsePolicy(doc, source, options);
   const base: UpstreamPolicyDocument = valid.defaults ?? {};
   const defaults = resolveUpstreamPolicy([base], undefined);
-  const upstreams: Record<string, ResolvedUpstream> = {};
+  // No prototype: an upstream named `constructor` or `toString` is an own key like any other.
+  const upstreams = Object.create(null) as Record<string, ResolvedUpstream>;
   for (const [name, upstream] of Object.entries(valid.upstreams ?? {})) {
     const layers: UpstreamPolicyDocument[] = [base, upstream];
     const policy = resolveUpstreamPolicy(layers, name);
@@ -409,129 +271,4 @@ export function resolvePolicy(doc: PolicyDocument, source = 'policy', options: R
   deepFreeze(resolved);
   for (const upstream of Object.values(resolved.upstreams)) if (upstream.routes.length > 0) compileRoutes(upstream);
   return resolved;
-}
-
-// ---------------------------------------------------------------- lookup
-
-/** `[tag.]service.service[.datacenter].consul`, Consul's DNS form. */
-const CONSUL_HOST = /^(?:([^.]+)\.)?([^.]+)\.service(?:\.([^.]+))?\.consul\.?$/i;
-
-export interface ConsulHost {
-  service: string;
-  tag: string | undefined;
-  datacenter: string | undefined;
-}
-
-/** Parses a Consul DNS host name (`orders.service.consul`, `v2.orders.service.dc1.consul`). */
-export function parseConsulHost(host: string): ConsulHost | undefined {
-  const match = CONSUL_HOST.exec(host);
-  if (match === null) return undefined;
-  return { tag: match[1], service: match[2] ?? '', datacenter: match[3] };
-}
-
-const MAX_CACHED = 1024;
-const derivedCache = new WeakMap<ResolvedPolicy, Map<string, Readonly<ResolvedUpstream>>>();
-
-function cached(policy: ResolvedPolicy, key: string, build: () => ResolvedUpstream): Readonly<ResolvedUpstream> {
-  let cache = derivedCache.get(policy);
-  if (cache === undefined) {
-    cache = new Map();
-    derivedCache.set(policy, cache);
-  }
-  const hit = cache.get(key);
-  if (hit !== undefined) return hit;
-  const built = deepFreeze(build());
-  if (cache.size < MAX_CACHED) cache.set(key, built);
-  return built;
-}
-
-function withHost(upstream: Readonly<ResolvedUpstream>, name: string, host: ConsulHost): ResolvedUpstream {
-  return {
-    ...upstream,
-    name,
-    discovery: {
-      ...upstream.discovery,
-      service: upstream.discovery.service ?? host.service,
-      datacenter: host.datacenter ?? upstream.discovery.datacenter,
-      tags: host.tag === undefined ? upstream.discovery.tags : [...new Set([...upstream.discovery.tags, host.tag])],
-    },
-  };
-}
-
-/**
- * The declared upstream for a name used as a host, else undefined. A Consul
- * DNS host (`orders.service.consul`) finds the upstream declared as `orders`;
- * a tag or datacenter in the host narrows its discovery.
- */
-export function upstreamFor(policy: ResolvedPolicy, name: string): Readonly<ResolvedUpstream> | undefined {
-  if (Object.hasOwn(policy.upstreams, name)) return policy.upstreams[name];
-  const host = parseConsulHost(name);
-  if (host === undefined || !Object.hasOwn(policy.upstreams, host.service)) return undefined;
-  const declared = policy.upstreams[host.service];
-  if (declared === undefined) return undefined;
-  if (host.tag === undefined && host.datacenter === undefined) return declared;
-  return cached(policy, name, () => withHost(declared, name, host));
-}
-
-/**
- * The document's defaults applied to an undeclared name. A Consul DNS host
- * (`v2.orders.service.dc1.consul`) sets discovery service, tag and datacenter.
- * Cached per policy, so calling it per request is cheap.
- */
-export function defaultUpstream(policy: ResolvedPolicy, name: string): Readonly<ResolvedUpstream> {
-  return cached(policy, `\u0000default:${name}`, () => {
-    const host = parseConsulHost(name);
-    const base: ResolvedUpstream = {
-      name,
-      ...policy.defaults,
-      discovery: { ...policy.defaults.discovery, service: name },
-      routes: [],
-    };
-    return host === undefined ? base : withHost({ ...base, discovery: { ...base.discovery, service: undefined } }, name, host);
-  });
-}
-
-/** upstreamFor(), else defaultUpstream(). */
-export function upstreamOrDefault(policy: ResolvedPolicy, name: string): Readonly<ResolvedUpstream> {
-  return upstreamFor(policy, name) ?? defaultUpstream(policy, name);
-}
-
-// ---------------------------------------------------------------- explain
-
-const DURATION_KEYS = new Set([
-  'connect',
-  'request',
-  'perTry',
-  'idle',
-  'maxRetryAfter',
-  'interval',
-  'baseEjectionTime',
-  'maxEjectionTime',
-  'window',
-  'halfOpenAfter',
-  'ewmaDecay',
-  'ewmaDefaultRtt',
-]);
-
-function explainView(value: unknown, key: string, parent: string): unknown {
-  if (typeof value === 'number' && (DURATION_KEYS.has(key) || (parent === 'backoff' && (key === 'base' || key === 'max'))))
-    return formatDuration(value);
-  if (Array.isArray(value)) return value.map((item: unknown) => explainView(item, '', key));
-  if (typeof value === 'object' && value !== null) {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) {
-      if (v === undefined) continue;
-      out[k] = explainView(v, k, key);
-    }
-    return out;
-  }
-  return value;
-}
-
-/**
- * A readable YAML rendering of a resolved policy, durations written back as
- * strings ("15s"), fields that are not set left out. What `inmesh explain` prints.
- */
-export function explainPolicy(policy: ResolvedPolicy): string {
-  return stringify(explainView(policy, '', ''), { lineWidth: 0 });
 }

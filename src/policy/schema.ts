@@ -85,6 +85,15 @@ function list<T extends z.ZodType>(item: T, what: string) {
   return z.array(item, { error: `expected a list of ${what}` });
 }
 
+/** The hint for a number written where a duration string belongs: the same milliseconds as a string, when in range. */
+function numberHint(input: number, minMs: number, maxMs: number): string {
+  const lead = 'numbers are not durations: write a string';
+  if (!Number.isFinite(input) || input > maxMs) return `${lead}; the maximum here is "${formatDuration(maxMs)}"`;
+  if (input < 0) return `${lead}, and a duration must be at least "${formatDuration(minMs)}" (it cannot be negative)`;
+  const ms = Math.max(minMs, Math.round(input));
+  return `${lead} such as "${formatDuration(ms)}" (${String(ms)} millisecond${ms === 1 ? "" : "s"}) or "10s"`;
+}
+
 /**
  * A duration string ("250ms", "10s", "1m30s"). Numbers are refused with a hint,
  * so that `timeout: 250` is never silently read as seconds or milliseconds.
@@ -94,10 +103,7 @@ function duration(minMs: number, maxMs = MAX_DURATION_MS) {
   const range = `expected a duration from ${formatDuration(minMs)} to ${formatDuration(maxMs)}`;
   return z
     .string({
-      error: (issue) =>
-        typeof issue.input === 'number'
-          ? `numbers are not durations: write a string such as "${formatDuration(Math.max(0, Math.round(issue.input)))}" (${String(Math.max(0, Math.round(issue.input)))} milliseconds) or "10s"`
-          : shape,
+      error: (issue) => (typeof issue.input === 'number' ? numberHint(issue.input, minMs, maxMs) : shape),
     })
     .regex(DURATION_RE, { error: shape, abort: true })
     .superRefine((value, ctx) => {
@@ -727,7 +733,7 @@ export const headerMatchSchema = block(
       consul: 'service-router Routes[].Match.HTTP.Header[].Prefix',
       envoy: 'route.match.headers[].string_match.prefix',
     }),
-    regex: field(text('a regular expression'), 'The whole header matches this regular expression (anchored, as RE2 in Envoy).', {
+    regex: field(text('a regular expression'), 'The whole header matches this regular expression: RE2 syntax, anchored, matched in linear time (as Envoy\'s safe_regex).', {
       istio: 'VirtualService http[].match[].headers{}.regex',
       consul: 'service-router Routes[].Match.HTTP.Header[].Regex',
       envoy: 'route.match.headers[].string_match.safe_regex',
@@ -806,6 +812,11 @@ export const routeSchema = block(
   'an object with name, match, timeouts, retries, loadBalancer',
 );
 
+/** Most upstreams in one document (validation refuses more before checking each). */
+export const MAX_UPSTREAMS = 10_000;
+/** Most routes of one upstream. */
+export const MAX_ROUTES = 1_000;
+
 export const UPSTREAM_NAME_PATTERN = '^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$';
 
 export const upstreamPolicySchema = block(upstreamPolicyShape, 'an object of policy blocks').meta({
@@ -817,6 +828,7 @@ export const upstreamSchema = block(
   {
     ...upstreamPolicyShape,
     routes: list(routeSchema, 'routes')
+      .max(MAX_ROUTES, { error: `expected at most ${MAX_ROUTES} routes per upstream` })
       .optional()
       .meta({ description: 'Per-route overrides, tried in order; the first match wins.' }),
   },
@@ -882,7 +894,7 @@ export const documentSchema = block(
         { error: 'expected a map of upstream name to policy' },
       )
       .optional()
-      .meta({ description: 'Policy per upstream service, keyed by the name callers use as host.' }),
+      .meta({ description: `Policy per upstream service, keyed by the name callers use as host. At most ${MAX_UPSTREAMS}.`, maxProperties: MAX_UPSTREAMS }),
     inbound: inboundSchema.optional().meta({ description: 'Policy of the server side (requests this process receives).' }),
   },
   'an object with apiVersion, defaults, upstreams, inbound',

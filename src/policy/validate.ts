@@ -7,7 +7,8 @@ import type { z } from 'zod';
 import { InvalidPolicyError, type PolicyIssue } from '../errors.ts';
 import { POLICY_DEFAULTS as D } from './defaults.ts';
 import { parseDuration } from './duration.ts';
-import { documentSchema, type PolicyDocument } from './schema.ts';
+import { regexProblem } from './regex.ts';
+import { MAX_UPSTREAMS, documentSchema, type PolicyDocument } from './schema.ts';
 
 export type PathSegment = string | number;
 
@@ -336,15 +337,13 @@ function crossFieldIssues(input: Record<string, unknown>, options: ParsePolicyOp
         headers.forEach((header: unknown, h) => {
           const regex = raw(header, ['regex']);
           if (typeof regex !== 'string') return;
-          try {
-            new RegExp(regex);
-          } catch (error) {
+          const problem = regexProblem(regex);
+          if (problem !== undefined)
             issues.push({
               path: formatPath(['upstreams', name, 'routes', index, 'match', 'headers', h, 'regex']),
               value: regex,
-              message: `expected a valid regular expression (${(error as Error).message})`,
+              message: problem,
             });
-          }
         });
       }
     });
@@ -357,9 +356,33 @@ export function endpointsVariable(service: string): string {
   return `INMESH_ENDPOINTS_${service.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
 }
 
+/** Paths of every own `__proto__` key, without recursion, to the depth a document can have. */
+function protoKeys(input: unknown): PropertyKey[][] {
+  const found: PropertyKey[][] = [];
+  const stack: [unknown, PropertyKey[]][] = [[input, []]];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const [node, path] = item;
+    if (typeof node !== 'object' || node === null || path.length > 64) continue;
+    if (Object.hasOwn(node, '__proto__')) found.push([...path, '__proto__']);
+    for (const [key, child] of Object.entries(node)) stack.push([child, [...path, Array.isArray(node) ? Number(key) : key]]);
+  }
+  return found.reverse();
+}
+
 /** Validation without throwing: the problems found, empty when the document is valid. */
 export function policyIssues(input: unknown, options: ParsePolicyOptions & { crossField?: boolean } = {}): PolicyIssue[] {
   const issues: PolicyIssue[] = [];
+  // Checked first, so that an oversized document costs no per-upstream work.
+  const upstreams = isRecord(input) ? input.upstreams : undefined;
+  if (isRecord(upstreams)) {
+    const count = Object.keys(upstreams).length;
+    if (count > MAX_UPSTREAMS)
+      return [{ path: 'upstreams', value: `${count} upstreams`, message: `expected at most ${MAX_UPSTREAMS} upstreams in one document` }];
+  }
+  // `__proto__` is the one key a plain object cannot hold as data (assigning it sets the
+  // prototype), so the schema would drop it silently; refused wherever it is written.
+  // `constructor`, `prototype` and the like are ordinary keys: lookups use own properties.
+  for (const path of protoKeys(input)) issues.push({ path: formatPath(path), value: '__proto__', message: 'the key __proto__ is not allowed' });
   const result = documentSchema.safeParse(input);
   if (!result.success) for (const issue of result.error.issues) convertIssue(issue, [], input, issues);
   if (isRecord(input) && options.crossField !== false) issues.push(...crossFieldIssues(input, options));

@@ -21,10 +21,10 @@ import { Agent as HttpsAgent } from 'node:https';
 import { EventEmitter } from 'node:events';
 import Consul from 'consul';
 import { RegistryError } from '../errors.ts';
-import type { ConsulConnection } from '../config/consul.ts';
-import type { Secret } from '../config/secret.ts';
+import type { ConsulConnection } from './consul-connection.ts';
+import type { Secret } from '../internal/secret.ts';
 
-/** How to reach the agent: the `ConsulConnection` shape from config/consul.ts, every field optional. */
+/** How to reach the agent: the `ConsulConnection` shape from consul-connection.ts, every field optional. */
 export type ConsulConnectionOptions = Partial<ConsulConnection>;
 
 export interface ConsulResponse {

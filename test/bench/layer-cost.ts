@@ -9,7 +9,7 @@ import { assembleChain } from '../../src/client/chain.ts';
 import { createAttemptTimeoutLayer, createDeadlineLayer } from '../../src/client/deadline.ts';
 import type { Handler, Layer, MeshRequest, MeshResponse } from '../../src/core/types.ts';
 import { toMeshRequest, EMPTY_OPTIONS } from '../../src/client/request.ts';
-import { defaultUpstream, resolvePolicy } from '../../src/policy/resolve.ts';
+import { defaultUpstream, resolvePolicy } from '../../src/policy/index.ts';
 import type { Endpoint } from '../../src/registry/types.ts';
 import { createBreakerLayer } from '../../src/resilience/breaker.ts';
 import { createLimitLayer } from '../../src/resilience/limits.ts';

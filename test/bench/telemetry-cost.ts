@@ -14,7 +14,7 @@ import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import type { Handler, MeshRequest, MeshResponse } from '../../src/core/types.ts';
 import { createTelemetry } from '../../src/telemetry/layer.ts';
 import { toMeshRequest, EMPTY_OPTIONS } from '../../src/client/request.ts';
-import { defaultUpstream, resolvePolicy } from '../../src/policy/resolve.ts';
+import { defaultUpstream, resolvePolicy } from '../../src/policy/index.ts';
 
 const N = Number(process.env.N ?? 200_000);
 const response = { statusCode: 200, headers: {}, body: undefined, trailers: {}, endpoint: '127.0.0.1:1', attempts: 1 } as unknown as MeshResponse;

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMesh, NoEndpointsError, RegistryError } from '../../../src/index.ts';
-import { Secret } from '../../../src/config/secret.ts';
+import { Secret } from '../../../src/internal/secret.ts';
 import { registerService, type ConsulRegistration } from '../../../src/registry/consul-register.ts';
 import { startConsulAgent, type ConsulAgent } from '../../harness/consul-agent.ts';
 import { captureLogger } from '../../harness/registry-helpers.ts';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../../src/config/load.ts';
-import { Secret } from '../../../src/config/secret.ts';
+import { Secret } from '../../../src/internal/secret.ts';
 import { RegistryError } from '../../../src/errors.ts';
 import { ConsulRegistry } from '../../../src/registry/consul.ts';
 import { registerService, type ConsulRegistration } from '../../../src/registry/consul-register.ts';

@@ -9,7 +9,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMesh } from '../../../src/index.ts';
-import { Secret } from '../../../src/config/secret.ts';
+import { Secret } from '../../../src/internal/secret.ts';
 import { ConsulRegistry } from '../../../src/registry/consul.ts';
 import { registerService } from '../../../src/registry/consul-register.ts';
 import { sharedConsul, sharedConsulAddr } from '../../harness/consul.ts';

@@ -1,8 +1,12 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { runCli } from '../../../src/cli/index.ts';
+import { POLICY_DEFAULTS } from '../../../src/policy/defaults.ts';
+import { formatDuration } from '../../../src/policy/duration.ts';
 
 function run(...argv: string[]) {
   const out: string[] = [];
@@ -41,12 +45,33 @@ describe('inmesh CLI', () => {
     expect(r.err).toContain('nope.yaml');
   });
 
+  it.each(['/dev/zero', 'fifo', '.'])('validate refuses %s (not a regular file) at once, naming the argument and the path', (name) => {
+    const file = name === 'fifo' ? join(dir, 'fifo') : name === '.' ? dir : name;
+    if (name === 'fifo') execFileSync('mkfifo', [file]);
+    const r = run('validate', file);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(new RegExp(`- file argument: cannot read the policy file: a (device|FIFO \\(named pipe\\)|directory), expected a regular file \\(got "${file}"\\)`));
+  });
+
   it('explain prints the resolved policy with defaults applied', () => {
     const r = run('explain', good);
     expect(r.code).toBe(0);
-    expect(r.out).toContain('orders');
-    expect(r.out).toMatch(/request: 3s/);
-    expect(r.out).toMatch(/attempts: 1/);
+    const orders = (parse(r.out) as { upstreams: Record<string, Record<string, Record<string, unknown>>> }).upstreams.orders!;
+    // From the file:
+    expect(orders.timeouts).toMatchObject({ request: '3s' });
+    expect(orders.retries).toMatchObject({ attempts: 1 });
+    // Not in the file: the built-in defaults, written back as the document would write them.
+    expect(orders.timeouts).toMatchObject({
+      connect: formatDuration(POLICY_DEFAULTS.timeouts.connect),
+      perTry: formatDuration(POLICY_DEFAULTS.timeouts.perTry),
+      idle: formatDuration(POLICY_DEFAULTS.timeouts.idle),
+    });
+    expect(orders.retries).toMatchObject({ retriableStatusCodes: [...POLICY_DEFAULTS.retries.retriableStatusCodes], idempotentOnly: POLICY_DEFAULTS.retries.idempotentOnly });
+    expect(orders.loadBalancer).toMatchObject({ policy: POLICY_DEFAULTS.loadBalancer.policy });
+    expect(orders.outlierDetection).toMatchObject({ consecutive5xx: POLICY_DEFAULTS.outlierDetection.consecutive5xx });
+    expect(orders.discovery).toMatchObject({ service: 'orders', registry: POLICY_DEFAULTS.discovery.registry });
+    expect(POLICY_DEFAULTS.timeouts.connect).toBe(5_000); // so the check above is not vacuous: "5s"
+    expect(orders.timeouts?.connect).toBe('5s');
   });
 
   it('schema prints the JSON Schema of the document', () => {

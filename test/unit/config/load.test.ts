@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ErrorCodes, InvalidPolicyError } from '../../../src/errors.ts';
 import { ENV_VARIABLES, parseConsulAddress } from '../../../src/config/env.ts';
 import { explainConfig, loadConfig } from '../../../src/config/load.ts';
-import { Secret } from '../../../src/config/secret.ts';
+import { Secret } from '../../../src/internal/secret.ts';
 
 const fixtures = fileURLToPath(new URL('../../fixtures/policy/', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'inmesh-config-'));
@@ -210,7 +211,7 @@ describe('loadConfig: policy file errors name the file', () => {
 
   it('a missing file', () => {
     const e = thrown(() => loadConfig({ env: { INMESH_POLICY_FILE: 'nope.yaml' }, cwd: tmp }));
-    expect(e.message).toBe(`invalid ${join(tmp, 'nope.yaml')}: 1 problem\n  - (root): cannot read the policy file (no such file) (got "${join(tmp, 'nope.yaml')}")`);
+    expect(e.message).toBe(`invalid ${join(tmp, 'nope.yaml')}: 1 problem\n  - INMESH_POLICY_FILE: cannot read the policy file: no such file (got "${join(tmp, 'nope.yaml')}")`);
   });
 
   it('an invalid document names the file and the field', () => {
@@ -230,8 +231,8 @@ describe('Consul variables', () => {
     expect(parseConsulAddress('127.0.0.1:8500')).toEqual({ ok: true, value: { host: '127.0.0.1', port: 8500 } });
     expect(parseConsulAddress('consul')).toEqual({ ok: true, value: { host: 'consul', port: 8500 } });
     expect(parseConsulAddress('https://consul.internal')).toEqual({ ok: true, value: { host: 'consul.internal', port: 443, secure: true } });
-    expect(parseConsulAddress('http://[::1]:8500')).toEqual({ ok: true, value: { host: '::1', port: 8500, secure: false } });
-    expect(parseConsulAddress('[::1]:8501')).toEqual({ ok: true, value: { host: '::1', port: 8501 } });
+    expect(parseConsulAddress('http://[::1]:8500')).toMatchObject({ ok: false });
+    expect(parseConsulAddress('[::1]:8501')).toMatchObject({ ok: false });
     expect(parseConsulAddress('host:0').ok).toBe(false);
     expect(parseConsulAddress('http://h/path').ok).toBe(false);
   });
@@ -297,7 +298,7 @@ describe('Consul variables', () => {
 
   it('an unreadable or empty token file is an error naming the variable', () => {
     expect(() => loadConfig({ env: { CONSUL_HTTP_TOKEN_FILE: 'missing' }, cwd: tmp })).toThrow(
-      `invalid environment: 1 problem\n  - CONSUL_HTTP_TOKEN_FILE: cannot read the token file (no such file) (got "${join(tmp, 'missing')}")`,
+      `invalid environment: 1 problem\n  - CONSUL_HTTP_TOKEN_FILE: cannot read the token file: no such file (got "${join(tmp, 'missing')}")`,
     );
     writeFileSync(join(tmp, 'empty'), ' \n');
     expect(() => loadConfig({ env: { CONSUL_HTTP_TOKEN_FILE: 'empty' }, cwd: tmp })).toThrow(/CONSUL_HTTP_TOKEN_FILE: the token file is empty/);
@@ -397,5 +398,126 @@ describe('the env table', () => {
       const result = variable.apply(variable.example, {});
       expect(result.ok, `${variable.name}=${variable.example}`).toBe(true);
     }
+  });
+});
+
+describe('loadConfig: bounded reads of the policy and token files', () => {
+  const special = mkdtempSync(join(tmpdir(), 'inmesh-special-'));
+  afterAll(() => rmSync(special, { recursive: true, force: true }));
+  const fifo = join(special, 'fifo');
+  execFileSync('mkfifo', [fifo]);
+  const directory = join(special, 'dir');
+  mkdirSync(directory);
+  const bigPolicy = join(special, 'big.yaml');
+  writeFileSync(bigPolicy, 'apiVersion: inmesh/v1\n');
+  truncateSync(bigPolicy, 1024 * 1024 + 1); // 1 MiB + 1 byte
+  const bigToken = join(special, 'big-token');
+  writeFileSync(bigToken, 'x'.repeat(64 * 1024 + 1));
+  const cases: [string, string][] = [
+    ['/dev/zero', 'a device, expected a regular file'],
+    [fifo, 'a FIFO (named pipe), expected a regular file'],
+    [directory, 'a directory, expected a regular file'],
+  ];
+
+  it.each(cases)('INMESH_POLICY_FILE=%s is refused at once, naming the variable and the path', (file, reason) => {
+    const e = thrown(() => loadConfig({ env: { INMESH_POLICY_FILE: file }, cwd: tmp }));
+    expect(e.issues).toEqual([{ path: 'INMESH_POLICY_FILE', value: file, message: `cannot read the policy file: ${reason}` }]);
+  });
+
+  it.each(cases)('CONSUL_HTTP_TOKEN_FILE=%s is refused at once, naming the variable and the path', (file, reason) => {
+    const e = thrown(() => loadConfig({ env: { CONSUL_HTTP_TOKEN_FILE: file }, cwd: tmp }));
+    expect(e.code).toBe(ErrorCodes.INVALID_CONFIG);
+    expect(e.issues).toEqual([{ path: 'CONSUL_HTTP_TOKEN_FILE', value: file, message: `cannot read the token file: ${reason}` }]);
+  });
+
+  it('a policy file over 1 MiB and a token file over 64 KiB are refused with the limit', () => {
+    expect(thrown(() => loadConfig({ env: { INMESH_POLICY_FILE: bigPolicy }, cwd: tmp })).issues).toEqual([
+      { path: 'INMESH_POLICY_FILE', value: bigPolicy, message: 'cannot read the policy file: 1048577 bytes is too large (the limit is 1 MiB)' },
+    ]);
+    expect(thrown(() => loadConfig({ code: { policyFile: bigPolicy }, env: {}, cwd: tmp })).issues[0]?.path).toBe('policyFile');
+    expect(thrown(() => loadConfig({ env: { CONSUL_HTTP_TOKEN_FILE: bigToken }, cwd: tmp })).issues).toEqual([
+      { path: 'CONSUL_HTTP_TOKEN_FILE', value: bigToken, message: 'cannot read the token file: 65537 bytes is too large (the limit is 64 KiB)' },
+    ]);
+    // At the limit exactly, the token is read.
+    writeFileSync(bigToken, 't'.repeat(64 * 1024));
+    expect(loadConfig({ env: { CONSUL_HTTP_TOKEN_FILE: bigToken }, cwd: tmp }).consul.token?.reveal()).toHaveLength(64 * 1024);
+  });
+});
+
+
+describe('readPolicyFile: parsing', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'inmesh-parse-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const write = (name: string, text: string): string => {
+    const file = join(dir, name);
+    writeFileSync(file, text);
+    return file;
+  };
+  const bigDocument = (n: number) => ({
+    apiVersion: 'inmesh/v1',
+    upstreams: Object.fromEntries(
+      Array.from({ length: n }, (_, i) => [`svc-${i}`, { discovery: { registry: 'consul' }, timeouts: { request: '3s' }, routes: [{ name: 'r', match: { pathPrefix: '/a' } }] }]),
+    ),
+  });
+
+  it('a JSON file is parsed as JSON: 2,000 upstreams parse, validate and resolve well under the time the YAML parser took', () => {
+    const file = write('big.json', JSON.stringify(bigDocument(2_000)));
+    const started = performance.now();
+    const config = loadConfig({ env: { INMESH_POLICY_FILE: file }, cwd: tmp });
+    expect(performance.now() - started).toBeLessThan(5_000); // about 0.1 s unloaded: see docs/benchmarks.md
+    expect(Object.keys(config.policy.upstreams)).toHaveLength(2_000);
+    expect(config.policy.upstreams['svc-1999']?.timeouts.request).toBe(3_000);
+  });
+
+  it('a JSON syntax error gives the file, line and column from JSON.parse', () => {
+    const file = write('bad.json', '{\n  "apiVersion": "inmesh/v1",\n  "defaults": { , }\n}\n');
+    const e = thrown(() => loadConfig({ env: { INMESH_POLICY_FILE: file }, cwd: tmp }));
+    expect(e.issues).toEqual([{ path: 'line 3', value: '"defaults": { , }', message: expect.stringMatching(new RegExp(`^JSON syntax error at ${file}:3:17: `)) as unknown }]);
+  });
+
+  it('more than 10,000 upstreams or 1,000 routes in one upstream are refused', () => {
+    const names = Array.from({ length: 10_001 }, (_, i) => [`s${i}`, {}]);
+    const file = write('many.json', JSON.stringify({ apiVersion: 'inmesh/v1', upstreams: Object.fromEntries(names) }));
+    expect(thrown(() => loadConfig({ env: { INMESH_POLICY_FILE: file }, cwd: tmp })).issues).toEqual([
+      { path: 'upstreams', value: '10001 upstreams', message: 'expected at most 10000 upstreams in one document' },
+    ]);
+    const routes = Array.from({ length: 1_001 }, (_, i) => ({ name: `r${i}` }));
+    const many = write('routes.json', JSON.stringify({ apiVersion: 'inmesh/v1', upstreams: { a: { routes } } }));
+    expect(thrown(() => loadConfig({ env: { INMESH_POLICY_FILE: many }, cwd: tmp })).issues[0]).toMatchObject({
+      path: 'upstreams.a.routes',
+      message: 'expected at most 1000 routes per upstream',
+    });
+  });
+
+  it('a YAML alias bomb is a syntax error naming the file, not a raw ReferenceError', () => {
+    const levels = ['a: &a ["x","x","x","x","x","x","x","x","x"]'];
+    for (const [prev, name] of [['a', 'b'], ['b', 'c'], ['c', 'd'], ['d', 'e']] as const) levels.push(`${name}: &${name} [${Array(9).fill(`*${prev}`).join(',')}]`);
+    const file = write('bomb.yaml', `${levels.join('\n')}\n`);
+    const e = thrown(() => loadConfig({ env: { INMESH_POLICY_FILE: file }, cwd: tmp }));
+    expect(e.issues).toEqual([{ path: '', value: undefined, message: `YAML syntax error in ${file}: Excessive alias count indicates a resource exhaustion attack` }]);
+  });
+
+  it.each([
+    ['deep.json', `{"apiVersion":"inmesh/v1","defaults":${'['.repeat(100)}${']'.repeat(100)}}`],
+    ['deep.yaml', `apiVersion: inmesh/v1\ndefaults: ${'['.repeat(100)}${']'.repeat(100)}\n`],
+    ['deeper.yaml', `defaults: ${'['.repeat(50_000)}${']'.repeat(50_000)}\n`],
+  ])('excessive nesting (%s) gets its own message', (name, text) => {
+    const file = write(name, text);
+    const e = thrown(() => loadConfig({ env: { INMESH_POLICY_FILE: file }, cwd: tmp }));
+    expect(e.issues).toEqual([{ path: '', value: undefined, message: 'the document is nested more than 64 levels deep; a policy needs fewer than ten' }]);
+  });
+});
+
+describe('loadConfig: Consul variables from a careless environment', () => {
+  it('CONSUL_HTTP_TOKEN with a control character is refused naming the variable, never printing the token', () => {
+    const e = thrown(() => loadConfig({ env: { CONSUL_HTTP_TOKEN: 'secret-1\r\nX-Injected: 1' }, cwd: tmp }));
+    expect(e.issues).toEqual([{ path: 'CONSUL_HTTP_TOKEN', value: '[redacted]', message: 'expected a non-empty ACL token without control characters' }]);
+    expect(e.message).not.toContain('secret-1');
+  });
+
+  it.each(['[::1]:8500', 'http://[::1]:8500'])('CONSUL_HTTP_ADDR=%s is refused at load time with a clear message', (addr) => {
+    expect(thrown(() => loadConfig({ env: { CONSUL_HTTP_ADDR: addr }, cwd: tmp })).issues).toEqual([
+      { path: 'CONSUL_HTTP_ADDR', value: addr, message: 'an IPv6 literal address is not supported for the Consul agent: use an IPv4 address or a host name that resolves to it' },
+    ]);
   });
 });

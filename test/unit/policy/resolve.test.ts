@@ -12,8 +12,9 @@ import {
   resolvePolicy,
   upstreamFor,
   upstreamOrDefault,
-} from '../../../src/policy/resolve.ts';
+} from '../../../src/policy/index.ts';
 import type { PolicyDocument } from '../../../src/policy/schema.ts';
+import { policyIssues } from '../../../src/policy/validate.ts';
 
 describe('durations', () => {
   it('parses Go-style strings to ms and formats them back', () => {
@@ -288,14 +289,54 @@ describe('matchRoute', () => {
     expect(name(matchRoute(orders, 'GET', '/'))).toBe('upstream');
   });
 
+  it('matches a header regex in linear time: (a+)+$ on a 30-character value returns at once', () => {
+    const hostile = resolvePolicy({
+      apiVersion: 'inmesh/v1',
+      upstreams: { h: { routes: [{ name: 'nested', match: { headers: [{ name: 'x-v', regex: '(a+)+$' }] } }] } },
+    }).upstreams.h!;
+    const started = performance.now();
+    // A backtracking engine takes seconds on this value (it doubles per character).
+    expect(matchRoute(hostile, 'GET', '/', { 'x-v': `${'a'.repeat(30)}!` })).toBe(hostile);
+    expect((matchRoute(hostile, 'GET', '/', { 'x-v': 'a'.repeat(30) }) as unknown as { name: string }).name).toBe('nested');
+    expect(performance.now() - started).toBeLessThan(1_000);
+  });
+
   it('first matching route wins', () => {
     expect(name(matchRoute(orders, 'POST', '/api/checkout', { 'x-canary': 'true' }))).toBe('checkout');
   });
 
-  it('allocates nothing per call for an upstream without routes (same object back, hot loop)', () => {
+  it('returns the upstream object itself, not a copy, for an upstream without routes (hot loop)', () => {
     const plain = policy.upstreams.plain!;
     let same = 0;
     for (let i = 0; i < 100_000; i++) if (matchRoute(plain, 'GET', '/x') === plain) same++;
     expect(same).toBe(100_000);
+  });
+});
+
+describe('user-supplied keys', () => {
+  it('refuses upstreams.__proto__ at validation (JSON and YAML keep it as a key; a plain object would drop it)', () => {
+    const doc = JSON.parse('{"apiVersion":"inmesh/v1","upstreams":{"__proto__":{"timeouts":{"request":"1s"}}}}') as PolicyDocument;
+    expect(() => resolvePolicy(doc)).toThrow(InvalidPolicyError);
+    expect(policyIssues(doc)).toContainEqual({ path: 'upstreams.__proto__', value: '__proto__', message: 'the key __proto__ is not allowed' });
+    expect(policyIssues(parse('apiVersion: inmesh/v1\nupstreams:\n  __proto__: {}\n'))).toHaveLength(1);
+  });
+
+  it('an upstream named constructor is an ordinary upstream', () => {
+    const policy = resolvePolicy({ apiVersion: 'inmesh/v1', upstreams: { constructor: { timeouts: { request: '1s' } } } });
+    expect(upstreamFor(policy, 'constructor')?.timeouts.request).toBe(1_000);
+    expect(upstreamFor(policy, 'toString')).toBeUndefined();
+  });
+
+  it('a route matching on a header named constructor neither crashes nor matches Object.prototype', () => {
+    const up = resolvePolicy({
+      apiVersion: 'inmesh/v1',
+      upstreams: {
+        a: { routes: [{ name: 'has', match: { headers: [{ name: 'constructor', exact: 'x' }] } }, { name: 'absent', match: { headers: [{ name: 'constructor', present: false }] } }] },
+      },
+    }).upstreams.a!;
+    const name = (p: unknown) => (p as { name: string }).name;
+    expect(name(matchRoute(up, 'GET', '/', {}))).toBe('absent');
+    expect(name(matchRoute(up, 'GET', '/', { constructor: 'x' }))).toBe('has');
+    expect(name(matchRoute(up, 'GET', '/', { Constructor: 'x' }))).toBe('has');
   });
 });

@@ -86,13 +86,13 @@ const FIELDS: [string, unknown[], [unknown, string][]][] = [
   ['loadBalancer.ewma.decay', ['10s', '1ms'], [['0s', 'expected a duration from 1ms to 24h']]],
   ['loadBalancer.ewma.defaultRtt', ['0s', '1m'], [['61s', 'expected a duration from 0s to 1m']]],
   ['timeouts.connect', ['250ms', '1m30s', '1.5s'], [['0s', 'expected a duration from 1ms to 24h'], ['5', DURATION], ['25h', 'expected a duration from 1ms to 24h']]],
-  ['timeouts.request', ['0s', '0', '10s'], [[10, 'numbers are not durations: write a string such as "10ms" (10 milliseconds) or "10s"'], ['10 s', DURATION], ['10sec', DURATION]]],
+  ['timeouts.request', ['0s', '0', '10s'], [[10, 'numbers are not durations: write a string such as "10ms" (10 milliseconds) or "10s"'], [-1, 'numbers are not durations: write a string, and a duration must be at least "0s" (it cannot be negative)'], [1e308, 'numbers are not durations: write a string; the maximum here is "24h"'], [Infinity, 'numbers are not durations: write a string; the maximum here is "24h"'], ['10 s', DURATION], ['10sec', DURATION]]],
   ['timeouts.perTry', ['0s', '2s'], [['-1s', DURATION], ['1.5ms', 'expected a whole number of milliseconds']]],
   ['timeouts.idle', ['60s'], [['0s', 'expected a duration from 1ms to 24h'], ['1us', DURATION]]],
   ['retries.attempts', [0, 10], [[11, INT_0_10], [-1, INT_0_10], [1.5, INT_0_10], ['2', INT_0_10]]],
   ['retries.retryOn', [['5xx', 'reset'], []], [[['5xx', 'unavailable'], 'expected one of connect-failure, refused-stream, reset, 5xx, gateway-error, retriable-4xx, retriable-status-codes'], ['5xx', 'expected a list of retry conditions']]],
   ['retries.retriableStatusCodes', [[503], [400, 599]], [[503, 'expected a list of HTTP status codes'], [[600], 'expected an integer from 400 to 599'], [[399], 'expected an integer from 400 to 599'], [[200], 'expected an integer from 400 to 599'], [['503'], 'expected an integer from 400 to 599'], [[503.5], 'expected an integer from 400 to 599']]],
-  ['retries.backoff.base', ['25ms', '250ms'], [['0s', 'expected a duration from 1ms to 1m'], [25, 'numbers are not durations: write a string such as "25ms" (25 milliseconds) or "10s"']]],
+  ['retries.backoff.base', ['25ms', '250ms'], [['0s', 'expected a duration from 1ms to 1m'], [25, 'numbers are not durations: write a string such as "25ms" (25 milliseconds) or "10s"'], [0, 'numbers are not durations: write a string such as "1ms" (1 millisecond) or "10s"'], [-5, 'numbers are not durations: write a string, and a duration must be at least "1ms" (it cannot be negative)'], [3_600_000, 'numbers are not durations: write a string; the maximum here is "1m"']]],
   ['retries.backoff.max', ['5m'], [['6m', 'expected a duration from 1ms to 5m']]],
   ['retries.idempotentOnly', [false], [['false', BOOL]]],
   ['retries.budget', [false, {}, { percent: 20.5, minConcurrency: 0 }], [[true, 'expected false (to turn it off) or an object with percent, minConcurrency']]],
@@ -512,8 +512,19 @@ describe('parsePolicy: cross-field rules', () => {
       {
         path: 'upstreams.a.routes[1].match.headers[0].regex',
         value: '([a-z',
-        message: expect.stringMatching(/^expected a valid regular expression \(Invalid regular expression: .*\)$/),
+        message: 'not a valid RE2 regular expression: missing closing ] at position 1 (`[a-z`)',
       },
+    ]);
+  });
+
+  it.each([
+    ['(?<=a)b', 'invalid named capture at position 0 (`(?<=a)b`)'], // lookbehind: JavaScript has it, RE2 and Envoy do not
+    ['(a)\\1', 'invalid escape sequence at position 3 (`\\1`)'], // back-reference
+    ['a++', 'invalid nested repetition operator at position 1 (`++`)'], // possessive
+    ['x{1001}', 'invalid repeat count at position 1 (`{1001}`)'], // RE2's repeat limit
+  ])('a header regex RE2 refuses (%s) is refused with the field path and the position', (regex, why) => {
+    expect(policyIssues(up({ routes: [{ match: { headers: [{ name: 'x', regex }] } }] }))).toEqual([
+      { path: 'upstreams.a.routes[0].match.headers[0].regex', value: regex, message: `not a valid RE2 regular expression: ${why}` },
     ]);
   });
 });

@@ -1,4 +1,4 @@
-import type { Secret } from './secret.ts';
+import type { Secret } from '../internal/secret.ts';
 
 /**
  * How to reach the Consul agent, read from the standard `CONSUL_*` variables

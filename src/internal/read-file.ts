@@ -1,0 +1,53 @@
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+
+export type BoundedRead = { ok: true; text: string } | { ok: false; reason: string };
+
+function describeKind(stats: ReturnType<typeof fstatSync>): string {
+  if (stats.isDirectory()) return 'a directory';
+  if (stats.isFIFO()) return 'a FIFO (named pipe)';
+  if (stats.isCharacterDevice() || stats.isBlockDevice()) return 'a device';
+  if (stats.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes >= 1024 * 1024 && bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)} MiB`;
+  if (bytes >= 1024 && bytes % 1024 === 0) return `${bytes / 1024} KiB`;
+  return `${bytes} bytes`;
+}
+
+/**
+ * Reads a UTF-8 text file of at most `maxBytes`, refusing anything that is
+ * not a regular file. The file is opened non-blocking (a FIFO with no writer
+ * would otherwise block the open) and checked with fstat on the open
+ * descriptor, so what is read is what was checked; at most `maxBytes + 1`
+ * bytes are read, so a file that grows after the check is still refused.
+ */
+export function readBoundedFile(file: string, maxBytes: number): BoundedRead {
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    return { ok: false, reason: code === 'ENOENT' ? 'no such file' : code };
+  }
+  try {
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) return { ok: false, reason: `${describeKind(stats)}, expected a regular file` };
+    const limit = `the limit is ${formatBytes(maxBytes)}`;
+    if (stats.size > maxBytes) return { ok: false, reason: `${formatBytes(stats.size)} is too large (${limit})` };
+    const buffer = Buffer.alloc(maxBytes + 1);
+    let length = 0;
+    while (length < buffer.length) {
+      const read = readSync(fd, buffer, length, buffer.length - length, null);
+      if (read === 0) break;
+      length += read;
+    }
+    if (length > maxBytes) return { ok: false, reason: `the file grew past the limit while read (${limit})` };
+    return { ok: true, text: buffer.toString('utf8', 0, length) };
+  } catch (error) {
+    return { ok: false, reason: (error as NodeJS.ErrnoException).code ?? 'error' };
+  } finally {
+    closeSync(fd);
+  }
+}
