@@ -39,75 +39,79 @@ import { PeakEwmaPolicy } from './peak-ewma.ts';
  */
 class PickImpl implements Pick {
   readonly endpoint: Endpoint;
-  private state: EndpointState | undefined;
-  private readonly balancer: Balancer;
+  #state: EndpointState | undefined;
+  readonly #balancer: Balancer;
   /** Clock time of the pick (0 when the policy does not need time). */
-  private readonly start: number;
+  readonly #start: number;
 
   constructor(state: EndpointState, balancer: Balancer, start: number) {
     this.endpoint = state.endpoint;
-    this.state = state;
-    this.balancer = balancer;
-    this.start = start;
+    this.#state = state;
+    this.#balancer = balancer;
+    this.#start = start;
   }
 
   done(outcome: AttemptOutcome, latencyMs: number): void {
-    const state = this.state;
+    const state = this.#state;
     if (state === undefined) return;
-    this.state = undefined;
-    this.balancer.finish(state, outcome, latencyMs, this.start);
+    this.#state = undefined;
+    this.#balancer.finish(state, outcome, latencyMs, this.#start);
   }
 }
 
 class Balancer implements MeshLoadBalancer, OutlierHost {
   endpoints: readonly Endpoint[] = [];
   states: EndpointState[] = [];
-  private readonly byId = new Map<string, EndpointState>();
+  readonly #byId = new Map<string, EndpointState>();
   /** Endpoints the policy may choose now: the healthy ones, or all in panic. Reused. */
-  private readonly candidates: EndpointState[] = [];
-  private panicMode = false;
-  private readonly policy: Policy;
-  private readonly detector: OutlierDetector;
-  private readonly outlier: Readonly<ResolvedOutlierDetection>;
-  private readonly config: Readonly<ResolvedLoadBalancer>;
-  private readonly clock: () => number;
-  private readonly needsClock: boolean;
-  private timer: ReturnType<typeof setInterval> | undefined;
+  readonly #candidates: EndpointState[] = [];
+  #panicMode = false;
+  readonly #policy: Policy;
+  readonly #detector: OutlierDetector;
+  readonly #outlier: Readonly<ResolvedOutlierDetection>;
+  readonly #config: Readonly<ResolvedLoadBalancer>;
+  readonly #clock: () => number;
+  readonly #needsClock: boolean;
+  #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(
     config: Readonly<ResolvedLoadBalancer>,
     outlier: Readonly<ResolvedOutlierDetection>,
     deps: LoadBalancerDeps,
   ) {
-    this.config = config;
-    this.outlier = outlier;
-    this.clock = deps.clock ?? defaultClock;
+    this.#config = config;
+    this.#outlier = outlier;
+    this.#clock = deps.clock ?? defaultClock;
     const random = deps.random ?? Math.random;
-    this.policy = createPolicy(config, random);
-    this.detector = new OutlierDetector(outlier, this, this.clock, deps.onEject, deps.onUnEject);
-    this.needsClock = this.policy.needsClock;
-    if (this.detector.enabled) {
-      this.timer = setInterval(() => {
-        this.detector.tick(this.clock());
+    this.#policy = createPolicy(config, random);
+    this.#detector = new OutlierDetector(outlier, this, this.#clock, deps.onEject, deps.onUnEject);
+    this.#needsClock = this.#policy.needsClock;
+    if (this.#detector.enabled) {
+      this.#timer = setInterval(() => {
+        this.#detector.tick(this.#clock());
       }, Math.min(Math.max(outlier.interval, 1), 2_147_483_647));
-      this.timer.unref();
+      this.#timer.unref();
     }
   }
 
+  get stateCount(): number {
+    return this.#byId.size;
+  }
+
   get panic(): boolean {
-    return this.panicMode;
+    return this.#panicMode;
   }
 
   update(endpoints: readonly Endpoint[]): void {
-    const now = this.clock();
+    const now = this.#clock();
     const next: EndpointState[] = [];
     const seen = new Set<string>();
     for (const endpoint of endpoints) {
       if (seen.has(endpoint.id)) continue; // first one wins; registries emit unique ids
       seen.add(endpoint.id);
-      let state = this.byId.get(endpoint.id);
+      let state = this.#byId.get(endpoint.id);
       if (state === undefined) {
-        state = new EndpointState(endpoint, next.length, this.config.ewmaDefaultRtt, now);
+        state = new EndpointState(endpoint, next.length, this.#config.ewmaDefaultRtt, now);
       } else {
         state.endpoint = endpoint;
         state.weight = endpoint.weight >= 1 ? endpoint.weight : 1;
@@ -118,14 +122,14 @@ class Balancer implements MeshLoadBalancer, OutlierHost {
     for (const old of this.states) {
       if (!seen.has(old.id)) {
         old.index = -1; // outstanding picks may still call done(): ignored by the detector
-        this.byId.delete(old.id);
+        this.#byId.delete(old.id);
       }
     }
-    for (const s of next) this.byId.set(s.id, s);
+    for (const s of next) this.#byId.set(s.id, s);
     this.states = next;
     this.endpoints = next.map((s) => s.endpoint);
-    this.detector.recount();
-    this.policy.setEndpoints(next);
+    this.#detector.recount();
+    this.#policy.setEndpoints(next);
     this.healthChanged();
   }
 
@@ -133,61 +137,61 @@ class Balancer implements MeshLoadBalancer, OutlierHost {
   healthChanged(): void {
     const states = this.states;
     const n = states.length;
-    const healthy = n - this.detector.ejectedCount;
-    const threshold = this.outlier.panicThresholdPercent;
+    const healthy = n - this.#detector.ejectedCount;
+    const threshold = this.#outlier.panicThresholdPercent;
     // Envoy: panic when the healthy percentage is below the threshold; 0 disables it.
-    this.panicMode = n > 0 && threshold > 0 && (100 * healthy) / n < threshold;
-    const candidates = this.candidates;
+    this.#panicMode = n > 0 && threshold > 0 && (100 * healthy) / n < threshold;
+    const candidates = this.#candidates;
     candidates.length = 0;
     for (const s of states) {
-      s.usable = this.panicMode || !s.ejected;
+      s.usable = this.#panicMode || !s.ejected;
       if (s.usable) candidates.push(s);
     }
-    this.policy.setCandidates(candidates);
+    this.#policy.setCandidates(candidates);
   }
 
   pick(ctx?: PickContext): Pick | undefined {
     if (this.states.length === 0) return undefined;
     let now = 0;
-    const detector = this.detector;
+    const detector = this.#detector;
     if (detector.pending) {
-      now = this.clock();
+      now = this.#clock();
       if (now >= detector.due) detector.tick(now);
-    } else if (this.needsClock) {
-      now = this.clock();
+    } else if (this.#needsClock) {
+      now = this.#clock();
     }
-    const candidates = this.candidates;
+    const candidates = this.#candidates;
     // Every endpoint ejected and panic off: Envoy fails the request ("no healthy upstream").
     if (candidates.length === 0) return undefined;
     let exclude = ctx?.exclude;
-    if (exclude !== undefined && (exclude.size === 0 || !this.anyOutside(exclude))) exclude = undefined;
-    const state = this.policy.pick(ctx?.hashKey, exclude, now);
+    if (exclude !== undefined && (exclude.size === 0 || !this.#anyOutside(exclude))) exclude = undefined;
+    const state = this.#policy.pick(ctx?.hashKey, exclude, now);
     state.active++;
     return new PickImpl(state, this, now);
   }
 
   /** Whether some candidate is not in `exclude`. O(|exclude|). */
-  private anyOutside(exclude: ReadonlySet<string>): boolean {
+  #anyOutside(exclude: ReadonlySet<string>): boolean {
     let excluded = 0;
     for (const id of exclude) {
-      const s = this.byId.get(id);
+      const s = this.#byId.get(id);
       if (s?.usable === true) excluded++;
     }
-    return excluded < this.candidates.length;
+    return excluded < this.#candidates.length;
   }
 
   /** Called by `Pick.done()`. O(1) (an ejection rebuilds the candidates). */
   finish(state: EndpointState, outcome: AttemptOutcome, latencyMs: number, start: number): void {
     if (state.active > 0) state.active--;
     // The sample was taken when the response came: pick time + latency, no clock read.
-    if (this.needsClock) this.policy.record(state, outcome, latencyMs, start + (latencyMs > 0 ? latencyMs : 0));
-    if (this.detector.enabled) this.detector.record(state, outcome);
+    if (this.#needsClock) this.#policy.record(state, outcome, latencyMs, start + (latencyMs > 0 ? latencyMs : 0));
+    if (this.#detector.enabled) this.#detector.record(state, outcome);
   }
 
   stats(): EndpointStats[] {
-    const now = this.clock();
-    if (this.detector.enabled) this.detector.tick(now);
-    const decay = this.config.ewmaDecay;
+    const now = this.#clock();
+    if (this.#detector.enabled) this.#detector.tick(now);
+    const decay = this.#config.ewmaDecay;
     return this.states.map((s) => ({
       id: s.id,
       endpoint: s.endpoint,
@@ -199,15 +203,15 @@ class Balancer implements MeshLoadBalancer, OutlierHost {
       consecutive5xx: s.consecutive5xx,
       consecutiveGatewayErrors: s.consecutiveGatewayErrors,
       ewma:
-        this.policy.needsClock && now > s.ewmaStamp && decay > 0
+        this.#policy.needsClock && now > s.ewmaStamp && decay > 0
           ? s.ewma * Math.exp(-(now - s.ewmaStamp) / decay)
           : s.ewma,
     }));
   }
 
   close(): void {
-    if (this.timer !== undefined) clearInterval(this.timer);
-    this.timer = undefined;
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
   }
 }
 

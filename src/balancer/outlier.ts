@@ -46,14 +46,14 @@ export class OutlierDetector {
   /** Number of currently ejected hosts among `host.states`. */
   ejectedCount = 0;
   /** Number of hosts whose multiplier is above 0 (ticks have work to do). */
-  private decaying = 0;
-  private nextTick: number;
-  private readonly interval: number;
-  private readonly config: Readonly<ResolvedOutlierDetection>;
-  private readonly host: OutlierHost;
-  private readonly clock: () => number;
-  private readonly onEject: ((event: EjectionEvent) => void) | undefined;
-  private readonly onUnEject: ((event: UnEjectionEvent) => void) | undefined;
+  #decaying = 0;
+  #nextTick: number;
+  readonly #interval: number;
+  readonly #config: Readonly<ResolvedOutlierDetection>;
+  readonly #host: OutlierHost;
+  readonly #clock: () => number;
+  readonly #onEject: ((event: EjectionEvent) => void) | undefined;
+  readonly #onUnEject: ((event: UnEjectionEvent) => void) | undefined;
 
   constructor(
     config: Readonly<ResolvedOutlierDetection>,
@@ -62,20 +62,20 @@ export class OutlierDetector {
     onEject: ((event: EjectionEvent) => void) | undefined,
     onUnEject: ((event: UnEjectionEvent) => void) | undefined,
   ) {
-    this.config = config;
-    this.host = host;
-    this.clock = clock;
+    this.#config = config;
+    this.#host = host;
+    this.#clock = clock;
     this.enabled = config.consecutive5xx > 0 || config.consecutiveGatewayErrors > 0;
     // A non-positive interval would spin; treat it as 1 ms.
-    this.interval = config.interval > 0 ? config.interval : 1;
-    this.nextTick = clock() + this.interval;
-    this.onEject = onEject;
-    this.onUnEject = onUnEject;
+    this.#interval = config.interval > 0 ? config.interval : 1;
+    this.#nextTick = clock() + this.#interval;
+    this.#onEject = onEject;
+    this.#onUnEject = onUnEject;
   }
 
   /** When the next interval tick is due (clock time). */
   get due(): number {
-    return this.nextTick;
+    return this.#nextTick;
   }
 
   /**
@@ -83,7 +83,7 @@ export class OutlierDetector {
    * multiplier to decay). When not, `pick()` skips the clock read entirely.
    */
   get pending(): boolean {
-    return this.ejectedCount > 0 || this.decaying > 0;
+    return this.ejectedCount > 0 || this.#decaying > 0;
   }
 
   /** Records one attempt's outcome. O(1), no clock read unless it ejects. */
@@ -97,41 +97,41 @@ export class OutlierDetector {
         return;
       case 'server-error': {
         state.consecutiveGatewayErrors = 0;
-        const t = this.config.consecutive5xx;
-        if (++state.consecutive5xx >= t && t > 0) this.fire(state, 'consecutive-5xx');
+        const t = this.#config.consecutive5xx;
+        if (++state.consecutive5xx >= t && t > 0) this.#fire(state, 'consecutive-5xx');
         return;
       }
       case 'gateway-error': {
         // Envoy checks the gateway detector first, then 5xx.
-        const tg = this.config.consecutiveGatewayErrors;
-        if (++state.consecutiveGatewayErrors >= tg && tg > 0) this.fire(state, 'consecutive-gateway-errors');
-        const t5 = this.config.consecutive5xx;
-        if (++state.consecutive5xx >= t5 && t5 > 0) this.fire(state, 'consecutive-5xx');
+        const tg = this.#config.consecutiveGatewayErrors;
+        if (++state.consecutiveGatewayErrors >= tg && tg > 0) this.#fire(state, 'consecutive-gateway-errors');
+        const t5 = this.#config.consecutive5xx;
+        if (++state.consecutive5xx >= t5 && t5 > 0) this.#fire(state, 'consecutive-5xx');
         return;
       }
     }
   }
 
-  private fire(state: EndpointState, reason: EjectionEvent['reason']): void {
+  #fire(state: EndpointState, reason: EjectionEvent['reason']): void {
     // Removed from the set since the pick: nothing to do.
     if (state.index < 0) return;
     // Bring returns and decay up to date first, so the percentage check is current.
-    const now = this.clock();
+    const now = this.#clock();
     this.tick(now);
     // Already out: Envoy returns early without resetting the counter (reset on return).
     if (state.ejected) return;
     if (reason === 'consecutive-5xx') state.consecutive5xx = 0;
     else state.consecutiveGatewayErrors = 0;
 
-    const hosts = this.host.states.length;
+    const hosts = this.#host.states.length;
     const allowed =
-      this.ejectedCount === 0 || (100 * (this.ejectedCount + 1)) / hosts <= this.config.maxEjectionPercent;
+      this.ejectedCount === 0 || (100 * (this.ejectedCount + 1)) / hosts <= this.#config.maxEjectionPercent;
     if (!allowed) return;
 
-    const base = this.config.baseEjectionTime;
-    const max = this.config.maxEjectionTime;
+    const base = this.#config.baseEjectionTime;
+    const max = this.#config.maxEjectionTime;
     if (state.multiplier * base < max + base) {
-      if (state.multiplier === 0) this.decaying++;
+      if (state.multiplier === 0) this.#decaying++;
       state.multiplier++;
     }
     const duration = Math.min(base * state.multiplier, max);
@@ -139,9 +139,9 @@ export class OutlierDetector {
     state.ejectedUntil = now + duration;
     state.ejections++;
     this.ejectedCount++;
-    this.host.healthChanged();
-    if (this.onEject !== undefined) {
-      safe(this.onEject, {
+    this.#host.healthChanged();
+    if (this.#onEject !== undefined) {
+      safe(this.#onEject, {
         endpoint: state.endpoint,
         reason,
         timesEjected: state.multiplier,
@@ -158,17 +158,17 @@ export class OutlierDetector {
    * multiplier decays by one per tick. O(n).
    */
   tick(now: number): void {
-    if (now < this.nextTick || !this.pending) return;
-    const interval = this.interval;
-    const first = this.nextTick;
+    if (now < this.#nextTick || !this.pending) return;
+    const interval = this.#interval;
+    const first = this.#nextTick;
     const count = Math.floor((now - first) / interval) + 1;
     const last = first + (count - 1) * interval;
-    this.nextTick = last + interval;
+    this.#nextTick = last + interval;
 
     let returned: Endpoint[] | undefined;
     let returnedMultipliers: number[] | undefined;
     let decaying = 0;
-    for (const state of this.host.states) {
+    for (const state of this.#host.states) {
       if (state.ejected) {
         if (state.ejectedUntil > last) continue;
         // First tick at or after ejectedUntil (and no earlier than the first pending one).
@@ -187,12 +187,12 @@ export class OutlierDetector {
       }
       if (state.multiplier > 0) decaying++;
     }
-    this.decaying = decaying;
+    this.#decaying = decaying;
     if (returned === undefined) return;
-    this.host.healthChanged();
-    if (this.onUnEject !== undefined) {
+    this.#host.healthChanged();
+    if (this.#onUnEject !== undefined) {
       for (let i = 0; i < returned.length; i++) {
-        safe(this.onUnEject, {
+        safe(this.#onUnEject, {
           endpoint: returned[i] as Endpoint,
           timesEjected: (returnedMultipliers as number[])[i] as number,
         });
@@ -204,12 +204,12 @@ export class OutlierDetector {
   recount(): void {
     let ejected = 0;
     let decaying = 0;
-    for (const s of this.host.states) {
+    for (const s of this.#host.states) {
       if (s.ejected) ejected++;
       if (s.multiplier > 0) decaying++;
     }
     this.ejectedCount = ejected;
-    this.decaying = decaying;
+    this.#decaying = decaying;
   }
 }
 

@@ -13,12 +13,12 @@ import type { Policy } from './internal-types.ts';
 export abstract class PowerOfChoicesPolicy implements Policy {
   abstract readonly needsClock: boolean;
   protected candidates: readonly EndpointState[] = [];
-  private perm = new Int32Array(0);
-  private readonly choices: number;
+  #perm = new Int32Array(0);
+  readonly #choices: number;
   protected readonly random: () => number;
 
   constructor(choices: number, random: () => number) {
-    this.choices = Math.max(1, Math.floor(choices));
+    this.#choices = Math.max(1, Math.floor(choices));
     this.random = random;
   }
 
@@ -34,9 +34,9 @@ export abstract class PowerOfChoicesPolicy implements Policy {
   setCandidates(candidates: readonly EndpointState[]): void {
     this.candidates = candidates;
     const n = candidates.length;
-    if (this.perm.length !== n) {
-      this.perm = new Int32Array(n);
-      for (let i = 0; i < n; i++) this.perm[i] = i;
+    if (this.#perm.length !== n) {
+      this.#perm = new Int32Array(n);
+      for (let i = 0; i < n; i++) this.#perm[i] = i;
     }
   }
 
@@ -45,9 +45,9 @@ export abstract class PowerOfChoicesPolicy implements Policy {
     const n = candidates.length;
     let best: EndpointState | undefined;
     let bestCost = Infinity;
-    if (this.choices < n) {
-      const perm = this.perm;
-      for (let j = 0; j < this.choices; j++) {
+    if (this.#choices < n) {
+      const perm = this.#perm;
+      for (let j = 0; j < this.#choices; j++) {
         const r = j + Math.floor(this.random() * (n - j));
         const pick = perm[r] as number;
         perm[r] = perm[j] as number;

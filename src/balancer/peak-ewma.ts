@@ -25,17 +25,17 @@ import { PowerOfChoicesPolicy } from './p2c.ts';
 
 export class PeakEwmaPolicy extends PowerOfChoicesPolicy {
   readonly needsClock = true;
-  private readonly decay: number;
+  readonly #decay: number;
 
   constructor(decay: number, random: () => number) {
     super(2, random);
-    this.decay = decay > 0 ? decay : 1;
+    this.#decay = decay > 0 ? decay : 1;
   }
 
   protected cost(state: EndpointState, now: number): number {
     const elapsed = now - state.ewmaStamp;
     if (elapsed > 0) {
-      state.ewma *= Math.exp(-elapsed / this.decay);
+      state.ewma *= Math.exp(-elapsed / this.#decay);
       state.ewmaStamp = now;
     }
     return (state.ewma * (state.active + 1)) / state.weight;
@@ -48,7 +48,7 @@ export class PeakEwmaPolicy extends PowerOfChoicesPolicy {
       if (now > state.ewmaStamp) state.ewmaStamp = now;
     } else if (outcome === 'success') {
       const elapsed = now - state.ewmaStamp;
-      const w = elapsed > 0 ? Math.exp(-elapsed / this.decay) : 1;
+      const w = elapsed > 0 ? Math.exp(-elapsed / this.#decay) : 1;
       state.ewma = state.ewma * w + latencyMs * (1 - w);
       if (now > state.ewmaStamp) state.ewmaStamp = now;
     }

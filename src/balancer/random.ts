@@ -10,14 +10,14 @@ const REDRAWS = 4;
 
 export class RandomPolicy implements Policy {
   readonly needsClock = false;
-  private candidates: readonly EndpointState[] = [];
-  private uniform = true;
-  private cumulative = new Float64Array(0);
-  private total = 0;
-  private readonly random: () => number;
+  #candidates: readonly EndpointState[] = [];
+  #uniform = true;
+  #cumulative = new Float64Array(0);
+  #total = 0;
+  readonly #random: () => number;
 
   constructor(random: () => number) {
-    this.random = random;
+    this.#random = random;
   }
 
   setEndpoints(): void {
@@ -25,40 +25,40 @@ export class RandomPolicy implements Policy {
   }
 
   setCandidates(candidates: readonly EndpointState[]): void {
-    this.candidates = candidates;
+    this.#candidates = candidates;
     const n = candidates.length;
     const w0 = candidates[0]?.weight ?? 1;
-    this.uniform = candidates.every((s) => s.weight === w0);
-    if (this.uniform) return;
-    if (this.cumulative.length < n) this.cumulative = new Float64Array(n);
+    this.#uniform = candidates.every((s) => s.weight === w0);
+    if (this.#uniform) return;
+    if (this.#cumulative.length < n) this.#cumulative = new Float64Array(n);
     let total = 0;
     for (let i = 0; i < n; i++) {
       total += (candidates[i] as EndpointState).weight;
-      this.cumulative[i] = total;
+      this.#cumulative[i] = total;
     }
-    this.total = total;
+    this.#total = total;
   }
 
   pick(_hashKey: string | undefined, exclude: ReadonlySet<string> | undefined): EndpointState {
     for (let tries = 0; tries <= REDRAWS; tries++) {
-      const s = this.draw();
+      const s = this.#draw();
       if (exclude === undefined || !exclude.has(s.id)) return s;
     }
-    const n = this.candidates.length;
-    return firstAllowed(this.candidates, exclude ?? new Set(), Math.floor(this.random() * n));
+    const n = this.#candidates.length;
+    return firstAllowed(this.#candidates, exclude ?? new Set(), Math.floor(this.#random() * n));
   }
 
   record(): void {
     // Not latency-aware.
   }
 
-  private draw(): EndpointState {
-    const candidates = this.candidates;
+  #draw(): EndpointState {
+    const candidates = this.#candidates;
     const n = candidates.length;
-    if (this.uniform) return candidates[Math.floor(this.random() * n)] as EndpointState;
+    if (this.#uniform) return candidates[Math.floor(this.#random() * n)] as EndpointState;
     // First index whose cumulative weight exceeds the target.
-    const target = this.random() * this.total;
-    const cumulative = this.cumulative;
+    const target = this.#random() * this.#total;
+    const cumulative = this.#cumulative;
     let lo = 0;
     let hi = n - 1;
     while (lo < hi) {

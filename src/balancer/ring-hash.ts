@@ -30,14 +30,14 @@ const MAX_RING = 1 << 23;
 
 export class RingHashPolicy implements Policy {
   readonly needsClock = false;
-  private positions = new Uint32Array(0);
-  private owners: EndpointState[] = [];
-  private readonly minimumRingSize: number;
-  private readonly random: () => number;
+  #positions = new Uint32Array(0);
+  #owners: EndpointState[] = [];
+  readonly #minimumRingSize: number;
+  readonly #random: () => number;
 
   constructor(minimumRingSize: number, random: () => number) {
-    this.minimumRingSize = Math.max(1, Math.floor(minimumRingSize));
-    this.random = random;
+    this.#minimumRingSize = Math.max(1, Math.floor(minimumRingSize));
+    this.#random = random;
   }
 
   /** Builds the ring. O(R log R) for R entries; only on membership/weight changes. */
@@ -45,12 +45,12 @@ export class RingHashPolicy implements Policy {
     let total = 0;
     for (const s of all) total += s.weight;
     if (total === 0) {
-      this.positions = new Uint32Array(0);
-      this.owners = [];
+      this.#positions = new Uint32Array(0);
+      this.#owners = [];
       return;
     }
     let perWeight = 1;
-    while (perWeight * total <= this.minimumRingSize) perWeight *= 2;
+    while (perWeight * total <= this.#minimumRingSize) perWeight *= 2;
     const scale = perWeight * total > MAX_RING ? MAX_RING / (perWeight * total) : 1;
 
     // Owners in id order so that ties (equal positions) break the same way in every process.
@@ -75,8 +75,8 @@ export class RingHashPolicy implements Policy {
       positions[i] = (key - rank) / 2097152;
       owners[i] = byId[rank] as EndpointState;
     }
-    this.positions = positions;
-    this.owners = owners;
+    this.#positions = positions;
+    this.#owners = owners;
   }
 
   setCandidates(): void {
@@ -84,10 +84,10 @@ export class RingHashPolicy implements Policy {
   }
 
   pick(hashKey: string | undefined, exclude: ReadonlySet<string> | undefined): EndpointState {
-    const positions = this.positions;
-    const owners = this.owners;
+    const positions = this.#positions;
+    const owners = this.#owners;
     const size = positions.length;
-    const h = hashKey === undefined ? Math.floor(this.random() * 4294967296) : murmur3(hashKey);
+    const h = hashKey === undefined ? Math.floor(this.#random() * 4294967296) : murmur3(hashKey);
     // First entry at or after h, wrapping.
     let lo = 0;
     let hi = size;

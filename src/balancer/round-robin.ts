@@ -23,16 +23,16 @@ interface EdfEntry {
 
 export class RoundRobinPolicy implements Policy {
   readonly needsClock = false;
-  private candidates: readonly EndpointState[] = [];
-  private uniform = true;
-  private cursor = 0;
-  private readonly heap: EdfEntry[] = [];
-  private seq = 0;
-  private started = false;
-  private readonly random: () => number;
+  #candidates: readonly EndpointState[] = [];
+  #uniform = true;
+  #cursor = 0;
+  readonly #heap: EdfEntry[] = [];
+  #seq = 0;
+  #started = false;
+  readonly #random: () => number;
 
   constructor(random: () => number) {
-    this.random = random;
+    this.#random = random;
   }
 
   setEndpoints(): void {
@@ -40,37 +40,37 @@ export class RoundRobinPolicy implements Policy {
   }
 
   setCandidates(candidates: readonly EndpointState[]): void {
-    this.candidates = candidates;
+    this.#candidates = candidates;
     const n = candidates.length;
     const w0 = candidates[0]?.weight ?? 1;
-    this.uniform = candidates.every((s) => s.weight === w0);
-    if (this.uniform) {
+    this.#uniform = candidates.every((s) => s.weight === w0);
+    if (this.#uniform) {
       // Keep the rotation going across rebuilds; a fresh balancer starts at random.
-      if (!this.started && n > 0) {
-        this.cursor = Math.floor(this.random() * n);
-        this.started = true;
+      if (!this.#started && n > 0) {
+        this.#cursor = Math.floor(this.#random() * n);
+        this.#started = true;
       } else {
-        this.cursor = n > 0 ? this.cursor % n : 0;
+        this.#cursor = n > 0 ? this.#cursor % n : 0;
       }
-      this.heap.length = 0;
+      this.#heap.length = 0;
       return;
     }
     // EDF: first deadline of each endpoint is 1/weight; ties in candidate order.
-    this.heap.length = 0;
-    this.seq = 0;
+    this.#heap.length = 0;
+    this.#seq = 0;
     for (const state of candidates) {
-      this.heap.push({ state, deadline: 1 / state.weight, seq: this.seq++ });
+      this.#heap.push({ state, deadline: 1 / state.weight, seq: this.#seq++ });
     }
-    for (let i = (n >> 1) - 1; i >= 0; i--) this.siftDown(i);
+    for (let i = (n >> 1) - 1; i >= 0; i--) this.#siftDown(i);
   }
 
   pick(_hashKey: string | undefined, exclude: ReadonlySet<string> | undefined): EndpointState {
-    const candidates = this.candidates;
+    const candidates = this.#candidates;
     const n = candidates.length;
-    if (this.uniform) {
+    if (this.#uniform) {
       for (let tries = 0; tries < n; tries++) {
-        const s = candidates[this.cursor] as EndpointState;
-        this.cursor = this.cursor + 1 === n ? 0 : this.cursor + 1;
+        const s = candidates[this.#cursor] as EndpointState;
+        this.#cursor = this.#cursor + 1 === n ? 0 : this.#cursor + 1;
         if (exclude === undefined || !exclude.has(s.id)) return s;
       }
       return firstAllowed(candidates, exclude ?? EMPTY, 0);
@@ -79,11 +79,11 @@ export class RoundRobinPolicy implements Policy {
     // bound the work and fall back to a scan.
     const limit = 2 * n;
     for (let tries = 0; tries < limit; tries++) {
-      const top = this.heap[0] as EdfEntry;
+      const top = this.#heap[0] as EdfEntry;
       const s = top.state;
       top.deadline += 1 / s.weight;
-      top.seq = this.seq++;
-      this.siftDown(0);
+      top.seq = this.#seq++;
+      this.#siftDown(0);
       if (exclude === undefined || !exclude.has(s.id)) return s;
     }
     return firstAllowed(candidates, exclude ?? EMPTY, 0);
@@ -93,8 +93,8 @@ export class RoundRobinPolicy implements Policy {
     // Not latency-aware.
   }
 
-  private siftDown(i: number): void {
-    const heap = this.heap;
+  #siftDown(i: number): void {
+    const heap = this.#heap;
     const n = heap.length;
     const entry = heap[i] as EdfEntry;
     for (;;) {

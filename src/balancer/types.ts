@@ -87,4 +87,6 @@ export interface MeshLoadBalancer extends LoadBalancer {
   stats(): EndpointStats[];
   /** True while fewer than panicThresholdPercent of the endpoints are healthy (health ignored). */
   readonly panic: boolean;
+  /** Per-endpoint states held (one per current endpoint: states of endpoints that left are dropped). */
+  readonly stateCount: number;
 }

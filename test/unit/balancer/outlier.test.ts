@@ -290,8 +290,7 @@ describe('update()', () => {
     expect(lb.stats()).toHaveLength(3);
     expect(lb.endpoints).toHaveLength(3);
     // the internal id index only holds the current endpoints
-    const internal = lb as unknown as { byId: Map<string, unknown> };
-    expect(internal.byId.size).toBe(3);
+    expect(lb.stateCount).toBe(3);
   });
 
   it('ignores duplicate ids (first wins)', () => {
