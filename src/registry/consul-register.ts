@@ -29,7 +29,8 @@ import { InvalidArgumentError, RegistryError } from '../errors.ts';
 import { ConsulHttp, type ConsulConnectionOptions } from './consul-http.ts';
 import { createPreflight } from './consul-preflight.ts';
 import { consoleLogger, safeLogger } from './logger.ts';
-import { checkAddress, checkPort, describeValue, labelProblems } from './validate.ts';
+import { describeValue } from '../internal/describe.ts';
+import { checkAddress, checkPort, labelProblems } from './validate.ts';
 import type { Logger } from './types.ts';
 
 /**

@@ -25,7 +25,8 @@ import { InvalidArgumentError, RegistryError } from '../errors.ts';
 import { agentGate, type AgentGate } from './agent-gate.ts';
 import type { ConsulHttp, ConsulResponse } from './consul-http.ts';
 import { header } from './consul-http.ts';
-import { describeValue, validateEndpoint, type ValidateOptions } from './validate.ts';
+import { describeValue } from '../internal/describe.ts';
+import { validateEndpoint, type ValidateOptions } from './validate.ts';
 import type { NormalizedQuery, WatchSink, WatchSource } from './watch-hub.ts';
 import type { Endpoint, Logger } from './types.ts';
 

@@ -6,7 +6,8 @@
  */
 import type { PolicyIssue } from '../errors.ts';
 import type { Endpoint } from './types.ts';
-import { describeValue, parseHostPort, validateEndpoint, withoutUserinfo, type ValidateOptions } from './validate.ts';
+import { describeValue } from '../internal/describe.ts';
+import { parseHostPort, validateEndpoint, withoutUserinfo, type ValidateOptions } from './validate.ts';
 
 /** One endpoint as written in code or a file. */
 export type EndpointEntry =

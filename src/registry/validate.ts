@@ -19,6 +19,7 @@
  */
 import { isIP } from 'node:net';
 import type { Endpoint } from './types.ts';
+import { describeValue } from '../internal/describe.ts';
 
 export interface ValidateOptions {
   /** Accept link-local and cloud metadata addresses. Default false. */
@@ -135,18 +136,6 @@ function cleanString(value: unknown): string | undefined {
   return typeof value === 'string' && value.length <= MAX_STRING && !CONTROL.test(value) ? value : undefined;
 }
 
-/** Renders an untrusted value for a log line: bounded, control characters escaped. */
-export function describeValue(value: unknown): string {
-  let s: string;
-  try {
-    // JSON.stringify returns undefined for undefined and functions.
-    s = value === undefined || typeof value === 'function' || typeof value === 'symbol' ? String(value) : JSON.stringify(value);
-  } catch {
-    s = typeof value;
-  }
-  s = s.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-  return s.length > 120 ? `${s.slice(0, 117)}...` : s;
-}
 
 /** Why a tag or meta string is not clean, or undefined when it is. */
 function stringProblem(value: unknown): string | undefined {
