@@ -12,7 +12,12 @@ export interface DeadlineHolder {
   readonly deadline: number;
 }
 
-export const deadlineStorage = new AsyncLocalStorage<DeadlineHolder>();
+// One store per process, kept under a global symbol: the CommonJS build of each
+// package entry point (and a second copy of the package) carries its own copy of
+// this module, and they must all read the store the inbound chain writes.
+const kStorage = Symbol.for('inmesh.inboundDeadline');
+const slot = globalThis as unknown as Record<symbol, AsyncLocalStorage<DeadlineHolder> | undefined>;
+export const deadlineStorage: AsyncLocalStorage<DeadlineHolder> = (slot[kStorage] ??= new AsyncLocalStorage<DeadlineHolder>());
 
 /**
  * The absolute deadline of the inbound request whose handling is running now,

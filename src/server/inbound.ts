@@ -102,7 +102,9 @@ export interface InboundServerDeps {
   readonly logger?: RateLimitLogger | undefined;
 }
 
-const kCall = Symbol('inmesh.inboundCall');
+// A global symbol: `requestSignal` from another copy of this module (the CommonJS
+// build of another entry point) finds the call too.
+const kCall = Symbol.for('inmesh.inboundCall');
 
 type StageResult = InboundAnswer | undefined | Promise<InboundAnswer | undefined>;
 
@@ -203,8 +205,8 @@ function onResponseClose(this: ServerResponse): void {
  */
 export function requestSignal(req: IncomingMessage | { readonly raw: IncomingMessage }): AbortSignal {
   const raw = 'raw' in req ? req.raw : req;
-  const call = (raw as unknown as Record<symbol, unknown> | undefined)?.[kCall];
-  if (!(call instanceof InboundCall)) {
+  const call = (raw as unknown as Record<symbol, InboundAdmission | undefined> | undefined)?.[kCall];
+  if (call === undefined) {
     throw new InvalidArgumentError(`requestSignal(req): req did not go through mesh.server() or an inmesh adapter (got ${describeValue(req)})`);
   }
   return call.signal;
