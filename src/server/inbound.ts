@@ -28,7 +28,6 @@
  * and never reach the app, so the app's own error handling never sees them.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { context } from '@opentelemetry/api';
 import { AbortedError, InvalidArgumentError, LoadShedError, RateLimitedError, TimeoutError, type InmeshError } from '../errors.ts';
 import { describeValue } from '../internal/describe.ts';
 import type { ResolvedInbound } from '../policy/types.ts';
@@ -128,6 +127,8 @@ class InboundCall implements InboundAdmission, DeadlineHolder {
   /** The bound that set `deadline`, ms (for the timeout error's message). */
   boundMs = 0;
   span: InboundSpan | undefined;
+  /** Set with `span` by the telemetry stage. */
+  telemetry: ServerTelemetry | undefined;
   timer: NodeJS.Timeout | undefined;
   refusal: RefusalReason | undefined;
   /** The error a refusal stands for (its code is `error.type`). */
@@ -163,9 +164,9 @@ class InboundCall implements InboundAdmission, DeadlineHolder {
   }
 
   run<T>(fn: () => T): T {
-    const ctx = this.span?.context;
-    if (ctx === undefined) return deadlineStorage.run(this, fn);
-    return deadlineStorage.run(this, () => context.with(ctx, fn));
+    const { span, telemetry } = this;
+    if (span === undefined || telemetry === undefined) return deadlineStorage.run(this, fn);
+    return deadlineStorage.run(this, () => telemetry.run(span, fn));
   }
 
   abort(reason: Error): void {
@@ -327,6 +328,7 @@ export class InboundServer {
     if (telemetry === undefined) return undefined;
     return {
       enter(call) {
+        call.telemetry = telemetry;
         call.span = telemetry.start(call.req);
         return undefined;
       },

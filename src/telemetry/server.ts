@@ -216,6 +216,11 @@ export class ServerTelemetry {
     return { span, context: trace.setSpan(parent, span), start: performance.now(), method, scheme };
   }
 
+  /** Runs `fn` with the request's span active (its context), so the calls it makes continue the trace. */
+  run<T>(s: InboundSpan, fn: () => T): T {
+    return context.with(s.context, fn);
+  }
+
   /** Ends the span and records the metrics. */
   end(s: InboundSpan, outcome: InboundOutcome): void {
     const { span, method } = s;
