@@ -266,6 +266,15 @@ describe('mesh.server(server)', () => {
     expect(calls).toBe(1);
   });
 
+  it('refuses what is neither a listener nor a server, and a server without a listener, naming the argument', () => {
+    const mesh = meshWith({});
+    expect(() => mesh.server('handler' as never)).toThrow(
+      'mesh.server(listener): listener must be a function or an http(s).Server (got "handler")',
+    );
+    expect(() => mesh.server(createServer())).toThrow(InvalidArgumentError);
+    expect(() => mesh.server(() => undefined, { route: 'x' as never })).toThrow('route must be a function (got "x")');
+  });
+
   it('requestSignal() of a request that did not go through the chain is an InvalidArgumentError', () => {
     expect(() => requestSignal(new IncomingMessage(new Socket()))).toThrow(InvalidArgumentError);
   });
