@@ -242,16 +242,6 @@ export class InboundServer {
     this.#bucket = createInboundBucket(this.#service, deps.policy.rateLimit, { redis: deps.redis, logger: deps.logger });
   }
 
-  /** Requests admitted to the app and not yet answered. */
-  get inFlight(): number {
-    return this.#inFlight;
-  }
-
-  /** True when the inbound rate limit is shared through Redis. */
-  get sharedRateLimit(): boolean {
-    return this.#bucket?.shared === true;
-  }
-
   /** An inbound chain with these options (health paths, route), on this server's shared limits. */
   gate(options: InboundOptions = {}): InboundGate {
     if (options.route !== undefined && typeof options.route !== 'function') {

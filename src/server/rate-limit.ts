@@ -12,8 +12,6 @@ import type { ResolvedInbound, ResolvedUpstream } from '../policy/types.ts';
 import { createRateLimitLayer, type RateLimitLogger } from '../resilience/rate-limit.ts';
 
 export interface InboundBucket {
-  /** True when the bucket lives in Redis. */
-  readonly shared: boolean;
   /** Seconds a refused caller should wait for the next token (the Retry-After value), at least 1. */
   readonly retryAfterSeconds: number;
   /** Resolves true when the request got a token, false when it is over the limit. */
@@ -52,7 +50,6 @@ export function createInboundBucket(
   const request = { signal: undefined } as unknown as MeshRequest;
   let warned = false;
   return {
-    shared: layer.shared,
     retryAfterSeconds: Math.max(1, Math.ceil(1 / rate.requestsPerSecond)),
     take: () =>
       admit(request).then(
