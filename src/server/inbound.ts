@@ -205,12 +205,22 @@ function onResponseClose(this: ServerResponse): void {
  * `AbortedError` when the client went away before the response was complete.
  */
 export function requestSignal(req: IncomingMessage | { readonly raw: IncomingMessage }): AbortSignal {
-  const raw = 'raw' in req ? req.raw : req;
-  const call = (raw as unknown as Record<symbol, InboundAdmission | undefined> | undefined)?.[kCall];
+  const given: unknown = req; // checked as unknown: plain JavaScript callers pass anything
+  const raw: unknown = typeof given === 'object' && given !== null && 'raw' in given ? given.raw : given;
+  const call = typeof raw === 'object' && raw !== null ? (raw as Record<symbol, InboundAdmission | undefined>)[kCall] : undefined;
   if (call === undefined) {
     throw new InvalidArgumentError(`requestSignal(req): req did not go through mesh.server() or an inmesh adapter (got ${describeValue(req)})`);
   }
   return call.signal;
+}
+
+/** The adapter's `route(req)`; one that throws gives no route (this runs in the response's 'close' event). */
+function routeFor(call: InboundCall, req: IncomingMessage): string | undefined {
+  try {
+    return call.routeOf?.(req);
+  } catch {
+    return undefined;
+  }
 }
 
 function onTimeout(call: InboundCall, service: string): void {
@@ -327,7 +337,7 @@ export class InboundServer {
         const error = call.error ?? call.reason;
         telemetry.end(call.span as InboundSpan, {
           status: res.headersSent ? res.statusCode : undefined,
-          route: call.route ?? call.routeOf?.(req),
+          route: call.route ?? routeFor(call, req),
           errorType: error === undefined ? undefined : errorTypeOf(error),
           refusal,
         });

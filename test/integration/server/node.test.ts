@@ -277,5 +277,6 @@ describe('mesh.server(server)', () => {
 
   it('requestSignal() of a request that did not go through the chain is an InvalidArgumentError', () => {
     expect(() => requestSignal(new IncomingMessage(new Socket()))).toThrow(InvalidArgumentError);
+    expect(() => requestSignal(undefined as never)).toThrow('requestSignal(req): req did not go through mesh.server() or an inmesh adapter (got undefined)');
   });
 });

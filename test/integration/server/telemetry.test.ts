@@ -150,6 +150,26 @@ describe('node:http', () => {
 });
 
 describe('http.route where the framework knows it', () => {
+  it('mesh.server({ route }): a route function that throws gives no route, and breaks nothing', async () => {
+    const mesh = meshWith({});
+    const server = createServer(
+      mesh.server((_req, res) => res.end('ok'), {
+        route: (req) => {
+          if (req.url === '/bad') throw new Error('no route');
+          return '/items/{id}';
+        },
+      }),
+    );
+    const base = await listen(server);
+    cleanup.push(() => close(server));
+    const c = http();
+    expect((await c.get(`${base}/bad`)).status).toBe(200);
+    expect((await c.get(`${base}/items/1`)).status).toBe(200);
+    const spans = serverSpans(await otel.spansWhen((s) => serverSpans(s).length >= 2));
+    expect(spans.map((s) => s.attributes['http.route'])).toEqual([undefined, '/items/{id}']);
+  });
+
+
   it('express: the matched route template names the span and labels the duration metric', async () => {
     const mesh = meshWith({});
     const app = express();
