@@ -1,8 +1,8 @@
 // The inbound chain around a plain node:http listener, on real servers on 127.0.0.1:0.
-import { IncomingMessage, createServer, type ServerResponse } from 'node:http';
+import { IncomingMessage, createServer, request as httpRequest, type ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ErrorCodes, InvalidArgumentError, TimeoutError } from '../../../src/errors.ts';
+import { AbortedError, ErrorCodes, InvalidArgumentError, TimeoutError } from '../../../src/errors.ts';
 import { createMesh, type Mesh } from '../../../src/mesh/mesh.ts';
 import type { PolicyDocument } from '../../../src/policy/index.ts';
 import { currentDeadline } from '../../../src/server/deadline-context.ts';
@@ -119,6 +119,31 @@ describe('inbound.timeouts.request', () => {
     });
     expect((await http().get(`${base}/`)).status).toBe(200);
     expect(signal?.aborted).toBe(false);
+  });
+});
+
+describe('a client that goes away', () => {
+  it('aborts the app\'s signal with AbortedError and frees its concurrency slot', async () => {
+    const aborted = deferred<unknown>();
+    const arrived = deferred<undefined>();
+    const mesh = meshWith({ maxConcurrent: 1 });
+    const base = await serve(mesh, (req, res) => {
+      if (req.url !== '/hang') {
+        res.end('ok');
+        return;
+      }
+      const signal = requestSignal(req);
+      signal.addEventListener('abort', () => aborted.resolve(signal.reason));
+      arrived.resolve(undefined);
+    });
+    const gone = httpRequest(`${base}/hang`);
+    gone.on('error', () => undefined);
+    gone.end();
+    await arrived.promise;
+    gone.destroy();
+    expect(await aborted.promise).toBeInstanceOf(AbortedError);
+    // The one slot is free again: the next request reaches the app.
+    expect((await http().get(`${base}/next`)).text).toBe('ok');
   });
 });
 
