@@ -32,7 +32,6 @@ import { AbortedError, InvalidArgumentError, LoadShedError, RateLimitedError, Ti
 import { describeValue } from '../internal/describe.ts';
 import type { ResolvedInbound } from '../policy/types.ts';
 import type { RateLimitLogger } from '../resilience/rate-limit.ts';
-import { errorTypeOf } from '../telemetry/layer.ts';
 import type { InboundSpan, ServerTelemetry } from '../telemetry/server.ts';
 import { dropLateWrites, refusalAnswer, writeAnswer, type InboundAnswer, type RefusalReason, type Respond } from './answer.ts';
 import { callerBudgetMs } from './deadline.ts';
@@ -134,7 +133,7 @@ class InboundCall implements InboundAdmission, DeadlineHolder {
   /** The error a refusal stands for (its code is `error.type`). */
   error: InmeshError | undefined;
   /** The abort reason of the app's signal. */
-  reason: Error | undefined;
+  reason: InmeshError | undefined;
   #controller: AbortController | undefined;
 
   constructor(
@@ -169,7 +168,7 @@ class InboundCall implements InboundAdmission, DeadlineHolder {
     return deadlineStorage.run(this, () => telemetry.run(span, fn));
   }
 
-  abort(reason: Error): void {
+  abort(reason: InmeshError): void {
     if (this.reason !== undefined) return;
     this.reason = reason;
     this.#controller?.abort(reason);
@@ -338,7 +337,7 @@ export class InboundServer {
         telemetry.end(call.span as InboundSpan, {
           status: res.headersSent ? res.statusCode : undefined,
           route: call.route ?? routeFor(call, req),
-          errorType: error === undefined ? undefined : errorTypeOf(error),
+          errorType: error?.code,
           refusal,
         });
       },
