@@ -15,9 +15,10 @@ const LOWER = {
   telemetry: ['core', 'policy', 'errors.ts', 'internal'],
   config: ['registry', 'policy', 'errors.ts', 'internal'],
   client: ['core', 'registry', 'balancer', 'resilience', 'telemetry', 'policy', 'errors.ts', 'internal'],
-  mesh: ['client', 'config', 'core', 'registry', 'balancer', 'resilience', 'telemetry', 'policy', 'errors.ts', 'internal'],
+  server: ['core', 'registry', 'resilience', 'telemetry', 'config', 'policy', 'errors.ts', 'internal'],
+  mesh: ['server', 'client', 'config', 'core', 'registry', 'balancer', 'resilience', 'telemetry', 'policy', 'errors.ts', 'internal'],
   cli: ['config', 'policy', 'errors.ts', 'internal'],
-  'index.ts': ['mesh', 'client', 'config', 'core', 'registry', 'balancer', 'resilience', 'telemetry', 'policy', 'errors.ts', 'internal'],
+  'index.ts': ['mesh', 'server', 'client', 'config', 'core', 'registry', 'balancer', 'resilience', 'telemetry', 'policy', 'errors.ts', 'internal'],
 };
 
 const escape = (s) => s.replace(/[.]/g, '\\.');

@@ -7,6 +7,9 @@ import { defineConfig } from 'tsup';
 const entry = {
   index: 'src/index.ts',
   telemetry: 'src/telemetry/index.ts',
+  // Framework adapters: their own entry points, so the core never loads fastify-plugin.
+  express: 'src/server/express.ts',
+  fastify: 'src/server/fastify.ts',
 };
 
 export default defineConfig([

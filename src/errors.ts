@@ -127,10 +127,11 @@ export class LoadShedError extends InmeshError {
   }
 }
 
-/** The client rate limit of the upstream has no token for this call. */
+/** A rate limit has no token for this call: the upstream's client rate limit, or (`limit: 'inbound rate limit'`) the server's. */
 export class RateLimitedError extends InmeshError {
-  constructor(service: string, options: InmeshErrorOptions = {}) {
-    super(ErrorCodes.RATE_LIMITED, `${service}: client rate limit exceeded`, { ...options, service });
+  constructor(service: string, options: InmeshErrorOptions & { limit?: string } = {}) {
+    const { limit = 'client rate limit', ...rest } = options;
+    super(ErrorCodes.RATE_LIMITED, `${service}: ${limit} exceeded`, { ...rest, service });
     this.name = 'RateLimitedError';
   }
 }

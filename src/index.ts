@@ -17,6 +17,12 @@ export type { Mesh, MeshOptions, MeshCloseOptions, MeshRequestOptions, MeshFetch
 export type { CallOptions, MeshRequest, MeshResponse, Handler, Layer } from './core/types.ts';
 export { LAYER_ORDER, type LayerName } from './client/chain.ts';
 export { DEADLINE_HEADER } from './client/transport.ts';
+export { INBOUND_ORDER, requestSignal, type InboundStageName, type InboundOptions, type InboundGate, type InboundAdmission, type EnterHints } from './server/inbound.ts';
+export { currentDeadline } from './server/deadline-context.ts';
+export { ENVOY_TIMEOUT_HEADER, GRPC_TIMEOUT_HEADER } from './server/deadline.ts';
+export type { HealthOptions } from './server/health.ts';
+export type { InboundAnswer, Respond, RefusalReason } from './server/answer.ts';
+export type { RequestListener } from './server/node.ts';
 // The policy model and configuration sources.
 export { parsePolicy, resolvePolicy, explainPolicy, matchRoute, upstreamFor, defaultUpstream, upstreamOrDefault } from './policy/index.ts';
 export { policySchema } from './policy/json-schema.ts';

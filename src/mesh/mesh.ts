@@ -32,11 +32,17 @@ import { secretRedactor } from './redact.ts';
 import { MeshRegistries } from './registries.ts';
 import { registrationOptions, type MeshRegistrationOptions } from './registration.ts';
 import { warnOnce } from './warnings.ts';
+import { InboundServer, type InboundGate, type InboundOptions } from '../server/inbound.ts';
+import { isServer, wrapListener, wrapServer, type RequestListener } from '../server/node.ts';
+import { ServerTelemetry } from '../telemetry/server.ts';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 
 export type { MeshRequestOptions } from '../client/request.ts';
 export type { DiscoveryStatus } from '../client/upstream.ts';
 export type { MeshFetchInit } from '../client/fetch.ts';
 export type { MeshRegistrationOptions } from './registration.ts';
+export type { InboundOptions, InboundGate, InboundAdmission, EnterHints } from '../server/inbound.ts';
+export type { RequestListener } from '../server/node.ts';
 
 /**
  * Options of `createMesh()`. Everything here is optional: a setting given in
@@ -109,6 +115,21 @@ export interface Mesh {
    */
   register(options?: MeshRegistrationOptions): Promise<ConsulRegistration>;
   /**
+   * Puts a node:http / node:https request listener behind the inbound chain
+   * (health probes, the request's deadline, `inbound.rateLimit`,
+   * `inbound.maxConcurrent`, `inbound.timeouts.request`, a SERVER span): the
+   * listener runs only for requests inbound policy lets through. Given a
+   * Server, its current 'request' listeners are wrapped in place and the
+   * server is returned. See docs/server.md.
+   */
+  server<Req extends IncomingMessage = IncomingMessage, Res extends ServerResponse = ServerResponse>(
+    listener: RequestListener<Req, Res>,
+    options?: InboundOptions,
+  ): (req: Req, res: Res) => void;
+  server<S extends Server>(server: S, options?: InboundOptions): S;
+  /** The inbound chain itself, for framework adapters (`inmesh/express`, `inmesh/fastify` use it). */
+  inbound(options?: InboundOptions): InboundGate;
+  /**
    * Checks the Consul settings against the agent now: a namespace
    * (CONSUL_NAMESPACE) on an OSS agent, or an admin partition (CONSUL_PARTITION)
    * on an agent without partitions, rejects with a RegistryError (statusCode 400)
@@ -149,6 +170,8 @@ class MeshImpl implements Mesh {
   readonly #hosts: UpstreamHosts;
   readonly #registrations: ConsulRegistration[] = [];
   readonly #telemetry: Telemetry | undefined;
+  readonly #telemetryOptions: TelemetryOptions | undefined;
+  #inbound: InboundServer | undefined;
   readonly #redact: (text: string) => string;
   #closed = false;
 
@@ -193,6 +216,7 @@ class MeshImpl implements Mesh {
       logger: options.logger,
     });
     this.#redact = secretRedactor(this.config);
+    this.#telemetryOptions = telemetry;
     this.#telemetry = createTelemetry({
       enabled: this.config.telemetry.enabled,
       tracer: telemetry?.tracer,
@@ -273,6 +297,29 @@ class MeshImpl implements Mesh {
     return registration;
   }
 
+  server<Req extends IncomingMessage, Res extends ServerResponse>(listener: RequestListener<Req, Res>, options?: InboundOptions): (req: Req, res: Res) => void;
+  server<S extends Server>(server: S, options?: InboundOptions): S;
+  server(target: RequestListener | Server, options?: InboundOptions): RequestListener | Server {
+    const gate = this.inbound(options);
+    return isServer(target) ? wrapServer(gate, target) : wrapListener(gate, target);
+  }
+
+  inbound(options?: InboundOptions): InboundGate {
+    // One inbound side per mesh: every server it wraps shares its limits.
+    this.#inbound ??= new InboundServer({
+      policy: this.policy.inbound,
+      service: this.config.service?.name,
+      telemetry: this.config.telemetry.enabled
+        ? new ServerTelemetry({ tracer: this.#telemetryOptions?.tracer, meter: this.#telemetryOptions?.meter })
+        : undefined,
+      closing: () => this.#closed,
+      // With a Redis configured the inbound rate limit is shared, as every client one is.
+      ...(this.policy.inbound.rateLimit === undefined || this.config.redisUrl === undefined ? {} : { redis: { url: this.config.redisUrl.reveal() } }),
+      logger: this.#logger ?? consoleLogger,
+    });
+    return this.#inbound.gate(options);
+  }
+
   request(url: string | URL, options?: MeshRequestOptions): Promise<MeshResponse> {
     try {
       if (this.#closed) throw new ClosedError();
@@ -305,6 +352,7 @@ class MeshImpl implements Mesh {
     if (this.#closed) return;
     const drainMs = options.drainMs ?? 0;
     if (!Number.isFinite(drainMs) || drainMs < 0) throw new InvalidArgumentError(`close({ drainMs }) must be a number of ms >= 0, got ${describeValue(options.drainMs)}`);
+    // Readiness probes fail from here on (the inbound chain reads `#closed`).
     this.#closed = true;
     // Leave Consul first (maintenance, drain, deregister) so no new traffic arrives; then stop the timers.
     await Promise.allSettled(
@@ -316,7 +364,12 @@ class MeshImpl implements Mesh {
         }
       }),
     );
-    await Promise.all([this.#hosts.close(), this.#registries.close(), this.#ownsPassThrough ? this.#passThrough.close() : undefined]);
+    await Promise.all([
+      this.#hosts.close(),
+      this.#registries.close(),
+      this.#ownsPassThrough ? this.#passThrough.close() : undefined,
+      this.#inbound?.close(),
+    ]);
   }
 }
 

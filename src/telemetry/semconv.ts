@@ -60,3 +60,12 @@ export const KNOWN_HTTP_METHODS: ReadonlySet<string> = new Set([
   'TRACE',
   'QUERY',
 ]);
+
+// Server side (stable HTTP server conventions, and `http.server.active_requests`
+// from the HTTP metrics conventions).
+export const ATTR_HTTP_ROUTE = 'http.route';
+export const METRIC_HTTP_SERVER_ACTIVE_REQUESTS = 'http.server.active_requests';
+/** Why inbound policy answered a request itself (`load_shed`, `rate_limited`, `deadline_expired`, `timeout`). */
+export const ATTR_INMESH_INBOUND_REFUSAL = 'inmesh.inbound.refusal';
+/** Requests answered by inbound policy instead of the app, by `inmesh.inbound.refusal`. */
+export const METRIC_INMESH_SERVER_REFUSED = 'inmesh.server.refused';

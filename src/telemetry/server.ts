@@ -1,20 +1,24 @@
 /**
  * Server-side helpers: an inbound `node:http` request's W3C `traceparent`
  * (or whatever propagator is registered) becomes the active context, so a
- * mesh call made while handling it continues the same trace. They work on
- * their own, around any node:http request listener.
+ * mesh call made while handling it continues the same trace. `withServerSpan`
+ * works on its own, around any node:http request listener; `ServerTelemetry`
+ * is what the inbound chain (src/server/) uses: one SERVER span and the server
+ * metrics per inbound request, ended when the response closes.
  * Only `@opentelemetry/api` is used: with no SDK registered, they cost an
  * extract and a no-op span per inbound request.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace } from '@opentelemetry/api';
-import type { Context, Span, Tracer } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, createNoopMeter, metrics, propagation, trace } from '@opentelemetry/api';
+import type { Attributes, Context, Counter, Histogram, Meter, Span, Tracer, UpDownCounter } from '@opentelemetry/api';
 import { errorTypeOf, hostnameOf, normalizeMethod, redactQuery } from './layer.ts';
 import {
   ATTR_ERROR_TYPE,
   ATTR_HTTP_REQUEST_METHOD,
   ATTR_HTTP_REQUEST_METHOD_ORIGINAL,
   ATTR_HTTP_RESPONSE_STATUS_CODE,
+  ATTR_HTTP_ROUTE,
+  ATTR_INMESH_INBOUND_REFUSAL,
   ATTR_NETWORK_PEER_ADDRESS,
   ATTR_SERVER_ADDRESS,
   ATTR_SERVER_PORT,
@@ -22,7 +26,11 @@ import {
   ATTR_URL_QUERY,
   ATTR_URL_SCHEME,
   ATTR_USER_AGENT_ORIGINAL,
+  HTTP_DURATION_BUCKETS,
   HTTP_REQUEST_METHOD_VALUE_OTHER,
+  METRIC_HTTP_SERVER_ACTIVE_REQUESTS,
+  METRIC_HTTP_SERVER_REQUEST_DURATION,
+  METRIC_INMESH_SERVER_REFUSED,
 } from './semconv.ts';
 import { SCOPE_NAME, VERSION } from './version.ts';
 
@@ -123,4 +131,122 @@ function setServerAttributes(span: Span, req: IncomingMessage, method: string, r
   if (peer !== undefined) span.setAttribute(ATTR_NETWORK_PEER_ADDRESS, peer);
   const ua = req.headers['user-agent'];
   if (ua !== undefined) span.setAttribute(ATTR_USER_AGENT_ORIGINAL, ua);
+}
+
+/** How an inbound request ended, as the inbound chain reports it to its telemetry. */
+export interface InboundOutcome {
+  /** The status sent; undefined when no response was sent (the connection closed first). */
+  readonly status: number | undefined;
+  /** `http.route` when the framework knows it (a template such as `/orders/:id`, never the raw path). */
+  readonly route: string | undefined;
+  /** `error.type`: set for refusals, timeouts and aborted requests; a 5xx without one is reported as its status code. */
+  readonly errorType: string | undefined;
+  /** Why inbound policy answered instead of the app (`inmesh.inbound.refusal`), if it did. */
+  readonly refusal: string | undefined;
+}
+
+/** One inbound request's span and the start of its duration, from `ServerTelemetry.start()`. */
+export interface InboundSpan {
+  readonly span: Span;
+  /** The context the app runs in: the extracted parent with this span active. */
+  readonly context: Context;
+  readonly start: number;
+  /** Low-cardinality attributes shared by the span and the metrics. */
+  readonly method: string;
+  readonly scheme: 'http' | 'https';
+}
+
+export interface ServerTelemetryDeps {
+  /** @default trace.getTracer('inmesh', VERSION) */
+  readonly tracer?: Tracer | undefined;
+  /** @default metrics.getMeter('inmesh', VERSION) (bound now: meters have no proxy in API 1.x) */
+  readonly meter?: Meter | undefined;
+}
+
+interface ServerInstruments {
+  readonly duration: Histogram;
+  readonly active: UpDownCounter;
+  readonly refused: Counter;
+}
+
+/**
+ * The server half of a mesh's telemetry: a SERVER span per inbound request
+ * (parent extracted from `traceparent`/`baggage` by the registered
+ * propagator), `http.server.request.duration` (s),
+ * `http.server.active_requests` and `inmesh.server.refused`. Attributes are
+ * the stable HTTP server conventions; no header other than `user-agent` is
+ * read into them, so tokens and `authorization` never reach telemetry.
+ */
+export class ServerTelemetry {
+  readonly #tracer: Tracer;
+  readonly #instruments: ServerInstruments | undefined;
+
+  constructor(deps: ServerTelemetryDeps = {}) {
+    this.#tracer = deps.tracer ?? trace.getTracer(SCOPE_NAME, VERSION);
+    const meter = deps.meter ?? metrics.getMeter(SCOPE_NAME, VERSION);
+    this.#instruments =
+      meter === createNoopMeter()
+        ? undefined
+        : {
+            duration: meter.createHistogram(METRIC_HTTP_SERVER_REQUEST_DURATION, {
+              description: 'Duration of inbound HTTP requests, refusals by inbound policy included.',
+              unit: 's',
+              advice: { explicitBucketBoundaries: [...HTTP_DURATION_BUCKETS] },
+            }),
+            active: meter.createUpDownCounter(METRIC_HTTP_SERVER_ACTIVE_REQUESTS, {
+              description: 'Inbound HTTP requests being handled (health probes excluded).',
+              unit: '{request}',
+            }),
+            refused: meter.createCounter(METRIC_INMESH_SERVER_REFUSED, {
+              description: 'Inbound requests answered by inbound policy instead of the app, by inmesh.inbound.refusal.',
+              unit: '{request}',
+            }),
+          };
+  }
+
+  /** Starts the SERVER span of `req` (and counts it as active). */
+  start(req: IncomingMessage): InboundSpan {
+    const parent = extractContext(req.headers);
+    const rawMethod = req.method ?? 'GET';
+    const method = normalizeMethod(rawMethod);
+    const span = this.#tracer.startSpan(method === HTTP_REQUEST_METHOD_VALUE_OTHER ? 'HTTP' : method, { kind: SpanKind.SERVER }, parent);
+    if (span.isRecording()) setServerAttributes(span, req, method, rawMethod);
+    const scheme = (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true ? 'https' : 'http';
+    this.#instruments?.active.add(1, { [ATTR_HTTP_REQUEST_METHOD]: method, [ATTR_URL_SCHEME]: scheme });
+    return { span, context: trace.setSpan(parent, span), start: performance.now(), method, scheme };
+  }
+
+  /** Runs `fn` with the request's span active (its context), so the calls it makes continue the trace. */
+  run<T>(s: InboundSpan, fn: () => T): T {
+    return context.with(s.context, fn);
+  }
+
+  /** Ends the span and records the metrics. */
+  end(s: InboundSpan, outcome: InboundOutcome): void {
+    const { span, method } = s;
+    const { status, route, refusal } = outcome;
+    const errorType = outcome.errorType ?? (status !== undefined && status >= 500 ? String(status) : undefined);
+    if (span.isRecording()) {
+      if (status !== undefined) span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
+      if (route !== undefined) {
+        span.setAttribute(ATTR_HTTP_ROUTE, route);
+        span.updateName(`${method === HTTP_REQUEST_METHOD_VALUE_OTHER ? 'HTTP' : method} ${route}`);
+      }
+      if (errorType !== undefined) span.setAttribute(ATTR_ERROR_TYPE, errorType);
+      if (refusal !== undefined) span.setAttribute(ATTR_INMESH_INBOUND_REFUSAL, refusal);
+      // Server spans: a 4xx is the client's doing, not an error of this server (HTTP conventions).
+      if (status === undefined || status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+    }
+    span.end();
+    const m = this.#instruments;
+    if (m === undefined) return;
+    const base = { [ATTR_HTTP_REQUEST_METHOD]: method, [ATTR_URL_SCHEME]: s.scheme };
+    m.active.add(-1, base);
+    const attrs: Attributes = { ...base };
+    if (status !== undefined) attrs[ATTR_HTTP_RESPONSE_STATUS_CODE] = status;
+    if (route !== undefined) attrs[ATTR_HTTP_ROUTE] = route;
+    if (errorType !== undefined) attrs[ATTR_ERROR_TYPE] = errorType;
+    m.duration.record((performance.now() - s.start) / 1000, attrs);
+    if (refusal !== undefined) m.refused.add(1, { ...attrs, [ATTR_INMESH_INBOUND_REFUSAL]: refusal });
+  }
 }

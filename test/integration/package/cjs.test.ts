@@ -14,6 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const distCjs = join(root, 'dist', 'index.cjs');
 const telemetryCjs = join(root, 'dist', 'telemetry.cjs');
+const expressCjs = join(root, 'dist', 'express.cjs');
+const fastifyCjs = join(root, 'dist', 'fastify.cjs');
 const distSchema = join(root, 'dist', 'policy.schema.json');
 
 function newestMtime(dir: string): number {
@@ -27,7 +29,7 @@ function newestMtime(dir: string): number {
 
 /** Builds dist/ when it is missing or older than src/ (with this Node first on PATH). */
 function ensureBuild(): void {
-  if (existsSync(distCjs) && existsSync(telemetryCjs) && existsSync(distSchema) && statSync(distCjs).mtimeMs >= newestMtime(join(root, 'src'))) return;
+  if ([distCjs, telemetryCjs, expressCjs, fastifyCjs, distSchema].every((f) => existsSync(f)) && statSync(distCjs).mtimeMs >= newestMtime(join(root, 'src'))) return;
   const build = spawnSync('npm', ['run', 'build'], {
     cwd: root,
     encoding: 'utf8',
@@ -95,6 +97,60 @@ describe('CommonJS build', () => {
     `);
     expect(out.code).toBe(0);
     expect(out.stdout.trim()).toBe('function,function,function');
+  });
+});
+
+// The framework adapters are entry points of their own: the core never loads a
+// framework, and an adapter's CommonJS copy of the server code shares the
+// request's deadline and signal with the core's copy (global symbols).
+describe('CommonJS adapters', () => {
+  it('require("dist/index.cjs") loads neither express, fastify nor fastify-plugin', async () => {
+    const out = await runCjs(`
+      require(${JSON.stringify(distCjs)});
+      const loaded = Object.keys(require.cache).filter((k) => /node_modules[\\/](express|fastify|fastify-plugin)[\\/]/.test(k));
+      console.log(JSON.stringify(loaded));
+    `);
+    expect(out.stderr).toBe('');
+    expect(JSON.parse(out.stdout)).toEqual([]);
+  });
+
+  it.each([
+    ['express', `
+      const express = require('express');
+      const { inmeshExpress } = require(${JSON.stringify(expressCjs)});
+      const app = express();
+      app.use(inmeshExpress(mesh));
+      app.get('/x', (req, res) => res.json(seen(req)));
+      const server = app.listen(0, '127.0.0.1', () => go(server.address().port, () => server.close()));
+    `],
+    ['fastify', `
+      const Fastify = require('fastify');
+      const { inmeshFastify } = require(${JSON.stringify(fastifyCjs)});
+      const app = Fastify();
+      app.register(inmeshFastify, { mesh });
+      app.get('/x', async (request) => seen(request));
+      app.listen({ port: 0, host: '127.0.0.1' }).then(() => go(app.server.address().port, () => app.close()));
+    `],
+  ])('%s adapter (CJS) with the core (CJS): currentDeadline() and requestSignal() see the request', async (_name, body) => {
+    const out = await runCjs(`
+      const { createMesh, currentDeadline, requestSignal } = require(${JSON.stringify(distCjs)});
+      const mesh = createMesh({ policy: { apiVersion: 'inmesh/v1', inbound: { timeouts: { request: '5s' } } }, env: {}, telemetry: { enabled: false } });
+      const seen = (req) => {
+        const d = currentDeadline();
+        return { left: d === undefined ? null : d - performance.now(), signal: requestSignal(req).aborted };
+      };
+      const go = (port, stop) => fetch('http://127.0.0.1:' + port + '/x', { headers: { 'x-inmesh-deadline-ms': '900' } })
+        .then((r) => r.json())
+        .then(async (j) => { console.log(JSON.stringify(j)); await stop(); await mesh.close(); })
+        .catch((e) => { console.error(e); process.exit(1); });
+      ${body}
+    `);
+    expect(out.stderr).toBe('');
+    expect(out.code).toBe(0);
+    const seen = JSON.parse(out.stdout) as { left: number | null; signal: boolean };
+    expect(seen.signal).toBe(false);
+    expect(seen.left).toBeGreaterThan(800);
+    expect(seen.left).toBeLessThanOrEqual(900);
   });
 });
 
