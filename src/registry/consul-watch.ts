@@ -17,6 +17,9 @@
  *   will not fix itself in a tight loop;
  * - nothing ends the loop but stop(): whatever a round throws (a user logger that
  *   throws included) is caught, and the next round is always scheduled;
+ * - a blocking query that the agent gate ends early, to give its place to a
+ *   plain read (agent-gate.ts), is queued again with the same index: no failure,
+ *   no back-off, no log;
  * - every answer is validated entry by entry (validate.ts): bad entries are
  *   dropped with a warning, a body that is not a list is one failed round, never
  *   the end of the watch.
@@ -220,12 +223,18 @@ export class ConsulHealthWatch implements WatchSource {
     this.#abort = abort;
     let res: ConsulResponse;
     let release: (() => void) | undefined;
+    // An object, so that TypeScript does not narrow the flag that the gate's callback sets.
+    const turn = { preempted: false };
     try {
       await this.#preflight();
       if (this.#isStopped()) return;
       const blocking = this.#index > 0n;
       // A place among the agent's watch queries (agent-gate.ts); undefined once stopped.
-      release = await this.#gate.acquire(blocking ? 'block' : 'read', abort.signal);
+      // A blocking query the gate ends early for a plain read keeps its index: not a failure.
+      release = await this.#gate.acquire(blocking ? 'block' : 'read', abort.signal, () => {
+        turn.preempted = true;
+        abort.abort();
+      });
       if (release === undefined || this.#isStopped()) return;
       this.#lastStart = Date.now();
       const query: Record<string, string | readonly string[]> = {};
@@ -252,6 +261,11 @@ export class ConsulHealthWatch implements WatchSource {
       });
     } catch (err) {
       if (this.#isStopped()) return;
+      if (turn.preempted) {
+        // The gate took the place back for a plain read: queue again with the same index.
+        this.#schedule(0);
+        return;
+      }
       this.#failed(err instanceof Error ? err : new RegistryError(String(err)));
       return;
     } finally {
