@@ -29,7 +29,7 @@ import { agentGate, type AgentGate } from './agent-gate.ts';
 import type { ConsulHttp, ConsulResponse } from './consul-http.ts';
 import { header } from './consul-http.ts';
 import { describeValue } from '../internal/describe.ts';
-import { validateEndpoint, type ValidateOptions } from './validate.ts';
+import { MAX_TAGS, validateEndpoint, type ValidateOptions } from './validate.ts';
 import type { NormalizedQuery, WatchSink, WatchSource } from './watch-hub.ts';
 import type { Endpoint, Logger } from './types.ts';
 
@@ -124,6 +124,8 @@ export class ConsulHealthWatch implements WatchSource {
   #abort: AbortController | undefined;
   #hadInstances = false;
   #warnedEmpty = false;
+  /** Endpoint ids whose tags were cut to 64 in the last answer: warned about once while they stay so. */
+  #tagsCut = new Set<string>();
   /** Requests sent so far (for tests and stats). */
   requests = 0;
   readonly #waitMs: number;
@@ -302,6 +304,7 @@ export class ConsulHealthWatch implements WatchSource {
   #toEndpoints(entries: HealthEntry[]): Endpoint[] {
     const out: Endpoint[] = [];
     const seen = new Set<string>();
+    const tagsCut = new Set<string>();
     for (const entry of entries) {
       const svc = (entry as HealthEntry | null)?.Service;
       const node = (entry as HealthEntry | null)?.Node;
@@ -333,11 +336,23 @@ export class ConsulHealthWatch implements WatchSource {
         continue;
       }
       const e = result.endpoint;
-      if (!this.#query.tags.every((t) => e.tags.includes(t))) continue;
+      if (result.tagsCut !== undefined) {
+        tagsCut.add(e.id);
+        if (!this.#tagsCut.has(e.id)) {
+          this.#logger.warn(
+            `kept the first ${MAX_TAGS} of ${MAX_TAGS + result.tagsCut} tags of a Consul endpoint of ${this.#query.service} (inmesh reads at most ${MAX_TAGS} tags per instance)`,
+            { service: this.#query.service, id: e.id },
+          );
+        }
+      }
+      // Against every tag the entry has (Consul filtered on them), not only the kept ones.
+      const allTags: readonly unknown[] = Array.isArray(svc.Tags) ? svc.Tags : e.tags;
+      if (!this.#query.tags.every((t) => allTags.includes(t))) continue;
       if (seen.has(e.id)) continue;
       seen.add(e.id);
       out.push(e);
     }
+    this.#tagsCut = tagsCut;
     return out;
   }
 

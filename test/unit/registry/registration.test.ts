@@ -50,6 +50,8 @@ describe('ConsulRegistration options (no traffic)', () => {
     expect(make({}, { version: 'v'.repeat(600) })).toThrow('meta["version"] must be at most 512 characters, got 600');
     const many = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v']));
     expect(make(many)).toThrow('invalid service meta: meta must have at most 64 keys, got 65');
+    // Discovery keeps the first 64 tags of a Consul entry with more; registration never sends more.
+    expect(() => new ConsulRegistration({ ...base, tags: Array.from({ length: 65 }, (_, i) => `t${i}`) })).toThrow('invalid service tags: tags must be at most 64, got 65');
     expect(() => checkLabels(undefined, { 'consul-a': 'x'.repeat(513), 'b c': '1' })).toThrow(
       `invalid service meta: meta["consul-a"] must be at most 512 characters, got 513: "${'x'.repeat(116)}...; meta key "consul-a" uses the reserved prefix "consul-"; meta key "b c" must be 1-128 letters, digits, '_' or '-'`,
     );
