@@ -120,7 +120,8 @@ export interface Mesh {
   /**
    * Leaves Consul (each registration: maintenance mode, `drainMs` for callers to
    * move away, deregistration, timers stopped), then closes pools, subscriptions,
-   * breakers and registries the mesh created.
+   * breakers and registries the mesh created. A `register()` in flight is waited
+   * for: its instance leaves again and it rejects with ClosedError.
    */
   close(options?: MeshCloseOptions): Promise<void>;
 }
@@ -148,6 +149,8 @@ class MeshImpl implements Mesh {
   readonly #registries: MeshRegistries;
   readonly #hosts: UpstreamHosts;
   readonly #registrations: ConsulRegistration[] = [];
+  /** register() calls in flight: close() waits for them (each leaves Consul if the mesh closed meanwhile). */
+  readonly #registering = new Set<Promise<unknown>>();
   readonly #telemetry: Telemetry | undefined;
   readonly #redact: (text: string) => string;
   #closed = false;
@@ -265,12 +268,36 @@ class MeshImpl implements Mesh {
 
   async register(options: MeshRegistrationOptions = {}): Promise<ConsulRegistration> {
     if (this.#closed) throw new ClosedError();
+    const registering = this.#register(options);
+    this.#registering.add(registering);
+    try {
+      return await registering;
+    } finally {
+      this.#registering.delete(registering);
+    }
+  }
+
+  async #register(options: MeshRegistrationOptions): Promise<ConsulRegistration> {
     const registration = await registerService({
       ...registrationOptions(this.config, options),
       ...(this.#logger === undefined ? {} : { logger: this.#logger }),
     });
+    if (this.#isClosed()) {
+      // close() ran while the agent was registering us: leave again and stop the timers.
+      try {
+        await registration.leave();
+      } finally {
+        registration.close();
+      }
+      throw new ClosedError();
+    }
     this.#registrations.push(registration);
     return registration;
+  }
+
+  /** A method, so that TypeScript does not narrow the field across awaits. */
+  #isClosed(): boolean {
+    return this.#closed;
   }
 
   request(url: string | URL, options?: MeshRequestOptions): Promise<MeshResponse> {
@@ -307,15 +334,17 @@ class MeshImpl implements Mesh {
     if (!Number.isFinite(drainMs) || drainMs < 0) throw new InvalidArgumentError(`close({ drainMs }) must be a number of ms >= 0, got ${describeValue(options.drainMs)}`);
     this.#closed = true;
     // Leave Consul first (maintenance, drain, deregister) so no new traffic arrives; then stop the timers.
-    await Promise.allSettled(
-      this.#registrations.map(async (r) => {
+    // A register() in flight leaves again on its own once the agent has answered (#register): wait for it.
+    await Promise.allSettled([
+      ...this.#registering,
+      ...this.#registrations.map(async (r) => {
         try {
           await r.leave({ drainMs });
         } finally {
           r.close();
         }
       }),
-    );
+    ]);
     await Promise.all([this.#hosts.close(), this.#registries.close(), this.#ownsPassThrough ? this.#passThrough.close() : undefined]);
   }
 }
