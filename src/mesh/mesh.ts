@@ -21,7 +21,7 @@ import { describeValue } from '../internal/describe.ts';
 import type { ResolvedPolicy, ResolvedUpstream } from '../policy/types.ts';
 import { isPreflightRefusal } from '../registry/consul-preflight.ts';
 import { registerService, type ConsulRegistration } from '../registry/consul-register.ts';
-import type { ConsulWatchOptions } from '../registry/consul-watch.ts';
+import { validateWatchOptions, type ConsulWatchOptions } from '../registry/consul-watch.ts';
 import { ConsulRegistry } from '../registry/consul.ts';
 import { consoleLogger } from '../registry/logger.ts';
 import type { Logger, Registry } from '../registry/types.ts';
@@ -160,6 +160,8 @@ class MeshImpl implements Mesh {
     if (!(Number.isInteger(max) && max >= 1)) {
       throw new InvalidArgumentError(`maxUpstreams must be an integer >= 1 (got ${describeValue(options.maxUpstreams)})`);
     }
+    // Checked here: the Consul registry is made on first need, where a bad option would fail every call instead.
+    if (options.consulWatch !== undefined) validateWatchOptions(options.consulWatch, 'consulWatch');
     const env = options.env ?? process.env;
     const { policy, cwd, registry, telemetry } = options;
     this.#logger = options.logger;

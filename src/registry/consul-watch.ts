@@ -81,9 +81,13 @@ interface HealthEntry {
  * Checks the watch options, naming the field and the value: `waitMs` 1 s to
  * 10 min (Consul's range), `minIntervalMs` >= 0, `backoffBaseMs` > 0,
  * `backoffMaxMs` >= `backoffBaseMs`, `maxBlockingQueries` an integer 1-10000,
- * `contendedWaitMs` 1 s to 10 min. Throws InvalidArgumentError.
+ * `contendedWaitMs` 1 s to 10 min. Throws InvalidArgumentError. `where` names
+ * the options in the message (`createMesh({ consulWatch })` passes `consulWatch`).
  */
-export function validateWatchOptions(options: ConsulWatchOptions): void {
+export function validateWatchOptions(options: ConsulWatchOptions, where = 'Consul watch options'): void {
+  if (typeof options !== 'object' || (options as unknown) === null) {
+    throw new InvalidArgumentError(`invalid ${where}: must be an object, got ${describeValue(options)}`);
+  }
   const problems: string[] = [];
   const num = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
   const { waitMs, minIntervalMs, backoffBaseMs, backoffMaxMs, maxBlockingQueries, contendedWaitMs, random } = options;
@@ -101,7 +105,7 @@ export function validateWatchOptions(options: ConsulWatchOptions): void {
   if (contendedWaitMs !== undefined && !(num(contendedWaitMs) && contendedWaitMs >= 1_000 && contendedWaitMs <= 600_000))
     problems.push(`contendedWaitMs must be from 1000 to 600000 ms, got ${String(contendedWaitMs)}`);
   if (random !== undefined && typeof random !== 'function') problems.push(`random must be a function, got ${typeof random}`);
-  if (problems.length > 0) throw new InvalidArgumentError(`invalid Consul watch options: ${problems.join('; ')}`);
+  if (problems.length > 0) throw new InvalidArgumentError(`invalid ${where}: ${problems.join('; ')}`);
 }
 
 /** The client timeout of a query: above `wait` plus Consul's jitter (wait/16), plus a margin; a plain read gets 10 s + the margin. */
