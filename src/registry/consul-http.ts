@@ -21,7 +21,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import { EventEmitter } from 'node:events';
 import Consul from 'consul';
 import { RegistryError } from '../errors.ts';
-import type { ConsulConnection } from './consul-connection.ts';
+import { CONSUL_DEFAULTS, type ConsulConnection } from './consul-connection.ts';
 import { readBoundedBytes } from '../internal/read-file.ts';
 import type { Secret } from '../internal/secret.ts';
 
@@ -137,7 +137,7 @@ export class ConsulHttp {
   readonly #auth: Secret | undefined;
 
   constructor(connection: ConsulConnectionOptions = {}) {
-    this.host = connection.host ?? '127.0.0.1';
+    this.host = connection.host ?? CONSUL_DEFAULTS.host;
     this.port = connection.port ?? (connection.secure ? 8501 : 8500);
     this.secure = connection.secure ?? false;
     this.namespace = connection.namespace || undefined;
