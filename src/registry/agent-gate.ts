@@ -164,7 +164,10 @@ const gates = new Map<string, AgentGate>();
 
 /**
  * The gate of one agent (`key`: scheme, host and port), made on first use and
- * dropped when its last member has left and its last query ended.
+ * dropped when its last member has left and its last query ended. The key is the
+ * address as written: two spellings of one agent (`localhost` and `127.0.0.1`, a
+ * name and its IP) get a gate each; resolving names here would make the gate
+ * asynchronous and still miss aliases behind proxies (docs/discovery.md).
  */
 export function agentGate(key: string): AgentGate {
   let gate = gates.get(key);
