@@ -50,12 +50,14 @@ export interface ConsulWatchOptions extends ValidateOptions {
    * Watch queries in flight at once per agent, for every registry of the process
    * that talks to it (agent-gate.ts): well below the agent's
    * `limits.http_max_conns_per_client` (200 by default), which closes the
-   * connections above it. The rest wait in a fair queue. Default 64.
+   * connections above it. The rest wait in a fair queue, plain reads first;
+   * blocking queries hold at most `maxBlockingQueries - 1` places, so that a
+   * watch's first read never waits out a blocking query. Default 64.
    */
   readonly maxBlockingQueries?: number;
   /**
-   * The blocking wait while more watches share an agent than `maxBlockingQueries`
-   * allows, so that the places rotate through every watch. Default 5 000 ms.
+   * The blocking wait while more watches share an agent than there are places
+   * for blocking queries, so that the places rotate through every watch. Default 5 000 ms.
    */
   readonly contendedWaitMs?: number;
   /** Jitter source in [0, 1) for the back-off (tests). Default Math.random. */
