@@ -1,6 +1,14 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 
-export type BoundedRead = { ok: true; text: string } | { ok: false; reason: string };
+/** A failed read: why, in words, and the errno code when the system gave one (`ENOENT`, `EACCES`, ...). */
+export interface BoundedReadFailure {
+  ok: false;
+  reason: string;
+  code?: string;
+}
+
+export type BoundedRead = { ok: true; text: string } | BoundedReadFailure;
+export type BoundedBytes = { ok: true; bytes: Buffer } | BoundedReadFailure;
 
 function describeKind(stats: ReturnType<typeof fstatSync>): string {
   if (stats.isDirectory()) return 'a directory';
@@ -18,18 +26,27 @@ function formatBytes(bytes: number): string {
 
 /**
  * Reads a UTF-8 text file of at most `maxBytes`, refusing anything that is
- * not a regular file. The file is opened non-blocking (a FIFO with no writer
- * would otherwise block the open) and checked with fstat on the open
- * descriptor, so what is read is what was checked; at most `maxBytes + 1`
- * bytes are read, so a file that grows after the check is still refused.
+ * not a regular file (see `readBoundedBytes`).
  */
 export function readBoundedFile(file: string, maxBytes: number): BoundedRead {
+  const read = readBoundedBytes(file, maxBytes);
+  return read.ok ? { ok: true, text: read.bytes.toString('utf8') } : read;
+}
+
+/**
+ * Reads a file of at most `maxBytes`, refusing anything that is not a regular
+ * file. The file is opened non-blocking (a FIFO with no writer would otherwise
+ * block the open) and checked with fstat on the open descriptor, so what is
+ * read is what was checked; at most `maxBytes + 1` bytes are read, so a file
+ * that grows after the check is still refused.
+ */
+export function readBoundedBytes(file: string, maxBytes: number): BoundedBytes {
   let fd: number;
   try {
     fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    return { ok: false, reason: code === 'ENOENT' ? 'no such file' : code };
+    return { ok: false, reason: code === 'ENOENT' ? 'no such file' : code, code };
   }
   try {
     const stats = fstatSync(fd);
@@ -44,9 +61,10 @@ export function readBoundedFile(file: string, maxBytes: number): BoundedRead {
       length += read;
     }
     if (length > maxBytes) return { ok: false, reason: `the file grew past the limit while read (${limit})` };
-    return { ok: true, text: buffer.toString('utf8', 0, length) };
+    return { ok: true, bytes: buffer.subarray(0, length) };
   } catch (error) {
-    return { ok: false, reason: (error as NodeJS.ErrnoException).code ?? 'error' };
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    return { ok: false, reason: code, code };
   } finally {
     closeSync(fd);
   }

@@ -21,7 +21,7 @@ import { describeValue } from '../internal/describe.ts';
 import type { ResolvedPolicy, ResolvedUpstream } from '../policy/types.ts';
 import { isPreflightRefusal } from '../registry/consul-preflight.ts';
 import { registerService, type ConsulRegistration } from '../registry/consul-register.ts';
-import type { ConsulWatchOptions } from '../registry/consul-watch.ts';
+import { validateWatchOptions, type ConsulWatchOptions } from '../registry/consul-watch.ts';
 import { ConsulRegistry } from '../registry/consul.ts';
 import { consoleLogger } from '../registry/logger.ts';
 import type { Logger, Registry } from '../registry/types.ts';
@@ -141,7 +141,8 @@ export interface Mesh {
   /**
    * Leaves Consul (each registration: maintenance mode, `drainMs` for callers to
    * move away, deregistration, timers stopped), then closes pools, subscriptions,
-   * breakers and registries the mesh created.
+   * breakers and registries the mesh created. A `register()` in flight is waited
+   * for: its instance leaves again and it rejects with ClosedError.
    */
   close(options?: MeshCloseOptions): Promise<void>;
 }
@@ -169,6 +170,8 @@ class MeshImpl implements Mesh {
   readonly #registries: MeshRegistries;
   readonly #hosts: UpstreamHosts;
   readonly #registrations: ConsulRegistration[] = [];
+  /** register() calls in flight: close() waits for them (each leaves Consul if the mesh closed meanwhile). */
+  readonly #registering = new Set<Promise<unknown>>();
   readonly #telemetry: Telemetry | undefined;
   readonly #telemetryOptions: TelemetryOptions | undefined;
   #inbound: InboundServer | undefined;
@@ -180,6 +183,8 @@ class MeshImpl implements Mesh {
     if (!(Number.isInteger(max) && max >= 1)) {
       throw new InvalidArgumentError(`maxUpstreams must be an integer >= 1 (got ${describeValue(options.maxUpstreams)})`);
     }
+    // Checked here: the Consul registry is made on first need, where a bad option would fail every call instead.
+    if (options.consulWatch !== undefined) validateWatchOptions(options.consulWatch, 'consulWatch');
     const env = options.env ?? process.env;
     const { policy, cwd, registry, telemetry } = options;
     this.#logger = options.logger;
@@ -289,10 +294,29 @@ class MeshImpl implements Mesh {
 
   async register(options: MeshRegistrationOptions = {}): Promise<ConsulRegistration> {
     if (this.#closed) throw new ClosedError();
+    const registering = this.#register(options);
+    this.#registering.add(registering);
+    try {
+      return await registering;
+    } finally {
+      this.#registering.delete(registering);
+    }
+  }
+
+  async #register(options: MeshRegistrationOptions): Promise<ConsulRegistration> {
     const registration = await registerService({
       ...registrationOptions(this.config, options),
       ...(this.#logger === undefined ? {} : { logger: this.#logger }),
     });
+    if (this.#isClosed()) {
+      // close() ran while the agent was registering us: leave again and stop the timers.
+      try {
+        await registration.leave();
+      } finally {
+        registration.close();
+      }
+      throw new ClosedError();
+    }
     this.#registrations.push(registration);
     return registration;
   }
@@ -318,6 +342,11 @@ class MeshImpl implements Mesh {
       logger: this.#logger ?? consoleLogger,
     });
     return this.#inbound.gate(options);
+  }
+
+  /** A method, so that TypeScript does not narrow the field across awaits. */
+  #isClosed(): boolean {
+    return this.#closed;
   }
 
   request(url: string | URL, options?: MeshRequestOptions): Promise<MeshResponse> {
@@ -355,15 +384,17 @@ class MeshImpl implements Mesh {
     // Readiness probes fail from here on (the inbound chain reads `#closed`).
     this.#closed = true;
     // Leave Consul first (maintenance, drain, deregister) so no new traffic arrives; then stop the timers.
-    await Promise.allSettled(
-      this.#registrations.map(async (r) => {
+    // A register() in flight leaves again on its own once the agent has answered (#register): wait for it.
+    await Promise.allSettled([
+      ...this.#registering,
+      ...this.#registrations.map(async (r) => {
         try {
           await r.leave({ drainMs });
         } finally {
           r.close();
         }
       }),
-    );
+    ]);
     await Promise.all([
       this.#hosts.close(),
       this.#registries.close(),

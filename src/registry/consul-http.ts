@@ -14,14 +14,15 @@
  * scrubbed out, and no `cause` (a papi error references the request, whose
  * headers hold the token).
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, type Dirent } from 'node:fs';
 import { join } from 'node:path';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { EventEmitter } from 'node:events';
 import Consul from 'consul';
 import { RegistryError } from '../errors.ts';
-import type { ConsulConnection } from './consul-connection.ts';
+import { CONSUL_DEFAULTS, type ConsulConnection } from './consul-connection.ts';
+import { readBoundedBytes } from '../internal/read-file.ts';
 import type { Secret } from '../internal/secret.ts';
 
 /** How to reach the agent: the `ConsulConnection` shape from consul-connection.ts, every field optional. */
@@ -75,25 +76,48 @@ interface PapiClient {
   }): Promise<PapiResponse>;
 }
 
-function readPem(file: string, what: string): Buffer {
-  try {
-    return readFileSync(file);
-  } catch (err) {
-    throw new RegistryError(`cannot read the Consul ${what} file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
-  }
+/** Largest TLS file read (bytes): a CA bundle of every public root is about a quarter of it. */
+export const MAX_TLS_FILE_BYTES = 1024 * 1024;
+/** Most certificate files read from a CA directory (CONSUL_CAPATH). */
+export const MAX_CA_PATH_FILES = 1024;
+
+/** Which setting a TLS file comes from, for messages. */
+const TLS_SETTINGS = {
+  ca: 'CA file (CONSUL_CACERT / caFile)',
+  caPath: 'CA directory (CONSUL_CAPATH / caPath)',
+  cert: 'client certificate (CONSUL_CLIENT_CERT / certFile)',
+  key: 'client key (CONSUL_CLIENT_KEY / keyFile)',
+} as const;
+
+/** A regular file of at most MAX_TLS_FILE_BYTES (a FIFO, a device or a directory is refused at once, never read). */
+function readPem(file: string, setting: keyof typeof TLS_SETTINGS): Buffer {
+  const read = readBoundedBytes(file, MAX_TLS_FILE_BYTES);
+  if (!read.ok) throw new RegistryError(`cannot read the Consul ${TLS_SETTINGS[setting]} ${file}: ${read.reason}`);
+  return read.bytes;
 }
 
-/** Every `*.pem` / `*.crt` file of a CA directory (CONSUL_CAPATH), in name order. */
+/**
+ * Every `*.pem` / `*.crt` regular file of a CA directory (CONSUL_CAPATH), in name
+ * order, at most MAX_CA_PATH_FILES of them; entries that are not regular files
+ * (directories, FIFOs, sockets, devices) are skipped, and a symbolic link is read
+ * only when it leads to a regular file.
+ */
 function readCaPath(dir: string): Buffer[] {
-  let names: string[];
+  let entries: Dirent[];
   try {
-    names = readdirSync(dir);
+    entries = readdirSync(dir, { withFileTypes: true });
   } catch (err) {
-    throw new RegistryError(`cannot read the Consul CA directory ${dir}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    throw new RegistryError(`cannot read the Consul ${TLS_SETTINGS.caPath} ${dir}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
   }
-  const pems = names.filter((n) => /\.(pem|crt)$/i.test(n)).sort();
-  if (pems.length === 0) throw new RegistryError(`the Consul CA directory ${dir} holds no *.pem or *.crt file`);
-  return pems.map((n) => readPem(join(dir, n), 'CA'));
+  const pems = entries
+    .filter((e) => (e.isFile() || e.isSymbolicLink()) && /\.(pem|crt)$/i.test(e.name))
+    .map((e) => e.name)
+    .sort();
+  if (pems.length === 0) throw new RegistryError(`the Consul ${TLS_SETTINGS.caPath} ${dir} holds no *.pem or *.crt file`);
+  if (pems.length > MAX_CA_PATH_FILES) {
+    throw new RegistryError(`the Consul ${TLS_SETTINGS.caPath} ${dir} holds ${pems.length} *.pem / *.crt files; the limit is ${MAX_CA_PATH_FILES}`);
+  }
+  return pems.map((n) => readPem(join(dir, n), 'caPath'));
 }
 
 export class ConsulHttp {
@@ -113,7 +137,7 @@ export class ConsulHttp {
   readonly #auth: Secret | undefined;
 
   constructor(connection: ConsulConnectionOptions = {}) {
-    this.host = connection.host ?? '127.0.0.1';
+    this.host = connection.host ?? CONSUL_DEFAULTS.host;
     this.port = connection.port ?? (connection.secure ? 8501 : 8500);
     this.secure = connection.secure ?? false;
     this.namespace = connection.namespace || undefined;
@@ -125,15 +149,15 @@ export class ConsulHttp {
       throw new RegistryError(`Consul port must be an integer 1-65535, got ${String(connection.port)}`);
     }
     // keepAlive: each blocking query holds one socket; they are reused between rounds.
-    const ca = [...(connection.caFile ? [readPem(connection.caFile, 'CA')] : []), ...(connection.caPath ? readCaPath(connection.caPath) : [])];
+    const ca = [...(connection.caFile ? [readPem(connection.caFile, 'ca')] : []), ...(connection.caPath ? readCaPath(connection.caPath) : [])];
     this.#agent = this.secure
       ? new HttpsAgent({
           keepAlive: true,
           ...(ca.length > 0 ? { ca } : {}),
           // CONSUL_HTTP_SSL_VERIFY=false, as the consul CLI: no verification of the agent's certificate.
           ...(connection.tlsVerify === false ? { rejectUnauthorized: false } : {}),
-          ...(connection.certFile ? { cert: readPem(connection.certFile, 'client certificate') } : {}),
-          ...(connection.keyFile ? { key: readPem(connection.keyFile, 'client key') } : {}),
+          ...(connection.certFile ? { cert: readPem(connection.certFile, 'cert') } : {}),
+          ...(connection.keyFile ? { key: readPem(connection.keyFile, 'key') } : {}),
           ...(connection.tlsServerName ? { servername: connection.tlsServerName } : {}),
         })
       : new HttpAgent({ keepAlive: true });

@@ -26,6 +26,7 @@ import { randomBytes } from 'node:crypto';
 import { isIP, type AddressInfo } from 'node:net';
 import { hostname, networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
 import { InvalidArgumentError, RegistryError } from '../errors.ts';
+import { CONSUL_DEFAULTS } from './consul-connection.ts';
 import { ConsulHttp, type ConsulConnectionOptions } from './consul-http.ts';
 import { createPreflight } from './consul-preflight.ts';
 import { consoleLogger, safeLogger } from './logger.ts';
@@ -35,7 +36,7 @@ import type { Logger } from './types.ts';
 
 /**
  * The agent polls this URL; any 2xx is passing, 429 warning, anything else critical.
- * It must point at the instance's own address or loopback, without credentials
+ * It must point at the instance's own address, or loopback when the agent is on loopback, without credentials
  * (the agent follows redirects from it: see `checkHttpCheck`).
  */
 export interface HttpCheckOptions {
@@ -161,21 +162,26 @@ function showUrl(url: URL | string): string {
   return describeValue(copy.href);
 }
 
-/** Loopback as a check target: 127.0.0.0/8, ::1, `localhost`. */
+/** Loopback: 127.0.0.0/8, ::1 (with or without brackets), `localhost`. */
 function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+  const bare = host.toLowerCase().replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '');
+  return bare === 'localhost' || bare === '::1' || (isIP(bare) === 4 && bare.startsWith('127.'));
 }
 
 /**
  * An HTTP check the agent may run without becoming a request-forgery tool.
  * Consul 1.8.7 follows redirects from a check URL (the CVE-2022-29153 class; its
  * `DisableRedirects` field only exists from 1.9.17 / 1.10.10 / 1.11.5), so the one
- * defence left to the registering side is where the check points: the instance's
- * own address or loopback, an http(s) URL without userinfo, GET or HEAD. Returns
- * the URL and method to send; throws InvalidArgumentError naming the field and the
- * URL (never its credentials).
+ * defence left to the registering side is where the check points: an http(s) URL
+ * without userinfo, GET or HEAD, to the instance's own address, or to loopback
+ * when the agent itself is reached on loopback (`agentHost`), the one case where
+ * the agent's loopback is this instance's host. With an agent elsewhere, a
+ * loopback URL (the instance's own address included, when it is a loopback one)
+ * would make the agent call its own host's loopback services, so it is refused.
+ * Returns the URL and method to send; throws InvalidArgumentError naming the
+ * field and the URL (never its credentials).
  */
-export function checkHttpCheck(check: HttpCheckOptions, ownAddress: string): { url: string; method: 'GET' | 'HEAD' } {
+export function checkHttpCheck(check: HttpCheckOptions, ownAddress: string, agentHost: string): { url: string; method: 'GET' | 'HEAD' } {
   const raw: unknown = check.http;
   let url: URL;
   try {
@@ -193,9 +199,18 @@ export function checkHttpCheck(check: HttpCheckOptions, ownAddress: string): { u
   // Both sides in the WHATWG URL parser's normal form (IPv6 compressed, lower case).
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   const own = new URL(`http://${isIP(ownAddress) === 6 ? `[${ownAddress}]` : ownAddress}/`).hostname.replace(/^\[(.*)\]$/, '$1');
-  if (host !== own && !isLoopbackHost(host)) {
+  const agentLocal = isLoopbackHost(agentHost);
+  if (isLoopbackHost(host)) {
+    if (!agentLocal) {
+      throw new InvalidArgumentError(
+        `check.http must not point at loopback when the Consul agent is not on loopback (agent ${describeValue(agentHost)}), got ${showUrl(url)}: ` +
+          "the agent would call its own host's loopback services, not this instance; use the instance's own address" +
+          (isLoopbackHost(own) ? ' (register a non-loopback address)' : ` (${ownAddress})`),
+      );
+    }
+  } else if (host !== own) {
     throw new InvalidArgumentError(
-      `check.http must point at the instance's own address (${ownAddress}) or loopback, got ${showUrl(url)}: ` +
+      `check.http must point at the instance's own address (${ownAddress})${agentLocal ? ' or loopback' : ''}, got ${showUrl(url)}: ` +
         'the agent follows redirects from a check URL, so a check elsewhere can make it fetch any target',
     );
   }
@@ -286,7 +301,7 @@ export class ConsulRegistration {
           DeregisterCriticalServiceAfter: deregister,
         };
       } else {
-        const { url, method } = checkHttpCheck(check, this.address);
+        const { url, method } = checkHttpCheck(check, this.address, options.connection?.host ?? CONSUL_DEFAULTS.host);
         body.Check = {
           CheckID: this.checkId,
           Name: `${this.name} HTTP`,

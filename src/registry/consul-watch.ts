@@ -17,6 +17,9 @@
  *   will not fix itself in a tight loop;
  * - nothing ends the loop but stop(): whatever a round throws (a user logger that
  *   throws included) is caught, and the next round is always scheduled;
+ * - a blocking query that the agent gate ends early, to give its place to a
+ *   plain read (agent-gate.ts), is queued again with the same index: no failure,
+ *   no back-off, no log;
  * - every answer is validated entry by entry (validate.ts): bad entries are
  *   dropped with a warning, a body that is not a list is one failed round, never
  *   the end of the watch.
@@ -26,7 +29,7 @@ import { agentGate, type AgentGate } from './agent-gate.ts';
 import type { ConsulHttp, ConsulResponse } from './consul-http.ts';
 import { header } from './consul-http.ts';
 import { describeValue } from '../internal/describe.ts';
-import { validateEndpoint, type ValidateOptions } from './validate.ts';
+import { MAX_TAGS, validateEndpoint, type ValidateOptions } from './validate.ts';
 import type { NormalizedQuery, WatchSink, WatchSource } from './watch-hub.ts';
 import type { Endpoint, Logger } from './types.ts';
 
@@ -47,12 +50,14 @@ export interface ConsulWatchOptions extends ValidateOptions {
    * Watch queries in flight at once per agent, for every registry of the process
    * that talks to it (agent-gate.ts): well below the agent's
    * `limits.http_max_conns_per_client` (200 by default), which closes the
-   * connections above it. The rest wait in a fair queue. Default 64.
+   * connections above it. The rest wait in a fair queue, plain reads first;
+   * blocking queries hold at most `maxBlockingQueries - 1` places, so that a
+   * watch's first read never waits out a blocking query. Default 64.
    */
   readonly maxBlockingQueries?: number;
   /**
-   * The blocking wait while more watches share an agent than `maxBlockingQueries`
-   * allows, so that the places rotate through every watch. Default 5 000 ms.
+   * The blocking wait while more watches share an agent than there are places
+   * for blocking queries, so that the places rotate through every watch. Default 5 000 ms.
    */
   readonly contendedWaitMs?: number;
   /** Jitter source in [0, 1) for the back-off (tests). Default Math.random. */
@@ -78,9 +83,13 @@ interface HealthEntry {
  * Checks the watch options, naming the field and the value: `waitMs` 1 s to
  * 10 min (Consul's range), `minIntervalMs` >= 0, `backoffBaseMs` > 0,
  * `backoffMaxMs` >= `backoffBaseMs`, `maxBlockingQueries` an integer 1-10000,
- * `contendedWaitMs` 1 s to 10 min. Throws InvalidArgumentError.
+ * `contendedWaitMs` 1 s to 10 min. Throws InvalidArgumentError. `where` names
+ * the options in the message (`createMesh({ consulWatch })` passes `consulWatch`).
  */
-export function validateWatchOptions(options: ConsulWatchOptions): void {
+export function validateWatchOptions(options: ConsulWatchOptions, where = 'Consul watch options'): void {
+  if (typeof options !== 'object' || (options as unknown) === null) {
+    throw new InvalidArgumentError(`invalid ${where}: must be an object, got ${describeValue(options)}`);
+  }
   const problems: string[] = [];
   const num = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
   const { waitMs, minIntervalMs, backoffBaseMs, backoffMaxMs, maxBlockingQueries, contendedWaitMs, random } = options;
@@ -98,7 +107,7 @@ export function validateWatchOptions(options: ConsulWatchOptions): void {
   if (contendedWaitMs !== undefined && !(num(contendedWaitMs) && contendedWaitMs >= 1_000 && contendedWaitMs <= 600_000))
     problems.push(`contendedWaitMs must be from 1000 to 600000 ms, got ${String(contendedWaitMs)}`);
   if (random !== undefined && typeof random !== 'function') problems.push(`random must be a function, got ${typeof random}`);
-  if (problems.length > 0) throw new InvalidArgumentError(`invalid Consul watch options: ${problems.join('; ')}`);
+  if (problems.length > 0) throw new InvalidArgumentError(`invalid ${where}: ${problems.join('; ')}`);
 }
 
 /** The client timeout of a query: above `wait` plus Consul's jitter (wait/16), plus a margin; a plain read gets 10 s + the margin. */
@@ -121,6 +130,8 @@ export class ConsulHealthWatch implements WatchSource {
   #abort: AbortController | undefined;
   #hadInstances = false;
   #warnedEmpty = false;
+  /** Endpoint ids whose tags were cut to 64 in the last answer: warned about once while they stay so. */
+  #tagsCut = new Set<string>();
   /** Requests sent so far (for tests and stats). */
   requests = 0;
   readonly #waitMs: number;
@@ -220,12 +231,18 @@ export class ConsulHealthWatch implements WatchSource {
     this.#abort = abort;
     let res: ConsulResponse;
     let release: (() => void) | undefined;
+    // An object, so that TypeScript does not narrow the flag that the gate's callback sets.
+    const turn = { preempted: false };
     try {
       await this.#preflight();
       if (this.#isStopped()) return;
       const blocking = this.#index > 0n;
       // A place among the agent's watch queries (agent-gate.ts); undefined once stopped.
-      release = await this.#gate.acquire(blocking ? 'block' : 'read', abort.signal);
+      // A blocking query the gate ends early for a plain read keeps its index: not a failure.
+      release = await this.#gate.acquire(blocking ? 'block' : 'read', abort.signal, () => {
+        turn.preempted = true;
+        abort.abort();
+      });
       if (release === undefined || this.#isStopped()) return;
       this.#lastStart = Date.now();
       const query: Record<string, string | readonly string[]> = {};
@@ -252,6 +269,11 @@ export class ConsulHealthWatch implements WatchSource {
       });
     } catch (err) {
       if (this.#isStopped()) return;
+      if (turn.preempted) {
+        // The gate took the place back for a plain read: queue again with the same index.
+        this.#schedule(0);
+        return;
+      }
       this.#failed(err instanceof Error ? err : new RegistryError(String(err)));
       return;
     } finally {
@@ -288,6 +310,7 @@ export class ConsulHealthWatch implements WatchSource {
   #toEndpoints(entries: HealthEntry[]): Endpoint[] {
     const out: Endpoint[] = [];
     const seen = new Set<string>();
+    const tagsCut = new Set<string>();
     for (const entry of entries) {
       const svc = (entry as HealthEntry | null)?.Service;
       const node = (entry as HealthEntry | null)?.Node;
@@ -319,11 +342,23 @@ export class ConsulHealthWatch implements WatchSource {
         continue;
       }
       const e = result.endpoint;
-      if (!this.#query.tags.every((t) => e.tags.includes(t))) continue;
+      if (result.tagsCut !== undefined) {
+        tagsCut.add(e.id);
+        if (!this.#tagsCut.has(e.id)) {
+          this.#logger.warn(
+            `kept the first ${MAX_TAGS} of ${MAX_TAGS + result.tagsCut} tags of a Consul endpoint of ${this.#query.service} (inmesh reads at most ${MAX_TAGS} tags per instance)`,
+            { service: this.#query.service, id: e.id },
+          );
+        }
+      }
+      // Against every tag the entry has (Consul filtered on them), not only the kept ones.
+      const allTags: readonly unknown[] = Array.isArray(svc.Tags) ? svc.Tags : e.tags;
+      if (!this.#query.tags.every((t) => allTags.includes(t))) continue;
       if (seen.has(e.id)) continue;
       seen.add(e.id);
       out.push(e);
     }
+    this.#tagsCut = tagsCut;
     return out;
   }
 

@@ -7,7 +7,7 @@
 import type { PolicyIssue } from '../errors.ts';
 import type { Endpoint } from './types.ts';
 import { describeValue } from '../internal/describe.ts';
-import { parseHostPort, validateEndpoint, withoutUserinfo, type ValidateOptions } from './validate.ts';
+import { labelProblems, parseHostPort, validateEndpoint, withoutUserinfo, type ValidateOptions } from './validate.ts';
 
 /** One endpoint as written in code or a file. */
 export type EndpointEntry =
@@ -70,6 +70,11 @@ export function parseEntries(list: unknown, path: string, issues: PolicyIssue[],
     );
     if (!result.ok) {
       issues.push({ path: at, value, message: result.reason });
+      return;
+    }
+    // Written for inmesh: more than MAX_TAGS tags is the author's to fix, not cut silently (Consul entries keep the first ones).
+    if (result.tagsCut !== undefined) {
+      issues.push({ path: at, value, message: labelProblems(raw.tags, undefined).join('; ') });
       return;
     }
     if (raw.weight !== undefined && raw.weight !== result.endpoint.weight) {

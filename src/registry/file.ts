@@ -9,18 +9,20 @@
  * ```
  *
  * The file is read in the constructor (a missing or invalid file throws an
- * InvalidPolicyError naming the file and every bad entry). It is then watched
+ * InvalidPolicyError naming the file and every bad entry). Only a regular file
+ * of at most `MAX_ENDPOINTS_FILE_BYTES` (1 MiB) is read: a FIFO, a device or a
+ * directory is refused at once, never read without end. It is then watched
  * through its directory (`fs.watch` on the folder, so editors and deploy tools
  * that write a new file and rename it over the old one are followed), with a
  * debounce. A reload that fails keeps the last good set: the error is logged
  * (file and entries named), subscribers' `onError` hears it, and `staleness()`
  * grows until a good version arrives.
  */
-import { watch, readFileSync, type FSWatcher } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, extname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ErrorCodes, InvalidPolicyError, type PolicyIssue } from '../errors.ts';
+import { readBoundedFile } from '../internal/read-file.ts';
 import { parseEntries } from './entries.ts';
 import { consoleLogger, safeLogger } from './logger.ts';
 import { SnapshotFeed, withTags } from './snapshot-feed.ts';
@@ -40,6 +42,19 @@ export interface FileRegistryOptions extends ValidateOptions {
 
 type Snapshot = ReadonlyMap<string, readonly Endpoint[]>;
 
+/** Largest endpoints file read (bytes): the policy file's limit; tens of thousands of entries. */
+export const MAX_ENDPOINTS_FILE_BYTES = 1024 * 1024;
+
+/** The file's text, or an InvalidPolicyError naming the file and why it cannot be read; `missing` when it does not exist. */
+function readEndpointsFile(path: string): { text: string } | { error: InvalidPolicyError; missing: boolean } {
+  const read = readBoundedFile(path, MAX_ENDPOINTS_FILE_BYTES);
+  if (read.ok) return { text: read.text };
+  return {
+    error: new InvalidPolicyError(`endpoints file ${path}`, [{ path: '', value: path, message: `cannot read the file: ${read.reason}` }], ErrorCodes.INVALID_CONFIG),
+    missing: read.code === 'ENOENT',
+  };
+}
+
 export class FileRegistry implements Registry {
   readonly kind = 'file' as const;
   readonly allowLinkLocal: boolean;
@@ -54,8 +69,6 @@ export class FileRegistry implements Registry {
   #watcher: FSWatcher | undefined;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
-  #loading: Promise<void> | undefined;
-  #again = false;
   #failing = false;
 
   readonly #options: FileRegistryOptions;
@@ -65,16 +78,9 @@ export class FileRegistry implements Registry {
     this.allowLinkLocal = options.allowLinkLocal === true;
     this.path = resolve(options.path);
     this.#logger = safeLogger(options.logger ?? consoleLogger);
-    let text: string;
-    try {
-      text = readFileSync(this.path, 'utf8');
-    } catch (err) {
-      throw new InvalidPolicyError(
-        `endpoints file ${this.path}`,
-        [{ path: '', value: undefined, message: `cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})` }],
-        ErrorCodes.INVALID_CONFIG,
-      );
-    }
+    const read = readEndpointsFile(this.path);
+    if ('error' in read) throw read.error;
+    const text = read.text;
     this.#text = text;
     this.#snapshot = this.#parse(text);
     this.#feed = new SnapshotFeed((q) => withTags(this.#snapshot.get(q.service) ?? [], q));
@@ -127,15 +133,6 @@ export class FileRegistry implements Registry {
     }
   }
 
-  #reloadAgain(): boolean {
-    return this.#again && !this.#closed;
-  }
-
-  /** A method, so that TypeScript does not narrow the field across awaits. */
-  #isClosed(): boolean {
-    return this.#closed;
-  }
-
   #schedule(): void {
     if (this.#closed) return;
     if (this.#timer) clearTimeout(this.#timer);
@@ -147,35 +144,25 @@ export class FileRegistry implements Registry {
   }
 
   /** Reads the file again now (also what the watcher triggers). Never throws: failures are logged and keep the last good set. */
-  async reload(): Promise<void> {
-    if (this.#loading) {
-      this.#again = true;
-      return this.#loading;
-    }
-    this.#loading = (async () => {
-      do {
-        this.#again = false;
-        await this.#reloadOnce();
-      } while (this.#reloadAgain());
-    })().finally(() => (this.#loading = undefined));
-    return this.#loading;
+  reload(): Promise<void> {
+    this.#reloadOnce();
+    return Promise.resolve();
   }
 
-  async #reloadOnce(): Promise<void> {
-    let text: string;
-    try {
-      text = await readFile(this.path, 'utf8');
-    } catch (err) {
+  #reloadOnce(): void {
+    if (this.#closed) return;
+    // A bounded, synchronous read of a regular file of at most 1 MiB (a FIFO or a device is refused, never waited on).
+    const read = readEndpointsFile(this.path);
+    if ('error' in read) {
       // Mid-rename the file can be missing for a moment; the rename event reloads again.
-      const code = (err as NodeJS.ErrnoException).code ?? 'error';
-      if (code === 'ENOENT') {
+      if (read.missing) {
         this.#logger.warn(`endpoints file ${this.path} is missing; keeping the last good set`);
         return;
       }
-      this.#failed(new InvalidPolicyError(`endpoints file ${this.path}`, [{ path: '', value: undefined, message: `cannot read the file (${code})` }], ErrorCodes.INVALID_CONFIG));
+      this.#failed(read.error);
       return;
     }
-    if (this.#isClosed()) return;
+    const text = read.text;
     if (text === this.#text) {
       // Back to the last good version after a broken one: tell the watches they are current again.
       if (this.#failing) {
@@ -218,6 +205,6 @@ export class FileRegistry implements Registry {
     if (this.#timer) clearTimeout(this.#timer);
     this.#watcher?.close();
     this.#hub.close();
-    return this.#loading ?? Promise.resolve();
+    return Promise.resolve();
   }
 }

@@ -14,7 +14,10 @@
  * - port: an integer 1-65535 (strings only in `parseHostPort`, digits only).
  * - tags and meta: `labelProblems`, the one set of rules that discovery applies
  *   to every entry and registration applies before anything is sent, so that an
- *   instance inmesh registers is always one inmesh can find.
+ *   instance inmesh registers is always one inmesh can find. One exception, on
+ *   the discovery side only: an entry with more than 64 tags keeps its first 64
+ *   (`tagsCut` says how many went), because Consul sets no limit on the tag count
+ *   and other tools register such instances; registration still refuses them.
  * - weight: an integer >= 1 (anything else becomes 1).
  */
 import { isIP } from 'node:net';
@@ -38,12 +41,17 @@ export interface RawEndpoint {
   zone?: unknown;
 }
 
-export type ValidationResult = { ok: true; endpoint: Endpoint } | { ok: false; reason: string };
+/**
+ * A checked endpoint, or the reason it was refused. `tagsCut`: how many tags past
+ * the first 64 were cut off (absent when none were).
+ */
+export type ValidationResult = { ok: true; endpoint: Endpoint; tagsCut?: number } | { ok: false; reason: string };
 
 const LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 const NUMERIC_LABEL = /^(?:\d+|0x[0-9a-f]*)$/i;
 const METADATA_HOSTS = new Set(['metadata.google.internal', 'metadata', 'metadata.goog', 'instance-data', 'instance-data.ec2.internal']);
-const MAX_TAGS = 64;
+/** The most tags an instance may have (registration refuses more; discovery keeps the first ones). */
+export const MAX_TAGS = 64;
 const MAX_META = 64;
 const MAX_STRING = 512;
 const CONTROL = /[\u0000-\u001f\u007f]/;
@@ -204,9 +212,12 @@ export function validateEndpoint(raw: RawEndpoint, options: ValidateOptions = {}
     id = given;
   }
 
-  const labelProblem = labelProblems(raw.tags, raw.meta)[0];
+  // More than 64 tags: the first 64 are kept and checked, the rest never read.
+  const tagsCut = Array.isArray(raw.tags) && raw.tags.length > MAX_TAGS ? raw.tags.length - MAX_TAGS : 0;
+  const rawTags: unknown = tagsCut > 0 ? (raw.tags as unknown[]).slice(0, MAX_TAGS) : raw.tags;
+  const labelProblem = labelProblems(rawTags, raw.meta)[0];
   if (labelProblem !== undefined) return { ok: false, reason: labelProblem };
-  const tags = Array.isArray(raw.tags) ? (raw.tags as string[]) : [];
+  const tags = Array.isArray(rawTags) ? (rawTags as string[]) : [];
   const meta: Record<string, string> = { ...(raw.meta as Record<string, string> | null | undefined) };
 
   const weight = typeof raw.weight === 'number' && Number.isInteger(raw.weight) && raw.weight >= 1 && raw.weight <= 1_000_000 ? raw.weight : 1;
@@ -222,7 +233,7 @@ export function validateEndpoint(raw: RawEndpoint, options: ValidateOptions = {}
     ...(datacenter ? { datacenter } : {}),
     ...(zone ? { zone } : {}),
   });
-  return { ok: true, endpoint };
+  return tagsCut > 0 ? { ok: true, endpoint, tagsCut } : { ok: true, endpoint };
 }
 
 /**

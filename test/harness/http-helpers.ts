@@ -98,6 +98,8 @@ export async function hostileResponder(answerAll?: (request: RecordedRequest, co
   host: string;
   port: number;
   requests: RecordedRequest[];
+  /** The most requests it has held open at once (answered or not yet). */
+  readonly maxInFlight: number;
   push(answer: ScriptedAnswer): void;
   close(): Promise<void>;
 }> {
@@ -105,6 +107,8 @@ export async function hostileResponder(answerAll?: (request: RecordedRequest, co
   const script: ScriptedAnswer[] = [];
   let held: (() => void)[] = [];
   let served = 0;
+  let inFlight = 0;
+  let maxInFlight = 0;
   const answer = (res: ServerResponse, a: ScriptedAnswer): void => {
     const text = a.raw ?? JSON.stringify(a.body);
     res.writeHead(a.status ?? 200, { 'content-type': 'application/json', ...(a.index === undefined ? {} : { 'x-consul-index': a.index }) });
@@ -113,6 +117,10 @@ export async function hostileResponder(answerAll?: (request: RecordedRequest, co
   const server = createServer((req, res) => {
     const r = record(req);
     requests.push(r);
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    // 'close' follows the end of the answer or a connection the client dropped: once per request.
+    res.once('close', () => inFlight--);
     if (answerAll) {
       answer(res, answerAll(r, requests.length));
       return;
@@ -144,6 +152,9 @@ export async function hostileResponder(answerAll?: (request: RecordedRequest, co
     host: '127.0.0.1',
     port,
     requests,
+    get maxInFlight() {
+      return maxInFlight;
+    },
     push: (a) => {
       script.push(a);
       const waiting = held;

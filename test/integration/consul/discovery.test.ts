@@ -171,6 +171,39 @@ describe('consul discovery and registration (real agent)', () => {
     expect(ids(blue)).toEqual([`${name}-1`]);
   });
 
+  it('keeps an instance with more than 64 tags (Consul has no limit) with its first 64, warning once per watch while it stays so', async () => {
+    const { url } = sharedConsul();
+    const name = unique('manytags');
+    const tags = Array.from({ length: 70 }, (_, i) => `t${String(i).padStart(2, '0')}`);
+    const put = (version: string, list: string[]) =>
+      consulApi(url, 'PUT', '/v1/agent/service/register', { ID: `${name}-1`, Name: name, Port: 18089, Address: '127.0.0.1', Tags: list, Meta: { version } });
+    await put('1', tags);
+    cleanups.push(async () => {
+      await consulApi(url, 'PUT', `/v1/agent/service/deregister/${name}-1`);
+    });
+    const logger = captureLogger();
+    const r = registry(logger);
+    const { rec } = watch(r, name);
+    const first = await rec.until((e) => e[0]?.meta.version === '1', 10_000, 'the instance with 70 tags');
+    expect(ids(first)).toEqual([`${name}-1`]);
+    expect(first[0]?.tags).toEqual(tags.slice(0, 64));
+    const cutWarnings = () => logger.warnings().filter((m) => m.includes(`tags of a Consul endpoint of ${name}`));
+    expect(cutWarnings()).toEqual([`kept the first 64 of 70 tags of a Consul endpoint of ${name} (inmesh reads at most 64 tags per instance)`]);
+    // Another answer with the instance still over the limit: no second warning.
+    await put('2', tags);
+    await rec.until((e) => e[0]?.meta.version === '2', 10_000, 'the second answer');
+    expect(cutWarnings()).toHaveLength(1);
+    // Back under the limit, then over it again: a new warning.
+    await put('3', tags.slice(0, 3));
+    expect((await rec.until((e) => e[0]?.meta.version === '3', 10_000, 'the instance with 3 tags'))[0]?.tags).toEqual(tags.slice(0, 3));
+    await put('4', tags);
+    await rec.until((e) => e[0]?.meta.version === '4', 10_000, 'the instance with 70 tags again');
+    expect(cutWarnings()).toHaveLength(2);
+    // A tag past the first 64 still selects the instance (Consul filtered on every tag); that query's watch warns once too.
+    expect(ids(await r.resolve({ service: name, tags: ['t69'] }))).toEqual([`${name}-1`]);
+    expect(cutWarnings()).toHaveLength(3);
+  });
+
   it('re-registers when the agent forgets the instance', async () => {
     const { host, port, url } = sharedConsul();
     const name = unique('forget');

@@ -219,7 +219,8 @@ describe('hostile registry data', () => {
     await expect.poll(() => responder.requests.filter((r) => r.query.has('index')).length, { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
     const waits = responder.requests.filter((r) => r.query.has('index')).map((r) => r.query.get('wait'));
     expect(new Set(waits)).toEqual(new Set(['2s']));
-    // One place: never two queries of this registry at the responder at once.
+    // Both watches took their turns in the one place, and never two queries of this registry were at the responder at once.
     expect(new Set(responder.requests.filter((r) => r.query.has('index')).map((r) => r.path)).size).toBe(2);
+    expect(responder.maxInFlight).toBe(1);
   });
 });

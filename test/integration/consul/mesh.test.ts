@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createMesh, NoEndpointsError, type Mesh } from '../../../src/index.ts';
+import { ClosedError, createMesh, NoEndpointsError, type Mesh } from '../../../src/index.ts';
 import { consulApi, sharedConsul, sharedConsulAddr } from '../../harness/consul.ts';
 
 describe('mesh with the real Consul agent', () => {
@@ -55,6 +55,27 @@ describe('mesh with the real Consul agent', () => {
       await new Promise((r) => setTimeout(r, 20));
     }
     expect(error).toBeInstanceOf(NoEndpointsError);
+  });
+
+  it('close() while register() is in flight: the instance leaves again, its timers stop, register() rejects with ClosedError', async () => {
+    const name = `late-${randomBytes(3).toString('hex')}`;
+    const mesh = createMesh({ env: { CONSUL_HTTP_ADDR: sharedConsulAddr() }, telemetry: { enabled: false } });
+    closers.push(() => mesh.close());
+    const base = sharedConsul().url;
+    const registering = mesh.register({ name, port: 18403, address: '127.0.0.1', verifyIntervalMs: 50 });
+    const outcome = registering.then(
+      () => 'registered',
+      (e: unknown) => e,
+    );
+    await mesh.close();
+    // When close() resolves the register() has settled and nothing is left in Consul.
+    const settled = await Promise.race([outcome, Promise.resolve('still in flight')]);
+    expect(settled).toBeInstanceOf(ClosedError);
+    const services = async () => Object.values((await consulApi<Record<string, { Service: string }>>(base, 'GET', '/v1/agent/services')).data).filter((s) => s.Service === name);
+    expect(await services()).toEqual([]);
+    // No timer is left to register it again (the verify interval is 50 ms): still gone a few intervals later.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await services()).toEqual([]);
   });
 
   it('mesh.register() without a name and port says how to give them', async () => {

@@ -4,8 +4,8 @@
  * ConsulConnection shape, as CONSUL_CACERT / CONSUL_CLIENT_CERT /
  * CONSUL_CLIENT_KEY / CONSUL_TLS_SERVER_NAME give them.
  */
-import { execFile } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/load.ts';
 import { RegistryError } from '../../../src/errors.ts';
 import { ConsulRegistry } from '../../../src/registry/consul.ts';
+import { MAX_TLS_FILE_BYTES } from '../../../src/registry/consul-http.ts';
 import { registerService } from '../../../src/registry/consul-register.ts';
 import { findConsulBinary } from '../../harness/consul-binary.ts';
 import { startConsulAgent, type ConsulAgent } from '../../harness/consul-agent.ts';
@@ -73,7 +74,7 @@ describe('consul over TLS (own agent, mTLS on the HTTPS port)', () => {
     } finally {
       await noCert.close();
     }
-    expect(() => new ConsulRegistry({ connection: { secure: true, caFile: pem('missing.pem') } })).toThrow(/cannot read the Consul CA file .*missing\.pem: ENOENT/);
+    expect(() => new ConsulRegistry({ connection: { secure: true, caFile: pem('missing.pem') } })).toThrow(/cannot read the Consul CA file \(CONSUL_CACERT \/ caFile\) .*missing\.pem: no such file/);
   });
 
   it('CONSUL_CAPATH (a CA directory) verifies the agent; CONSUL_HTTP_SSL_VERIFY=false skips verification; neither fails', async () => {
@@ -101,6 +102,61 @@ describe('consul over TLS (own agent, mTLS on the HTTPS port)', () => {
     expect((unverified as Error).message).toMatch(/failed: (SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|DEPTH_ZERO_SELF_SIGNED_CERT)/);
     const empty = join(dir, 'empty.d');
     mkdirSync(empty, { recursive: true });
-    expect(() => new ConsulRegistry({ connection: { secure: true, caPath: empty } })).toThrow(`the Consul CA directory ${empty} holds no *.pem or *.crt file`);
+    expect(() => new ConsulRegistry({ connection: { secure: true, caPath: empty } })).toThrow(`the Consul CA directory (CONSUL_CAPATH / caPath) ${empty} holds no *.pem or *.crt file`);
+  });
+
+  it('reads only regular TLS files of at most 1 MiB: /dev/zero, a FIFO and a directory are refused at once, naming the setting and the path', () => {
+    const special = join(dir, 'special');
+    mkdirSync(special, { recursive: true });
+    const fifo = join(special, 'fifo.pem');
+    execFileSync('mkfifo', [fifo]);
+    const directory = join(special, 'dir.pem');
+    mkdirSync(directory);
+    const big = join(special, 'big.pem');
+    writeFileSync(big, '');
+    truncateSync(big, MAX_TLS_FILE_BYTES + 1);
+    const cases: [string, string][] = [
+      ['/dev/zero', 'a device, expected a regular file'],
+      [fifo, 'a FIFO (named pipe), expected a regular file'],
+      [directory, 'a directory, expected a regular file'],
+      [big, '1048577 bytes is too large (the limit is 1 MiB)'],
+    ];
+    const settings: [string, string][] = [
+      ['caFile', 'CA file (CONSUL_CACERT / caFile)'],
+      ['certFile', 'client certificate (CONSUL_CLIENT_CERT / certFile)'],
+      ['keyFile', 'client key (CONSUL_CLIENT_KEY / keyFile)'],
+    ];
+    for (const [field, setting] of settings) {
+      for (const [file, reason] of cases) {
+        expect(() => new ConsulRegistry({ connection: { secure: true, [field]: file } })).toThrow(new RegistryError(`cannot read the Consul ${setting} ${file}: ${reason}`));
+      }
+    }
+  });
+
+  it('CONSUL_CAPATH: only regular files of the directory are read; a FIFO, a directory or a link to a device named *.pem is never read', async () => {
+    const caDir = join(dir, 'ca-special.d');
+    mkdirSync(caDir, { recursive: true });
+    copyFileSync(pem('consul-agent-ca.pem'), join(caDir, 'consul-agent-ca.pem'));
+    execFileSync('mkfifo', [join(caDir, 'fifo.pem')]);
+    mkdirSync(join(caDir, 'sub.crt'));
+    const connection = {
+      host: '127.0.0.1',
+      port: agent.httpsPort!,
+      secure: true,
+      caPath: caDir,
+      certFile: pem('dc1-client-consul-0.pem'),
+      keyFile: pem('dc1-client-consul-0-key.pem'),
+      tlsServerName: 'server.dc1.consul',
+    };
+    const registry = new ConsulRegistry({ connection, logger: captureLogger() });
+    try {
+      expect(await registry.resolve({ service: 'nothing-here' })).toEqual([]);
+    } finally {
+      await registry.close();
+    }
+    symlinkSync('/dev/zero', join(caDir, 'zero.pem'));
+    expect(() => new ConsulRegistry({ connection })).toThrow(
+      new RegistryError(`cannot read the Consul CA directory (CONSUL_CAPATH / caPath) ${join(caDir, 'zero.pem')}: a device, expected a regular file`),
+    );
   });
 });

@@ -1,6 +1,6 @@
 /** maxUpstreams bounds the upstreams (registry watches + pools) that host names can create. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createMesh, InvalidArgumentError, type Mesh } from '../../../src/index.ts';
+import { createMesh, InvalidArgumentError, type ConsulWatchOptions, type Mesh } from '../../../src/index.ts';
 import { closeAll, ok, startServer } from '../client/helpers.ts';
 
 let mesh: Mesh | undefined;
@@ -47,5 +47,15 @@ describe('maxUpstreams', () => {
   it('a bad value is refused at createMesh, naming the field and the value', () => {
     expect(() => createMesh({ maxUpstreams: 0 })).toThrow('maxUpstreams must be an integer >= 1 (got 0)');
     expect(() => createMesh({ maxUpstreams: 1.5 })).toThrow('maxUpstreams must be an integer >= 1 (got 1.5)');
+  });
+
+  it('bad consulWatch options are refused at createMesh, naming the field and the value, not at every later Consul call', () => {
+    expect(() => createMesh({ consulWatch: { maxBlockingQueries: 0 }, telemetry: { enabled: false } })).toThrow(
+      new InvalidArgumentError('invalid consulWatch: maxBlockingQueries must be an integer from 1 to 10000, got 0'),
+    );
+    expect(() => createMesh({ consulWatch: { waitMs: 10, contendedWaitMs: 1e9 }, telemetry: { enabled: false } })).toThrow(
+      /^invalid consulWatch: waitMs must be from 1000 to 600000 ms .*, got 10; contendedWaitMs must be from 1000 to 600000 ms, got 1000000000$/,
+    );
+    expect(() => createMesh({ consulWatch: 5 as unknown as ConsulWatchOptions, telemetry: { enabled: false } })).toThrow('invalid consulWatch: must be an object, got 5');
   });
 });

@@ -1,9 +1,10 @@
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { InvalidPolicyError } from '../../../src/errors.ts';
-import { FileRegistry } from '../../../src/registry/file.ts';
+import { FileRegistry, MAX_ENDPOINTS_FILE_BYTES } from '../../../src/registry/file.ts';
 import { captureLogger, EndpointRecorder, ids } from '../../harness/registry-helpers.ts';
 
 describe('FileRegistry', () => {
@@ -51,9 +52,57 @@ describe('FileRegistry', () => {
     expect(e.issues.map((i) => i.path)).toEqual(['services.orders[1]', 'services.orders[2]', 'services.orders[3]']);
     expect(e.message).toMatch(/services\.orders\[1\]: a cloud metadata address/);
     expect(e.message).toMatch(/services\.orders\[3\]: unknown field "colour"/);
-    expect(() => new FileRegistry({ path: join(dir, 'missing.yaml') })).toThrow(/missing\.yaml.*\n.*cannot read the file \(ENOENT\)/);
+    expect(() => new FileRegistry({ path: join(dir, 'missing.yaml') })).toThrow(/missing\.yaml.*\n.*cannot read the file: no such file/);
     writeFileSync(f, 'services: [');
     expect(() => new FileRegistry({ path: f, watch: false })).toThrow(/not valid YAML/);
+  });
+
+  it('reads only a regular file of at most 1 MiB: /dev/zero, a FIFO, a directory and a larger file are refused at once', () => {
+    const dir = tempDir();
+    const fifo = join(dir, 'fifo.yaml');
+    execFileSync('mkfifo', [fifo]);
+    const directory = join(dir, 'dir.yaml');
+    mkdirSync(directory);
+    const big = join(dir, 'big.yaml');
+    writeFileSync(big, 'services: {}\n');
+    truncateSync(big, MAX_ENDPOINTS_FILE_BYTES + 1);
+    expect(MAX_ENDPOINTS_FILE_BYTES).toBe(1024 * 1024);
+    const cases: [string, string][] = [
+      ['/dev/zero', 'a device, expected a regular file'],
+      [fifo, 'a FIFO (named pipe), expected a regular file'],
+      [directory, 'a directory, expected a regular file'],
+      [big, '1048577 bytes is too large (the limit is 1 MiB)'],
+    ];
+    for (const [path, reason] of cases) {
+      let error: unknown;
+      try {
+        new FileRegistry({ path, watch: false });
+      } catch (err) {
+        error = err;
+      }
+      expect(error).toBeInstanceOf(InvalidPolicyError);
+      expect((error as InvalidPolicyError).source).toBe(`endpoints file ${path}`);
+      expect((error as InvalidPolicyError).issues).toEqual([{ path: '', value: path, message: `cannot read the file: ${reason}` }]);
+    }
+  });
+
+  it('a reload that finds a FIFO in place of the file fails at once and keeps the last good set', async () => {
+    const dir = tempDir();
+    const f = join(dir, 'endpoints.yaml');
+    writeFileSync(f, 'services:\n  orders: [127.0.0.1:8080]\n');
+    const logger = captureLogger();
+    const registry = new FileRegistry({ path: f, logger, watch: false });
+    cleanups.push(() => registry.close());
+    const errors: string[] = [];
+    const rec = new EndpointRecorder();
+    registry.subscribe({ service: 'orders' }, rec.listener, { onError: (e) => errors.push(e.message) });
+    const fifo = join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    renameSync(fifo, f);
+    await registry.reload();
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toContain('cannot read the file: a FIFO (named pipe), expected a regular file');
+    expect(ids(await registry.resolve({ service: 'orders' }))).toEqual(['127.0.0.1:8080']);
   });
 
   it('picks up a change (in place and by rename-replace), keeps the last good set on a broken version', async () => {

@@ -46,6 +46,18 @@ describe('StaticRegistry', () => {
     expect(e.message).toContain('INMESH_ENDPOINTS_X[0]: port must be an integer 1-65535');
   });
 
+  it('an entry written for inmesh with more than 64 tags is refused (only Consul entries keep their first 64)', () => {
+    const tags = Array.from({ length: 65 }, (_, i) => `t${i}`);
+    let error: unknown;
+    try {
+      new StaticRegistry({ env: false, services: { users: [{ address: '10.0.0.1', port: 80, tags }] } });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(InvalidPolicyError);
+    expect((error as InvalidPolicyError).issues.map((i) => [i.path, i.message])).toEqual([['services.users[0]', 'tags must be at most 64, got 65']]);
+  });
+
   it('refuses an endpoint with user:password@ without repeating the password anywhere', () => {
     let error: unknown;
     try {

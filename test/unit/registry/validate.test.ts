@@ -68,7 +68,6 @@ describe('validateEndpoint', () => {
     const bad: [unknown, unknown, RegExp][] = [
       [['a\r\nb'], undefined, /^tags\[0\] must not contain control characters .*: "a\\r\\nb"$/],
       [['x'.repeat(10_240)], undefined, /^tags\[0\] must be at most 512 characters, got 10240: "x+\.\.\.$/],
-      [Array.from({ length: 65 }, () => 't'), undefined, /^tags must be at most 64, got 65$/],
       [undefined, { k: 'nul\u0000' }, /^meta\["k"\] must not contain control characters/],
       [undefined, JSON.parse('{"__proto__":"x"}'), /^meta\["__proto__"\]: the key "__proto__" is refused$/],
       [undefined, Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v'])), /^meta must have at most 64 keys, got 65$/],
@@ -84,6 +83,21 @@ describe('validateEndpoint', () => {
     expect(labelProblems(tags, meta)).toEqual([]);
     const ok = validateEndpoint({ address: '10.0.0.1', port: 80, tags, meta });
     expect(ok.ok && ok.endpoint.tags.length).toBe(64);
+    expect(ok.ok && ok.tagsCut).toBeUndefined();
+  });
+
+  it('more than 64 tags: registration refuses them, discovery keeps the entry with its first 64 and says how many went', () => {
+    const tags = Array.from({ length: 70 }, (_, i) => `t${i}`);
+    expect(labelProblems(tags, undefined)).toEqual(['tags must be at most 64, got 70']);
+    const r = validateEndpoint({ address: '10.0.0.1', port: 80, tags });
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.endpoint.tags).toEqual(tags.slice(0, 64));
+    expect(r.tagsCut).toBe(6);
+    // Only the kept tags are checked: a bad one past the first 64 is never read; one among them still refuses the entry.
+    expect(validateEndpoint({ address: '10.0.0.1', port: 80, tags: [...tags.slice(0, 64), 'bad\n'] }).ok).toBe(true);
+    const early = validateEndpoint({ address: '10.0.0.1', port: 80, tags: ['bad\n', ...tags] });
+    expect(early.ok ? 'accepted' : early.reason).toMatch(/^tags\[0\] must not contain control characters/);
   });
 
   it('strict host names', () => {
