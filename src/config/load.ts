@@ -17,8 +17,9 @@ import { Secret } from '../internal/secret.ts';
 import { explainPolicy, resolvePolicy } from '../policy/index.ts';
 import type { PolicyDocument } from '../policy/schema.ts';
 import type { ResolvedPolicy } from '../policy/types.ts';
-import { endpointsVariable, policyIssues } from '../policy/validate.ts';
+import { endpointsVariable, formatPath, policyIssues } from '../policy/validate.ts';
 import { suggest } from '../policy/suggest.ts';
+import { findDuplicateKey } from './json-keys.ts';
 import { ENV_VARIABLES, parseConsulAddress, redactAddress, redactUrl, type SettingsLayer } from './env.ts';
 import { CONSUL_DEFAULTS, type ConsulConnection } from '../registry/consul-connection.ts';
 
@@ -227,13 +228,22 @@ function deeperThan(value: unknown, limit: number): boolean {
   return false;
 }
 
+/** Line and column (1-based) of an offset in a text. */
+function lineAndColumn(text: string, offset: number): [line: number, col: number] {
+  const before = text.slice(0, offset).split(/\r?\n/);
+  return [before.length, (before.at(-1)?.length ?? 0) + 1];
+}
+
 /**
  * JSON files (by their `.json` name) are parsed with JSON.parse, which is
- * linear; the YAML parser's duplicate-key check is quadratic in the keys of a
- * map. Every failure (syntax, an alias bomb the YAML parser stops, excessive
- * nesting) becomes an InvalidPolicyError naming the file.
+ * linear (the YAML parser's duplicate-key check is quadratic in the keys of a
+ * map), then scanned for duplicate keys, which JSON.parse would merge silently.
+ * A leading byte order mark (U+FEFF, as some editors write) is skipped for both
+ * formats. Every failure (syntax, a duplicate key, an alias bomb the YAML parser
+ * stops, excessive nesting) becomes an InvalidPolicyError naming the file.
  */
-function parsePolicyText(file: string, text: string): unknown {
+function parsePolicyText(file: string, withBom: string): unknown {
+  const text = withBom.startsWith('\uFEFF') ? withBom.slice(1) : withBom;
   let value: unknown;
   if (file.toLowerCase().endsWith('.json')) {
     try {
@@ -244,8 +254,19 @@ function parsePolicyText(file: string, text: string): unknown {
       const position = /at position (\d+)/.exec(message)?.[1];
       const reason = message.replace(/ in JSON at position \d+.*$/s, '').replace(/^JSON\.parse: /, '');
       if (position === undefined) throw syntaxError(file, text, 'JSON', reason);
-      const before = text.slice(0, Number(position)).split(/\r?\n/);
-      throw syntaxError(file, text, 'JSON', reason, before.length, (before.at(-1)?.length ?? 0) + 1);
+      throw syntaxError(file, text, 'JSON', reason, ...lineAndColumn(text, Number(position)));
+    }
+    const duplicate = findDuplicateKey(text);
+    if (duplicate !== undefined) {
+      const [line, col] = lineAndColumn(text, duplicate.offset);
+      const key = duplicate.path.at(-1);
+      throw new InvalidPolicyError(file, [
+        {
+          path: formatPath(duplicate.path),
+          value: key,
+          message: `JSON syntax error at ${file}:${line}:${col}: the key ${JSON.stringify(key)} appears twice in one object (keys must be unique: the first one's settings would be lost)`,
+        },
+      ]);
     }
   } else {
     try {

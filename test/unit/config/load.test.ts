@@ -469,6 +469,39 @@ describe('readPolicyFile: parsing', () => {
     expect(config.policy.upstreams['svc-1999']?.timeouts.request).toBe(3_000);
   });
 
+  it('a duplicate key in a JSON file is refused with its path, line and column (JSON.parse would keep the last)', () => {
+    const text = '{\n  "apiVersion": "inmesh/v1",\n  "upstreams": {\n    "orders": { "retries": { "attempts": 5 } },\n    "orders": {}\n  }\n}\n';
+    const file = write('dup.json', text);
+    const e = thrown(() => loadConfig({ env: { INMESH_POLICY_FILE: file }, cwd: tmp }));
+    expect(e.issues).toEqual([
+      {
+        path: 'upstreams.orders',
+        value: 'orders',
+        message: `JSON syntax error at ${file}:5:5: the key "orders" appears twice in one object (keys must be unique: the first one's settings would be lost)`,
+      },
+    ]);
+    // Keys compare as JSON.parse decodes them; deeper and inside arrays too.
+    const escaped = write('dup-escaped.json', '{"apiVersion":"inmesh/v1","defaults":{"retries":{"attempts":1,"\\u0061ttempts":2}}}');
+    expect(thrown(() => loadConfig({ env: { INMESH_POLICY_FILE: escaped }, cwd: tmp })).issues[0]).toMatchObject({ path: 'defaults.retries.attempts', value: 'attempts' });
+    const inArray = write('dup-array.json', '{"upstreams":{"a":{"routes":[{"name":"x"},{"name":"y","name":"z"}]}}}');
+    expect(thrown(() => loadConfig({ env: { INMESH_POLICY_FILE: inArray }, cwd: tmp })).issues[0]).toMatchObject({ path: 'upstreams.a.routes[1].name' });
+    // The same key in sibling objects, and key-like strings as values, are fine.
+    const siblings = write('siblings.json', '{"apiVersion":"inmesh/v1","upstreams":{"a":{"timeouts":{"request":"1s"}},"b":{"timeouts":{"request":"upstreams"}}}}');
+    expect(() => loadConfig({ env: { INMESH_POLICY_FILE: siblings }, cwd: tmp })).toThrow(/upstreams\.b\.timeouts\.request/);
+    const fine = write('fine.json', '{"apiVersion":"inmesh/v1","upstreams":{"a":{"timeouts":{"request":"1s"}},"b":{"timeouts":{"request":"2s"}}}}');
+    expect(loadConfig({ env: { INMESH_POLICY_FILE: fine }, cwd: tmp }).policy.upstreams.b?.timeouts.request).toBe(2_000);
+  });
+
+  it('a duplicate key in a YAML file is refused too', () => {
+    const file = write('dup.yaml', 'apiVersion: inmesh/v1\nupstreams:\n  orders: { retries: { attempts: 5 } }\n  orders: {}\n');
+    expect(thrown(() => loadConfig({ env: { INMESH_POLICY_FILE: file }, cwd: tmp })).issues[0]?.message).toMatch(/^YAML syntax error at .*dup\.yaml:4:3: Map keys must be unique/);
+  });
+
+  it.each(['bom.json', 'bom.yaml'])('a UTF-8 byte order mark at the start of %s is skipped', (name) => {
+    const file = write(name, `\uFEFF${JSON.stringify({ apiVersion: 'inmesh/v1', defaults: { timeouts: { request: '4s' } } })}`);
+    expect(loadConfig({ env: { INMESH_POLICY_FILE: file }, cwd: tmp }).policy.defaults.timeouts.request).toBe(4_000);
+  });
+
   it('a JSON syntax error gives the file, line and column from JSON.parse', () => {
     const file = write('bad.json', '{\n  "apiVersion": "inmesh/v1",\n  "defaults": { , }\n}\n');
     const e = thrown(() => loadConfig({ env: { INMESH_POLICY_FILE: file }, cwd: tmp }));
