@@ -10,7 +10,9 @@
  */
 import type { z } from 'zod';
 import { discoverySchema, loadBalancerSchema, retriesSchema, timeoutsSchema } from '../policy/schema.ts';
+import { hasControlCharacter } from '../internal/control-characters.ts';
 import { Secret } from '../internal/secret.ts';
+import { hideUserinfo } from '../internal/userinfo.ts';
 import type { ConsulConnection } from '../registry/consul-connection.ts';
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; message: string };
@@ -122,22 +124,11 @@ const credentialsInAddress =
   'credentials in the Consul address are refused (they would be sent and logged as part of a URL): put the ACL token in CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE, basic auth in CONSUL_HTTP_AUTH';
 
 /**
- * A Consul address for messages: anything before an `@` (user, password, a token
- * pasted in the wrong place) becomes `[redacted]`.
+ * A Redis URL for messages: its userinfo hidden; a value that is not a URL at
+ * all (a bare password put in the wrong variable) is not shown.
  */
-export function redactAddress(raw: string): string {
-  return raw.replace(/^([a-z][a-z0-9+.-]*:\/\/)?.*@/is, '$1[redacted]@');
-}
-
-/** A Redis URL with the password hidden, for messages. */
-export function redactUrl(raw: string): string {
-  try {
-    const url = new URL(raw);
-    if (url.password !== '') url.password = 'redacted';
-    return url.toString();
-  } catch {
-    return '[redacted]';
-  }
+export function showRedisUrl(raw: string): string {
+  return URL.canParse(raw.trim()) ? hideUserinfo(raw.trim()) : '[redacted]';
 }
 
 function parseRedisUrl(raw: string): ParseResult<Secret> {
@@ -200,8 +191,7 @@ const secretOf = (what: string) => (raw: string): ParseResult<Secret> => {
   const result = nonEmpty(raw, what);
   if (!result.ok) return result;
   // Sent as a header: a control character would fail every request later (ERR_INVALID_CHAR).
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(result.value)) return fail(`expected ${what} without control characters`);
+  if (hasControlCharacter(result.value)) return fail(`expected ${what} without control characters`);
   return ok(new Secret(result.value));
 };
 
@@ -321,7 +311,7 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
     example: 'redis://:password@127.0.0.1:6379/0',
     description: 'Redis for client rate limits shared across processes: when set, every upstream `rateLimit` is shared through it (as `rateLimit.shared: true`). Kept as a Secret: never printed.',
     secret: true,
-    redact: redactUrl,
+    redact: showRedisUrl,
     apply: (raw, layer) => {
       const result = parseRedisUrl(raw);
       if (result.ok) layer.redisUrl = result.value;
@@ -382,7 +372,7 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
     expected: 'host:port or an http(s) URL',
     example: 'https://consul.internal:8501',
     description: 'Consul agent address. An https:// URL turns TLS on. An address with a user name or password is refused (and never echoed); an IPv6 literal (`[::1]:8500`) is refused, as the Consul HTTP client cannot reach one. A token (CONSUL_HTTP_TOKEN) with a control character is refused.',
-    redact: redactAddress,
+    redact: hideUserinfo,
     apply: (raw, layer) => {
       const result = parseConsulAddress(raw);
       if (result.ok) {

@@ -14,13 +14,14 @@ import { ErrorCodes, InvalidPolicyError, type PolicyIssue } from '../errors.ts';
 import { deepFreeze } from '../internal/deep-freeze.ts';
 import { readBoundedFile } from '../internal/read-file.ts';
 import { Secret } from '../internal/secret.ts';
+import { hideUserinfo } from '../internal/userinfo.ts';
 import { explainPolicy, resolvePolicy } from '../policy/index.ts';
-import type { PolicyDocument } from '../policy/schema.ts';
+import { MAX_POLICY_DEPTH, type PolicyDocument } from '../policy/schema.ts';
 import type { ResolvedPolicy } from '../policy/types.ts';
 import { endpointsVariable, formatPath, policyIssues } from '../policy/validate.ts';
 import { suggest } from '../policy/suggest.ts';
 import { findDuplicateKey } from './json-keys.ts';
-import { ENV_VARIABLES, parseConsulAddress, redactAddress, redactUrl, type SettingsLayer } from './env.ts';
+import { ENV_VARIABLES, parseConsulAddress, showRedisUrl, type SettingsLayer } from './env.ts';
 import { CONSUL_DEFAULTS, type ConsulConnection } from '../registry/consul-connection.ts';
 
 export interface ServiceIdentity {
@@ -157,7 +158,7 @@ function readCode(code: ConfigInput | undefined): { layer: SettingsLayer; issues
     if (address !== undefined) {
       const parsed = parseConsulAddress(address);
       if (parsed.ok) Object.assign(consul, parsed.value);
-      else issues.push({ path: 'consul.address', value: redactAddress(address), message: parsed.message });
+      else issues.push({ path: 'consul.address', value: hideUserinfo(address), message: parsed.message });
     }
     if (consul.port !== undefined && !(Number.isInteger(consul.port) && consul.port >= 1 && consul.port <= 65_535))
       issues.push({ path: 'consul.port', value: consul.port, message: 'expected a port number from 1 to 65535' });
@@ -168,7 +169,7 @@ function readCode(code: ConfigInput | undefined): { layer: SettingsLayer; issues
   if (code.redisUrl !== undefined) {
     const url = code.redisUrl instanceof Secret ? code.redisUrl.reveal() : code.redisUrl;
     if (/^rediss?:\/\//.test(url)) layer.redisUrl = code.redisUrl instanceof Secret ? code.redisUrl : new Secret(url);
-    else issues.push({ path: 'redisUrl', value: redactUrl(url), message: 'expected a redis:// or rediss:// URL' });
+    else issues.push({ path: 'redisUrl', value: showRedisUrl(url), message: 'expected a redis:// or rediss:// URL' });
   }
   if (code.telemetry !== undefined) {
     layer.telemetry = {};
@@ -196,9 +197,6 @@ export function readPolicyFile(file: string, setting = 'policy file'): unknown {
   const text = read.text;
   return parsePolicyText(file, text);
 }
-
-/** Deepest nesting accepted in a policy file (the schema itself is under ten levels deep). */
-export const MAX_POLICY_DEPTH = 64;
 
 function syntaxError(file: string, text: string, kind: string, reason: string, line?: number, col?: number): InvalidPolicyError {
   return new InvalidPolicyError(file, [

@@ -343,7 +343,7 @@ describe('secrets never appear in output', () => {
     expect(e.message).not.toContain(PASSWORD);
     expect(e.message).not.toContain(TOKEN);
     expect(JSON.stringify(e.issues)).not.toContain(PASSWORD);
-    expect(e.issues[0]).toEqual({ path: 'INMESH_REDIS_URL', value: 'http://:redacted@h:1/', message: 'expected a redis:// or rediss:// URL such as redis://:password@127.0.0.1:6379/0' });
+    expect(e.issues[0]).toEqual({ path: 'INMESH_REDIS_URL', value: 'http://[userinfo]@h:1', message: 'expected a redis:// or rediss:// URL such as redis://:password@127.0.0.1:6379/0' });
     const code = thrown(() => loadConfig({ env: {}, cwd: tmp, code: { redisUrl: `mysql://u:${PASSWORD}@h` } }));
     expect(code.message).not.toContain(PASSWORD);
   });
@@ -351,10 +351,10 @@ describe('secrets never appear in output', () => {
   it('a Consul address with credentials is refused and never echoed (env and code)', () => {
     const refused = 'credentials in the Consul address are refused (they would be sent and logged as part of a URL): put the ACL token in CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE, basic auth in CONSUL_HTTP_AUTH';
     for (const [raw, shown] of [
-      [`https://admin:${PASSWORD}@consul.internal:8501`, 'https://[redacted]@consul.internal:8501'],
-      [`http://${PASSWORD}@consul:8500`, 'http://[redacted]@consul:8500'],
-      [`http://:${PASSWORD}@consul`, 'http://[redacted]@consul'],
-      [`admin:${PASSWORD}@consul:8500`, '[redacted]@consul:8500'],
+      [`https://admin:${PASSWORD}@consul.internal:8501`, 'https://[userinfo]@consul.internal:8501'],
+      [`http://${PASSWORD}@consul:8500`, 'http://[userinfo]@consul:8500'],
+      [`http://:${PASSWORD}@consul`, 'http://[userinfo]@consul'],
+      [`admin:${PASSWORD}@consul:8500`, '[userinfo]@consul:8500'],
     ] as const) {
       const e = thrown(() => loadConfig({ env: { CONSUL_HTTP_ADDR: raw }, cwd: tmp }));
       expect(e.issues).toEqual([{ path: 'CONSUL_HTTP_ADDR', value: shown, message: refused }]);
