@@ -21,7 +21,7 @@ import type { ResolvedPolicy } from '../policy/types.ts';
 import { endpointsVariable, formatPath, policyIssues } from '../policy/validate.ts';
 import { suggest } from '../policy/suggest.ts';
 import { findDuplicateKey } from './json-keys.ts';
-import { ENV_VARIABLES, parseConsulAddress, showRedisUrl, type SettingsLayer } from './env.ts';
+import { ENV_VARIABLES, parseConsulAddress, parseConsulHost, parseSecret, showRedisUrl, type SettingsLayer } from './env.ts';
 import { CONSUL_DEFAULTS, type ConsulConnection } from '../registry/consul-connection.ts';
 
 export interface ServiceIdentity {
@@ -155,6 +155,11 @@ function readCode(code: ConfigInput | undefined): { layer: SettingsLayer; issues
     const { address, token, auth, ...rest } = code.consul;
     const consul: NonNullable<SettingsLayer['consul']> = {};
     Object.assign(consul, rest);
+    if (rest.host !== undefined) {
+      const host: unknown = rest.host;
+      const parsed = typeof host === 'string' ? parseConsulHost(host) : ({ ok: false, message: 'expected a host name or an IPv4 address' } as const);
+      if (!parsed.ok) issues.push({ path: 'consul.host', value: host, message: parsed.message });
+    }
     if (address !== undefined) {
       const parsed = parseConsulAddress(address);
       if (parsed.ok) Object.assign(consul, parsed.value);
@@ -162,8 +167,14 @@ function readCode(code: ConfigInput | undefined): { layer: SettingsLayer; issues
     }
     if (consul.port !== undefined && !(Number.isInteger(consul.port) && consul.port >= 1 && consul.port <= 65_535))
       issues.push({ path: 'consul.port', value: consul.port, message: 'expected a port number from 1 to 65535' });
-    if (token !== undefined) consul.token = token instanceof Secret ? token : new Secret(token);
-    if (auth !== undefined) consul.auth = auth instanceof Secret ? auth : new Secret(auth);
+    // As CONSUL_HTTP_TOKEN and CONSUL_HTTP_AUTH; an empty string is refused (leave the field out for none).
+    for (const [key, given, what] of [['token', token, 'a non-empty ACL token'], ['auth', auth, 'user:password']] as const) {
+      if (given === undefined) continue;
+      const text: unknown = given instanceof Secret ? given.reveal() : given;
+      const parsed = typeof text === 'string' ? parseSecret(text, what) : ({ ok: false, message: `expected ${what}` } as const);
+      if (parsed.ok) consul[key] = parsed.value;
+      else issues.push({ path: `consul.${key}`, value: '[redacted]', message: parsed.message });
+    }
     layer.consul = consul;
   }
   if (code.redisUrl !== undefined) {
@@ -472,15 +483,15 @@ function readTokenFile(file: string): Secret {
       [{ path: 'CONSUL_HTTP_TOKEN_FILE', value: file, message: `cannot read the token file: ${read.reason}` }],
       ErrorCodes.INVALID_CONFIG,
     );
-  const content = read.text;
-  const token = content.trim();
-  if (token === '')
+  // Trimmed like the variable (a trailing newline goes); a control character inside is refused.
+  const token = parseSecret(read.text, 'a non-empty ACL token');
+  if (!token.ok)
     throw new InvalidPolicyError(
       'environment',
-      [{ path: 'CONSUL_HTTP_TOKEN_FILE', value: file, message: 'the token file is empty' }],
+      [{ path: 'CONSUL_HTTP_TOKEN_FILE', value: file, message: `the token file's content: ${token.message}` }],
       ErrorCodes.INVALID_CONFIG,
     );
-  return new Secret(token);
+  return token.value;
 }
 
 /** YAML view of a configuration (secrets redacted), with where each setting came from. */

@@ -301,7 +301,7 @@ describe('Consul variables', () => {
       `invalid environment: 1 problem\n  - CONSUL_HTTP_TOKEN_FILE: cannot read the token file: no such file (got "${join(tmp, 'missing')}")`,
     );
     writeFileSync(join(tmp, 'empty'), ' \n');
-    expect(() => loadConfig({ env: { CONSUL_HTTP_TOKEN_FILE: 'empty' }, cwd: tmp })).toThrow(/CONSUL_HTTP_TOKEN_FILE: the token file is empty/);
+    expect(() => loadConfig({ env: { CONSUL_HTTP_TOKEN_FILE: 'empty' }, cwd: tmp })).toThrow(/CONSUL_HTTP_TOKEN_FILE: the token file's content: expected a non-empty ACL token/);
   });
 });
 
@@ -560,5 +560,65 @@ describe('loadConfig: Consul variables from a careless environment', () => {
     expect(thrown(() => loadConfig({ env: { CONSUL_HTTP_ADDR: addr }, cwd: tmp })).issues).toEqual([
       { path: 'CONSUL_HTTP_ADDR', value: addr, message: 'an IPv6 literal address is not supported for the Consul agent: use an IPv4 address or a host name that resolves to it' },
     ]);
+  });
+});
+
+describe('loadConfig: the token and host rules are the same from every source', () => {
+  const controlMessage = 'expected a non-empty ACL token without control characters';
+
+  it('a token file with a control character inside is refused like CONSUL_HTTP_TOKEN; one trailing newline is trimmed', () => {
+    const file = join(tmp, 'two-lines');
+    writeFileSync(file, 'abc\ndef\n');
+    const e = thrown(() => loadConfig({ env: { CONSUL_HTTP_TOKEN_FILE: file }, cwd: tmp }));
+    expect(e.issues).toEqual([{ path: 'CONSUL_HTTP_TOKEN_FILE', value: file, message: `the token file's content: ${controlMessage}` }]);
+    expect(e.message).not.toContain('abc');
+    writeFileSync(file, 'abc-def\n');
+    expect(loadConfig({ env: { CONSUL_HTTP_TOKEN_FILE: file }, cwd: tmp }).consul.token?.reveal()).toBe('abc-def');
+  });
+
+  it.each([
+    ['a string', 'a\r\nb'],
+    ['a Secret', new Secret('a\r\nb')],
+  ])('a token in code with a control character (%s) is refused, never printed', (_, token) => {
+    const e = thrown(() => loadConfig({ env: {}, cwd: tmp, code: { consul: { token } } }));
+    expect(e.issues).toEqual([{ path: 'consul.token', value: '[redacted]', message: controlMessage }]);
+    expect(e.code).toBe(ErrorCodes.INVALID_CONFIG);
+    expect(inspect(e, { depth: Infinity })).not.toMatch(/a\\r\\nb|a\r\nb/);
+  });
+
+  it('an empty token or auth in code is refused (leave the field out for none), not taken as unset', () => {
+    const e = thrown(() => loadConfig({ env: { CONSUL_HTTP_TOKEN: 'env-token' }, cwd: tmp, code: { consul: { token: '', auth: new Secret(' ') } } }));
+    expect(e.issues).toEqual([
+      { path: 'consul.token', value: '[redacted]', message: 'expected a non-empty ACL token' },
+      { path: 'consul.auth', value: '[redacted]', message: 'expected user:password' },
+    ]);
+    expect(loadConfig({ env: {}, cwd: tmp, code: { consul: { auth: 'u:p' } } }).consul.auth?.reveal()).toBe('u:p');
+  });
+
+  const ipv6 = 'an IPv6 literal address is not supported for the Consul agent: use an IPv4 address or a host name that resolves to it';
+  it.each(['::1', '[::1]', 'fe80::1'])('consul.host %s in code is refused like CONSUL_HTTP_ADDR=[::1]:8500', (host) => {
+    expect(thrown(() => loadConfig({ env: {}, cwd: tmp, code: { consul: { host } } })).issues).toEqual([{ path: 'consul.host', value: host, message: ipv6 }]);
+  });
+
+  it('a host longer than 253 characters is refused from the variable (both forms) and from code; 253 is accepted', () => {
+    const long = 'a'.repeat(5_000);
+    const tooLong = 'expected a host name of at most 253 characters, got 5000';
+    for (const addr of [long, `${long}:8500`, `http://${long}:8500`])
+      expect(thrown(() => loadConfig({ env: { CONSUL_HTTP_ADDR: addr }, cwd: tmp })).issues).toEqual([{ path: 'CONSUL_HTTP_ADDR', value: addr, message: tooLong }]);
+    expect(thrown(() => loadConfig({ env: {}, cwd: tmp, code: { consul: { host: long } } })).issues).toEqual([{ path: 'consul.host', value: long, message: tooLong }]);
+    expect(thrown(() => loadConfig({ env: {}, cwd: tmp, code: { consul: { address: long } } })).issues[0]?.message).toBe(tooLong);
+    const longest = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`;
+    expect(longest).toHaveLength(253);
+    expect(loadConfig({ env: { CONSUL_HTTP_ADDR: `${longest}:8500` }, cwd: tmp }).consul.host).toBe(longest);
+    expect(loadConfig({ env: {}, cwd: tmp, code: { consul: { host: longest } } }).consul.host).toBe(longest);
+  });
+
+  it('a host with other characters is refused from code; names with _ and IPv4 addresses are accepted everywhere', () => {
+    expect(thrown(() => loadConfig({ env: {}, cwd: tmp, code: { consul: { host: 'consul/x' } } })).issues).toEqual([
+      { path: 'consul.host', value: 'consul/x', message: 'expected a host name (letters, digits, ".", "-", "_") or an IPv4 address' },
+    ]);
+    for (const host of ['consul_server', '10.0.0.5', 'consul.internal'])
+      for (const options of [{ env: { CONSUL_HTTP_ADDR: `${host}:8500` } }, { env: { CONSUL_HTTP_ADDR: `http://${host}:8500` } }, { env: {}, code: { consul: { host } } }])
+        expect(loadConfig({ ...options, cwd: tmp }).consul.host).toBe(host);
   });
 });
