@@ -23,6 +23,8 @@ export interface SettingsLayer {
   policy?: Record<string, unknown>;
   service?: { name?: string; address?: string; port?: number };
   consul?: { -readonly [K in keyof ConsulConnection]?: ConsulConnection[K] };
+  /** Set by CONSUL_HTTP_ADDR; CONSUL_HTTP_SSL wins over its `secure`. */
+  consulAddress?: { host: string; port: number; secure?: boolean };
   /** Set by CONSUL_HTTP_TOKEN_FILE; CONSUL_HTTP_TOKEN wins over it. */
   consulTokenFile?: string;
   redisUrl?: Secret;
@@ -397,12 +399,7 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
     redact: hideUserinfo,
     apply: (raw, layer) => {
       const result = parseConsulAddress(raw);
-      if (result.ok) {
-        const consul = (layer.consul ??= {});
-        consul.host = result.value.host;
-        consul.port = result.value.port;
-        if (result.value.secure !== undefined) consul.secure = result.value.secure;
-      }
+      if (result.ok) layer.consulAddress = result.value;
       return result;
     },
   },

@@ -349,6 +349,32 @@ function choose<T>(sources: Record<string, SettingSource>, setting: string, ...c
 
 const CONSUL_PATH_KEYS: ReadonlySet<string> = new Set(['caFile', 'caPath', 'certFile', 'keyFile']);
 
+/** Settings that two variables set; loadConfig lists each one's candidates in the order they win. */
+const ORDERED_SETTINGS: ReadonlySet<string> = new Set(['consul.secure', 'consul.token', 'telemetry.enabled']);
+
+/** The one variable of every other setting (`consul.host` → CONSUL_HTTP_ADDR), whatever the table's order. */
+const VARIABLE_OF: ReadonlyMap<string, string> = (() => {
+  const found = new Map<string, string[]>();
+  for (const variable of ENV_VARIABLES) {
+    if (variable.apply === undefined) continue;
+    for (const target of variable.target.split(', ')) found.set(target, [...(found.get(target) ?? []), variable.name]);
+  }
+  const one = new Map<string, string>();
+  for (const [target, names] of found) {
+    const [name] = names;
+    if (names.length === 1 && name !== undefined) one.set(target, name);
+    else if (!ORDERED_SETTINGS.has(target)) throw new Error(`${names.join(' and ')} both set ${target}: list their order in ORDERED_SETTINGS and loadConfig`);
+  }
+  return one;
+})();
+
+/** The source label of a setting that one variable sets. */
+function onlyVariable(target: string): SettingSource {
+  const name = VARIABLE_OF.get(target);
+  if (name === undefined) throw new Error(`no single environment variable sets ${target}`);
+  return `env:${name}`;
+}
+
 /**
  * Loads the configuration: code > environment > policy file > defaults.
  * Throws InvalidPolicyError (code INMESH_ERR_INVALID_CONFIG for variables and
@@ -365,14 +391,9 @@ export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
   const code = fromCode.layer;
   const environment = fromEnv.layer;
   const sources: Record<string, SettingSource> = {};
-  // The variable that set a target last (the table's order), which is the one whose value the layer holds.
-  const envSource = (target: string): SettingSource => {
-    let found: SettingSource = 'default';
-    for (const [name, t] of fromEnv.setBy) if (t === target || t.split(', ').includes(target)) found = `env:${name}`;
-    return found;
-  };
+  /** A setting that one variable sets: code, that variable, the default. */
   const setting = <T>(name: string, fromCodeValue: T | undefined, fromEnvValue: T | undefined, fallback?: T): T | undefined =>
-    choose<T>(sources, name, ['code', fromCodeValue], [envSource(name), fromEnvValue], ['default', fallback]);
+    choose<T>(sources, name, ['code', fromCodeValue], [onlyVariable(name), fromEnvValue], ['default', fallback]);
 
   // Policy: the document merges the file, the environment and code (deep, in that order).
   const policyFileSetting = setting('policyFile', code.policyFile, environment.policyFile);
@@ -414,18 +435,33 @@ export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
     ...(Object.keys(CONSUL_DEFAULTS) as (keyof ConsulConnection)[]),
     ...(Object.keys(code.consul ?? {}) as (keyof ConsulConnection)[]),
     ...(Object.keys(environment.consul ?? {}) as (keyof ConsulConnection)[]),
+    ...(Object.keys(environment.consulAddress ?? {}) as (keyof ConsulConnection)[]),
     ...(environment.consulTokenFile === undefined ? [] : (['token'] as const)),
   ]);
   const tokenFile = environment.consulTokenFile;
+  const address = environment.consulAddress;
+  // The fields two variables set, in the order they win (as the consul CLI); every
+  // other field has one variable. Written here, so the table's order decides nothing.
+  const consulFromEnv: Partial<Record<keyof ConsulConnection, readonly Candidate<unknown>[]>> = {
+    host: [['env:CONSUL_HTTP_ADDR', address?.host]],
+    port: [['env:CONSUL_HTTP_ADDR', address?.port]],
+    secure: [
+      ['env:CONSUL_HTTP_SSL', environment.consul?.secure],
+      ['env:CONSUL_HTTP_ADDR', address?.secure],
+    ],
+    token: [
+      ['env:CONSUL_HTTP_TOKEN', environment.consul?.token],
+      // Read only when CONSUL_HTTP_TOKEN is unset.
+      ['env:CONSUL_HTTP_TOKEN_FILE', tokenFile === undefined ? undefined : () => readTokenFile(resolvePath(cwd, tokenFile))],
+    ],
+  };
   for (const key of consulKeys) {
     const fallback = Object.hasOwn(CONSUL_DEFAULTS, key) ? CONSUL_DEFAULTS[key as keyof typeof CONSUL_DEFAULTS] : undefined;
     let value = choose<unknown>(
       sources,
       `consul.${key}`,
       ['code', code.consul?.[key]],
-      [envSource(`consul.${key}`), environment.consul?.[key]],
-      // CONSUL_HTTP_TOKEN_FILE: the environment's token when CONSUL_HTTP_TOKEN is unset.
-      ['env:CONSUL_HTTP_TOKEN_FILE', key === 'token' && tokenFile !== undefined ? () => readTokenFile(resolvePath(cwd, tokenFile)) : undefined],
+      ...(consulFromEnv[key] ?? [[onlyVariable(`consul.${key}`), environment.consul?.[key]] as const]),
       ['default', fallback],
     );
     if (value === undefined) continue;

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { format, inspect } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ErrorCodes, InvalidPolicyError } from '../../../src/errors.ts';
-import { ENV_VARIABLES, parseConsulAddress } from '../../../src/config/env.ts';
+import { ENV_VARIABLES, parseConsulAddress, type EnvVariable } from '../../../src/config/env.ts';
 import { explainConfig, loadConfig } from '../../../src/config/load.ts';
 import { Secret } from '../../../src/internal/secret.ts';
 
@@ -622,3 +622,41 @@ describe('loadConfig: the token and host rules are the same from every source', 
         expect(loadConfig({ ...options, cwd: tmp }).consul.host).toBe(host);
   });
 });
+
+describe('loadConfig: which variable wins is written down, not taken from the table order', () => {
+  const cases = (file: string) =>
+    [
+      // [environment, the token loaded, its source label]
+      [{ CONSUL_HTTP_TOKEN: 'env-token' }, 'env-token', 'env:CONSUL_HTTP_TOKEN'],
+      [{ CONSUL_HTTP_TOKEN_FILE: file }, 'file-token', 'env:CONSUL_HTTP_TOKEN_FILE'],
+      [{ CONSUL_HTTP_TOKEN: 'env-token', CONSUL_HTTP_TOKEN_FILE: file }, 'env-token', 'env:CONSUL_HTTP_TOKEN'],
+    ] as const;
+
+  function check(file: string): void {
+    for (const [env, token, source] of cases(file)) {
+      const config = loadConfig({ env, cwd: tmp });
+      expect([config.consul.token?.reveal(), config.sources['consul.token']]).toEqual([token, source]);
+    }
+    // CONSUL_HTTP_SSL wins over the scheme of CONSUL_HTTP_ADDR, both ways.
+    const on = loadConfig({ env: { CONSUL_HTTP_ADDR: 'http://consul:8501', CONSUL_HTTP_SSL: 'true' }, cwd: tmp });
+    expect([on.consul.secure, on.sources['consul.secure'], on.sources['consul.host']]).toEqual([true, 'env:CONSUL_HTTP_SSL', 'env:CONSUL_HTTP_ADDR']);
+    const off = loadConfig({ env: { CONSUL_HTTP_ADDR: 'https://consul:8501', CONSUL_HTTP_SSL: 'false' }, cwd: tmp });
+    expect([off.consul.secure, off.sources['consul.secure']]).toEqual([false, 'env:CONSUL_HTTP_SSL']);
+    const scheme = loadConfig({ env: { CONSUL_HTTP_ADDR: 'https://consul:8501' }, cwd: tmp });
+    expect([scheme.consul.secure, scheme.sources['consul.secure'], scheme.consul.port]).toEqual([true, 'env:CONSUL_HTTP_ADDR', 8501]);
+  }
+
+  it('token from the variable or the file, SSL or the scheme: the same values and labels in the table order and reversed', () => {
+    const file = join(tmp, 'order-token');
+    writeFileSync(file, 'file-token\n');
+    check(file);
+    const table = ENV_VARIABLES as EnvVariable[];
+    table.reverse();
+    try {
+      check(file);
+    } finally {
+      table.reverse();
+    }
+  });
+});
+
