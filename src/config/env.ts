@@ -10,7 +10,9 @@
  */
 import type { z } from 'zod';
 import { discoverySchema, loadBalancerSchema, retriesSchema, timeoutsSchema } from '../policy/schema.ts';
+import { hasControlCharacter } from '../internal/control-characters.ts';
 import { Secret } from '../internal/secret.ts';
+import { hideUserinfo } from '../internal/userinfo.ts';
 import type { ConsulConnection } from '../registry/consul-connection.ts';
 
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; message: string };
@@ -21,6 +23,8 @@ export interface SettingsLayer {
   policy?: Record<string, unknown>;
   service?: { name?: string; address?: string; port?: number };
   consul?: { -readonly [K in keyof ConsulConnection]?: ConsulConnection[K] };
+  /** Set by CONSUL_HTTP_ADDR; CONSUL_HTTP_SSL wins over its `secure`. */
+  consulAddress?: { host: string; port: number; secure?: boolean };
   /** Set by CONSUL_HTTP_TOKEN_FILE; CONSUL_HTTP_TOKEN wins over it. */
   consulTokenFile?: string;
   redisUrl?: Secret;
@@ -87,9 +91,6 @@ export function parseConsulAddress(raw: string): ParseResult<{ host: string; por
   const expected = 'expected host:port or a URL such as http://127.0.0.1:8500 or https://consul.example:8501';
   const text = raw.trim();
   if (text === '') return fail(expected);
-  // The Consul HTTP client (the consul package) cannot reach a bracketed IPv6 literal: refused here, not at first use.
-  if (/^(?:[a-z][a-z0-9+.-]*:\/\/)?\[/i.test(text))
-    return fail('an IPv6 literal address is not supported for the Consul agent: use an IPv4 address or a host name that resolves to it');
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(text)?.[1]?.toLowerCase();
   if (scheme !== undefined) {
     if (scheme === 'unix') return fail('unix sockets are not supported: expected host:port or an http(s) URL');
@@ -103,41 +104,48 @@ export function parseConsulAddress(raw: string): ParseResult<{ host: string; por
     if (url.username !== '' || url.password !== '')
       return fail(credentialsInAddress);
     if (url.hostname === '' || (url.pathname !== '/' && url.pathname !== '') || url.search !== '') return fail(expected);
+    const host = parseConsulHost(url.hostname);
+    if (!host.ok) return host;
     const secure = scheme === 'https';
-    return ok({
-      host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
-      port: url.port === '' ? (secure ? 443 : 80) : Number(url.port),
-      secure,
-    });
+    return ok({ host: host.value, port: url.port === '' ? (secure ? 443 : 80) : Number(url.port), secure });
   }
   if (text.includes('@')) return fail(credentialsInAddress);
-  const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::(\d+))?$/.exec(text);
+  const match = /^(\[[^\]]*\]|[^:[\]]+)(?::(\d+))?$/.exec(text);
   if (match === null) return fail(expected);
+  const host = parseConsulHost(match[1] ?? '');
+  if (!host.ok) return host;
   const port = match[2] === undefined ? 8500 : Number(match[2]);
   if (port < 1 || port > 65_535) return fail(expected);
-  return ok({ host: (match[1] ?? '').replace(/^\[(.*)\]$/, '$1'), port });
+  return ok({ host: host.value, port });
+}
+
+/** Longest DNS name (RFC 1035), and so the longest Consul host accepted. */
+const MAX_HOST_LENGTH = 253;
+
+/**
+ * The one rule for the Consul agent's host, from CONSUL_HTTP_ADDR and from
+ * `consul.host` / `consul.address` in code: a host name (letters, digits, `.`,
+ * `-`, `_`) or an IPv4 address, at most 253 characters. An IPv6 literal is
+ * refused, as the Consul HTTP client (the consul package) cannot reach one:
+ * refused here, not at first use.
+ */
+export function parseConsulHost(raw: string): ParseResult<string> {
+  if (raw.includes(':') || raw.startsWith('['))
+    return fail('an IPv6 literal address is not supported for the Consul agent: use an IPv4 address or a host name that resolves to it');
+  if (raw.length > MAX_HOST_LENGTH) return fail(`expected a host name of at most ${MAX_HOST_LENGTH} characters, got ${raw.length}`);
+  if (!/^[A-Za-z0-9._-]+$/.test(raw)) return fail('expected a host name (letters, digits, ".", "-", "_") or an IPv4 address');
+  return ok(raw);
 }
 
 const credentialsInAddress =
   'credentials in the Consul address are refused (they would be sent and logged as part of a URL): put the ACL token in CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE, basic auth in CONSUL_HTTP_AUTH';
 
 /**
- * A Consul address for messages: anything before an `@` (user, password, a token
- * pasted in the wrong place) becomes `[redacted]`.
+ * A Redis URL for messages: its userinfo hidden; a value that is not a URL at
+ * all (a bare password put in the wrong variable) is not shown.
  */
-export function redactAddress(raw: string): string {
-  return raw.replace(/^([a-z][a-z0-9+.-]*:\/\/)?.*@/is, '$1[redacted]@');
-}
-
-/** A Redis URL with the password hidden, for messages. */
-export function redactUrl(raw: string): string {
-  try {
-    const url = new URL(raw);
-    if (url.password !== '') url.password = 'redacted';
-    return url.toString();
-  } catch {
-    return '[redacted]';
-  }
+export function showRedisUrl(raw: string): string {
+  return URL.canParse(raw.trim()) ? hideUserinfo(raw.trim()) : '[redacted]';
 }
 
 function parseRedisUrl(raw: string): ParseResult<Secret> {
@@ -195,15 +203,21 @@ function policyVariable(
 /** A string setting's parser: trimmed, not empty. */
 const textOf = (what: string) => (raw: string): ParseResult<string> => nonEmpty(raw, what);
 
-/** A secret setting's parser: trimmed, not empty, kept as a Secret. */
-const secretOf = (what: string) => (raw: string): ParseResult<Secret> => {
+/**
+ * The one check of a secret sent as a header (the Consul token, the basic-auth
+ * pair), from a variable, a token file or code: trimmed, not empty, without
+ * control characters (one would fail every request later with ERR_INVALID_CHAR,
+ * or split the header). Kept as a Secret; a message never holds the value.
+ */
+export function parseSecret(raw: string, what: string): ParseResult<Secret> {
   const result = nonEmpty(raw, what);
   if (!result.ok) return result;
-  // Sent as a header: a control character would fail every request later (ERR_INVALID_CHAR).
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(result.value)) return fail(`expected ${what} without control characters`);
+  if (hasControlCharacter(result.value)) return fail(`expected ${what} without control characters`);
   return ok(new Secret(result.value));
-};
+}
+
+/** A secret setting's parser. */
+const secretOf = (what: string) => (raw: string): ParseResult<Secret> => parseSecret(raw, what);
 
 /** A variable that sets one field of the Consul connection. */
 function consulVariable<K extends keyof ConsulConnection>(
@@ -321,7 +335,7 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
     example: 'redis://:password@127.0.0.1:6379/0',
     description: 'Redis for client rate limits shared across processes: when set, every upstream `rateLimit` is shared through it (as `rateLimit.shared: true`). Kept as a Secret: never printed.',
     secret: true,
-    redact: redactUrl,
+    redact: showRedisUrl,
     apply: (raw, layer) => {
       const result = parseRedisUrl(raw);
       if (result.ok) layer.redisUrl = result.value;
@@ -381,16 +395,11 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
     target: 'consul.host, consul.port, consul.secure',
     expected: 'host:port or an http(s) URL',
     example: 'https://consul.internal:8501',
-    description: 'Consul agent address. An https:// URL turns TLS on. An address with a user name or password is refused (and never echoed); an IPv6 literal (`[::1]:8500`) is refused, as the Consul HTTP client cannot reach one. A token (CONSUL_HTTP_TOKEN) with a control character is refused.',
-    redact: redactAddress,
+    description: 'Consul agent address. An https:// URL turns TLS on. The host is a host name (letters, digits, `.`, `-`, `_`) or an IPv4 address of at most 253 characters; an IPv6 literal (`[::1]:8500`) is refused, as the Consul HTTP client cannot reach one. An address with a user name or password is refused (and never echoed). The same rules apply to `consul.address` and `consul.host` in code.',
+    redact: hideUserinfo,
     apply: (raw, layer) => {
       const result = parseConsulAddress(raw);
-      if (result.ok) {
-        const consul = (layer.consul ??= {});
-        consul.host = result.value.host;
-        consul.port = result.value.port;
-        if (result.value.secure !== undefined) consul.secure = result.value.secure;
-      }
+      if (result.ok) layer.consulAddress = result.value;
       return result;
     },
   },
@@ -407,7 +416,7 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
     target: 'consul.token',
     expected: 'a path to a file holding the ACL token',
     example: '/run/secrets/consul-token',
-    description: 'File holding the ACL token (read once, trimmed): a regular file of at most 64 KiB. Its content is never printed.',
+    description: 'File holding the ACL token (read once, trimmed): a regular file of at most 64 KiB. Content with a control character inside (a second line) is refused, as for CONSUL_HTTP_TOKEN. Its content is never printed.',
     apply: (raw, layer) => {
       const result = nonEmpty(raw, 'a file path');
       if (result.ok) layer.consulTokenFile = result.value;
@@ -420,7 +429,7 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
     parse: secretOf('a non-empty ACL token'),
     expected: 'an ACL token',
     example: '00000000-0000-0000-0000-000000000000',
-    description: 'ACL token (wins over CONSUL_HTTP_TOKEN_FILE). Kept as a Secret: never printed.',
+    description: 'ACL token (wins over CONSUL_HTTP_TOKEN_FILE). A token with a control character (CR, LF, NUL, ...) is refused, the same for `consul.token` in code. Kept as a Secret: never printed.',
     secret: true,
   }),
   consulVariable({

@@ -14,12 +14,14 @@ import { ErrorCodes, InvalidPolicyError, type PolicyIssue } from '../errors.ts';
 import { deepFreeze } from '../internal/deep-freeze.ts';
 import { readBoundedFile } from '../internal/read-file.ts';
 import { Secret } from '../internal/secret.ts';
+import { hideUserinfo } from '../internal/userinfo.ts';
 import { explainPolicy, resolvePolicy } from '../policy/index.ts';
-import type { PolicyDocument } from '../policy/schema.ts';
+import { MAX_POLICY_DEPTH, type PolicyDocument } from '../policy/schema.ts';
 import type { ResolvedPolicy } from '../policy/types.ts';
-import { endpointsVariable, policyIssues } from '../policy/validate.ts';
+import { endpointsVariable, formatPath, policyIssues } from '../policy/validate.ts';
 import { suggest } from '../policy/suggest.ts';
-import { ENV_VARIABLES, parseConsulAddress, redactAddress, redactUrl, type SettingsLayer } from './env.ts';
+import { findDuplicateKey } from './json-keys.ts';
+import { ENV_VARIABLES, parseConsulAddress, parseConsulHost, parseSecret, showRedisUrl, type SettingsLayer } from './env.ts';
 import { CONSUL_DEFAULTS, type ConsulConnection } from '../registry/consul-connection.ts';
 
 export interface ServiceIdentity {
@@ -153,21 +155,32 @@ function readCode(code: ConfigInput | undefined): { layer: SettingsLayer; issues
     const { address, token, auth, ...rest } = code.consul;
     const consul: NonNullable<SettingsLayer['consul']> = {};
     Object.assign(consul, rest);
+    if (rest.host !== undefined) {
+      const host: unknown = rest.host;
+      const parsed = typeof host === 'string' ? parseConsulHost(host) : ({ ok: false, message: 'expected a host name or an IPv4 address' } as const);
+      if (!parsed.ok) issues.push({ path: 'consul.host', value: host, message: parsed.message });
+    }
     if (address !== undefined) {
       const parsed = parseConsulAddress(address);
       if (parsed.ok) Object.assign(consul, parsed.value);
-      else issues.push({ path: 'consul.address', value: redactAddress(address), message: parsed.message });
+      else issues.push({ path: 'consul.address', value: hideUserinfo(address), message: parsed.message });
     }
     if (consul.port !== undefined && !(Number.isInteger(consul.port) && consul.port >= 1 && consul.port <= 65_535))
       issues.push({ path: 'consul.port', value: consul.port, message: 'expected a port number from 1 to 65535' });
-    if (token !== undefined) consul.token = token instanceof Secret ? token : new Secret(token);
-    if (auth !== undefined) consul.auth = auth instanceof Secret ? auth : new Secret(auth);
+    // As CONSUL_HTTP_TOKEN and CONSUL_HTTP_AUTH; an empty string is refused (leave the field out for none).
+    for (const [key, given, what] of [['token', token, 'a non-empty ACL token'], ['auth', auth, 'user:password']] as const) {
+      if (given === undefined) continue;
+      const text: unknown = given instanceof Secret ? given.reveal() : given;
+      const parsed = typeof text === 'string' ? parseSecret(text, what) : ({ ok: false, message: `expected ${what}` } as const);
+      if (parsed.ok) consul[key] = parsed.value;
+      else issues.push({ path: `consul.${key}`, value: '[redacted]', message: parsed.message });
+    }
     layer.consul = consul;
   }
   if (code.redisUrl !== undefined) {
     const url = code.redisUrl instanceof Secret ? code.redisUrl.reveal() : code.redisUrl;
     if (/^rediss?:\/\//.test(url)) layer.redisUrl = code.redisUrl instanceof Secret ? code.redisUrl : new Secret(url);
-    else issues.push({ path: 'redisUrl', value: redactUrl(url), message: 'expected a redis:// or rediss:// URL' });
+    else issues.push({ path: 'redisUrl', value: showRedisUrl(url), message: 'expected a redis:// or rediss:// URL' });
   }
   if (code.telemetry !== undefined) {
     layer.telemetry = {};
@@ -195,9 +208,6 @@ export function readPolicyFile(file: string, setting = 'policy file'): unknown {
   const text = read.text;
   return parsePolicyText(file, text);
 }
-
-/** Deepest nesting accepted in a policy file (the schema itself is under ten levels deep). */
-export const MAX_POLICY_DEPTH = 64;
 
 function syntaxError(file: string, text: string, kind: string, reason: string, line?: number, col?: number): InvalidPolicyError {
   return new InvalidPolicyError(file, [
@@ -227,13 +237,22 @@ function deeperThan(value: unknown, limit: number): boolean {
   return false;
 }
 
+/** Line and column (1-based) of an offset in a text. */
+function lineAndColumn(text: string, offset: number): [line: number, col: number] {
+  const before = text.slice(0, offset).split(/\r?\n/);
+  return [before.length, (before.at(-1)?.length ?? 0) + 1];
+}
+
 /**
  * JSON files (by their `.json` name) are parsed with JSON.parse, which is
- * linear; the YAML parser's duplicate-key check is quadratic in the keys of a
- * map. Every failure (syntax, an alias bomb the YAML parser stops, excessive
- * nesting) becomes an InvalidPolicyError naming the file.
+ * linear (the YAML parser's duplicate-key check is quadratic in the keys of a
+ * map), then scanned for duplicate keys, which JSON.parse would merge silently.
+ * A leading byte order mark (U+FEFF, as some editors write) is skipped for both
+ * formats. Every failure (syntax, a duplicate key, an alias bomb the YAML parser
+ * stops, excessive nesting) becomes an InvalidPolicyError naming the file.
  */
-function parsePolicyText(file: string, text: string): unknown {
+function parsePolicyText(file: string, withBom: string): unknown {
+  const text = withBom.startsWith('\uFEFF') ? withBom.slice(1) : withBom;
   let value: unknown;
   if (file.toLowerCase().endsWith('.json')) {
     try {
@@ -244,8 +263,19 @@ function parsePolicyText(file: string, text: string): unknown {
       const position = /at position (\d+)/.exec(message)?.[1];
       const reason = message.replace(/ in JSON at position \d+.*$/s, '').replace(/^JSON\.parse: /, '');
       if (position === undefined) throw syntaxError(file, text, 'JSON', reason);
-      const before = text.slice(0, Number(position)).split(/\r?\n/);
-      throw syntaxError(file, text, 'JSON', reason, before.length, (before.at(-1)?.length ?? 0) + 1);
+      throw syntaxError(file, text, 'JSON', reason, ...lineAndColumn(text, Number(position)));
+    }
+    const duplicate = findDuplicateKey(text);
+    if (duplicate !== undefined) {
+      const [line, col] = lineAndColumn(text, duplicate.offset);
+      const key = duplicate.path.at(-1);
+      throw new InvalidPolicyError(file, [
+        {
+          path: formatPath(duplicate.path),
+          value: key,
+          message: `JSON syntax error at ${file}:${line}:${col}: the key ${JSON.stringify(key)} appears twice in one object (keys must be unique: the first one's settings would be lost)`,
+        },
+      ]);
     }
   } else {
     try {
@@ -319,6 +349,32 @@ function choose<T>(sources: Record<string, SettingSource>, setting: string, ...c
 
 const CONSUL_PATH_KEYS: ReadonlySet<string> = new Set(['caFile', 'caPath', 'certFile', 'keyFile']);
 
+/** Settings that two variables set; loadConfig lists each one's candidates in the order they win. */
+const ORDERED_SETTINGS: ReadonlySet<string> = new Set(['consul.secure', 'consul.token', 'telemetry.enabled']);
+
+/** The one variable of every other setting (`consul.host` → CONSUL_HTTP_ADDR), whatever the table's order. */
+const VARIABLE_OF: ReadonlyMap<string, string> = (() => {
+  const found = new Map<string, string[]>();
+  for (const variable of ENV_VARIABLES) {
+    if (variable.apply === undefined) continue;
+    for (const target of variable.target.split(', ')) found.set(target, [...(found.get(target) ?? []), variable.name]);
+  }
+  const one = new Map<string, string>();
+  for (const [target, names] of found) {
+    const [name] = names;
+    if (names.length === 1 && name !== undefined) one.set(target, name);
+    else if (!ORDERED_SETTINGS.has(target)) throw new Error(`${names.join(' and ')} both set ${target}: list their order in ORDERED_SETTINGS and loadConfig`);
+  }
+  return one;
+})();
+
+/** The source label of a setting that one variable sets. */
+function onlyVariable(target: string): SettingSource {
+  const name = VARIABLE_OF.get(target);
+  if (name === undefined) throw new Error(`no single environment variable sets ${target}`);
+  return `env:${name}`;
+}
+
 /**
  * Loads the configuration: code > environment > policy file > defaults.
  * Throws InvalidPolicyError (code INMESH_ERR_INVALID_CONFIG for variables and
@@ -335,14 +391,9 @@ export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
   const code = fromCode.layer;
   const environment = fromEnv.layer;
   const sources: Record<string, SettingSource> = {};
-  // The variable that set a target last (the table's order), which is the one whose value the layer holds.
-  const envSource = (target: string): SettingSource => {
-    let found: SettingSource = 'default';
-    for (const [name, t] of fromEnv.setBy) if (t === target || t.split(', ').includes(target)) found = `env:${name}`;
-    return found;
-  };
+  /** A setting that one variable sets: code, that variable, the default. */
   const setting = <T>(name: string, fromCodeValue: T | undefined, fromEnvValue: T | undefined, fallback?: T): T | undefined =>
-    choose<T>(sources, name, ['code', fromCodeValue], [envSource(name), fromEnvValue], ['default', fallback]);
+    choose<T>(sources, name, ['code', fromCodeValue], [onlyVariable(name), fromEnvValue], ['default', fallback]);
 
   // Policy: the document merges the file, the environment and code (deep, in that order).
   const policyFileSetting = setting('policyFile', code.policyFile, environment.policyFile);
@@ -384,18 +435,33 @@ export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
     ...(Object.keys(CONSUL_DEFAULTS) as (keyof ConsulConnection)[]),
     ...(Object.keys(code.consul ?? {}) as (keyof ConsulConnection)[]),
     ...(Object.keys(environment.consul ?? {}) as (keyof ConsulConnection)[]),
+    ...(Object.keys(environment.consulAddress ?? {}) as (keyof ConsulConnection)[]),
     ...(environment.consulTokenFile === undefined ? [] : (['token'] as const)),
   ]);
   const tokenFile = environment.consulTokenFile;
+  const address = environment.consulAddress;
+  // The fields two variables set, in the order they win (as the consul CLI); every
+  // other field has one variable. Written here, so the table's order decides nothing.
+  const consulFromEnv: Partial<Record<keyof ConsulConnection, readonly Candidate<unknown>[]>> = {
+    host: [['env:CONSUL_HTTP_ADDR', address?.host]],
+    port: [['env:CONSUL_HTTP_ADDR', address?.port]],
+    secure: [
+      ['env:CONSUL_HTTP_SSL', environment.consul?.secure],
+      ['env:CONSUL_HTTP_ADDR', address?.secure],
+    ],
+    token: [
+      ['env:CONSUL_HTTP_TOKEN', environment.consul?.token],
+      // Read only when CONSUL_HTTP_TOKEN is unset.
+      ['env:CONSUL_HTTP_TOKEN_FILE', tokenFile === undefined ? undefined : () => readTokenFile(resolvePath(cwd, tokenFile))],
+    ],
+  };
   for (const key of consulKeys) {
     const fallback = Object.hasOwn(CONSUL_DEFAULTS, key) ? CONSUL_DEFAULTS[key as keyof typeof CONSUL_DEFAULTS] : undefined;
     let value = choose<unknown>(
       sources,
       `consul.${key}`,
       ['code', code.consul?.[key]],
-      [envSource(`consul.${key}`), environment.consul?.[key]],
-      // CONSUL_HTTP_TOKEN_FILE: the environment's token when CONSUL_HTTP_TOKEN is unset.
-      ['env:CONSUL_HTTP_TOKEN_FILE', key === 'token' && tokenFile !== undefined ? () => readTokenFile(resolvePath(cwd, tokenFile)) : undefined],
+      ...(consulFromEnv[key] ?? [[onlyVariable(`consul.${key}`), environment.consul?.[key]] as const]),
       ['default', fallback],
     );
     if (value === undefined) continue;
@@ -453,15 +519,15 @@ function readTokenFile(file: string): Secret {
       [{ path: 'CONSUL_HTTP_TOKEN_FILE', value: file, message: `cannot read the token file: ${read.reason}` }],
       ErrorCodes.INVALID_CONFIG,
     );
-  const content = read.text;
-  const token = content.trim();
-  if (token === '')
+  // Trimmed like the variable (a trailing newline goes); a control character inside is refused.
+  const token = parseSecret(read.text, 'a non-empty ACL token');
+  if (!token.ok)
     throw new InvalidPolicyError(
       'environment',
-      [{ path: 'CONSUL_HTTP_TOKEN_FILE', value: file, message: 'the token file is empty' }],
+      [{ path: 'CONSUL_HTTP_TOKEN_FILE', value: file, message: `the token file's content: ${token.message}` }],
       ErrorCodes.INVALID_CONFIG,
     );
-  return new Secret(token);
+  return token.value;
 }
 
 /** YAML view of a configuration (secrets redacted), with where each setting came from. */

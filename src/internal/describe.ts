@@ -1,3 +1,5 @@
+import { replaceControlCharacters } from './control-characters.ts';
+
 /** The longest rendering of a value in a message: longer ones are cut (a 10 KB header must not become a 10 KB log line). */
 const MAX_SHOWN = 120;
 
@@ -19,7 +21,7 @@ export function describeValue(value: unknown): string {
       s = typeof value;
     }
   }
-  s = s.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  s = replaceControlCharacters(s, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   return s.length > MAX_SHOWN ? `${s.slice(0, MAX_SHOWN - 3)}...` : s;
 }
 

@@ -19,8 +19,11 @@ export function compilePolicyRegex(pattern: string): PolicyRegex {
 }
 
 /**
- * Why RE2 refuses a pattern, with the position of the offending part
- * (0-based, in UTF-16 units), or undefined when it compiles.
+ * Why RE2 refuses a pattern, with the offending part and its position
+ * (0-based, in UTF-16 units), or undefined when it compiles. re2js reports the
+ * part's text, not its offset: the position is given only when that text
+ * occurs once in the pattern (in `((a{100}){100}){100}` the `{100}` RE2 refuses
+ * is the outer one, while the first occurrence is a valid inner repeat).
  */
 export function regexProblem(pattern: string): string | undefined {
   try {
@@ -31,8 +34,10 @@ export function regexProblem(pattern: string): string | undefined {
     const syntax = error instanceof RE2JSSyntaxException;
     const description = syntax ? error.getDescription() : error.message;
     const fragment = syntax ? error.getPattern() : null;
-    const at = fragment === null ? -1 : pattern.indexOf(fragment);
-    const where = at === -1 ? '' : ` at position ${at} (\`${fragment ?? ''}\`)`;
+    if (fragment === null || fragment === '') return `not a valid RE2 regular expression: ${description}`;
+    const at = pattern.indexOf(fragment);
+    const once = at !== -1 && pattern.indexOf(fragment, at + 1) === -1;
+    const where = once ? ` at position ${at} (\`${fragment}\`)` : ` (\`${fragment}\`)`;
     return `not a valid RE2 regular expression: ${description}${where}`;
   }
 }

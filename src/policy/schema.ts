@@ -812,6 +812,8 @@ export const routeSchema = block(
   'an object with name, match, timeouts, retries, loadBalancer',
 );
 
+/** Deepest nesting accepted in a policy document (the schema itself is under ten levels deep). */
+export const MAX_POLICY_DEPTH = 64;
 /** Most upstreams in one document (validation refuses more before checking each). */
 export const MAX_UPSTREAMS = 10_000;
 /** Most routes of one upstream. */

@@ -8,7 +8,7 @@ import { InvalidPolicyError, type PolicyIssue } from '../errors.ts';
 import { POLICY_DEFAULTS as D } from './defaults.ts';
 import { parseDuration } from './duration.ts';
 import { regexProblem } from './regex.ts';
-import { MAX_UPSTREAMS, documentSchema, type PolicyDocument } from './schema.ts';
+import { MAX_POLICY_DEPTH, MAX_UPSTREAMS, documentSchema, type PolicyDocument } from './schema.ts';
 
 export type PathSegment = string | number;
 
@@ -362,7 +362,7 @@ function protoKeys(input: unknown): PropertyKey[][] {
   const stack: [unknown, PropertyKey[]][] = [[input, []]];
   for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
     const [node, path] = item;
-    if (typeof node !== 'object' || node === null || path.length > 64) continue;
+    if (typeof node !== 'object' || node === null || path.length > MAX_POLICY_DEPTH) continue;
     if (Object.hasOwn(node, '__proto__')) found.push([...path, '__proto__']);
     for (const [key, child] of Object.entries(node)) stack.push([child, [...path, Array.isArray(node) ? Number(key) : key]]);
   }

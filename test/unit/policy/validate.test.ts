@@ -522,7 +522,10 @@ describe('parsePolicy: cross-field rules', () => {
     ['(a)\\1', 'invalid escape sequence at position 3 (`\\1`)'], // back-reference
     ['a++', 'invalid nested repetition operator at position 1 (`++`)'], // possessive
     ['x{1001}', 'invalid repeat count at position 1 (`{1001}`)'], // RE2's repeat limit
-  ])('a header regex RE2 refuses (%s) is refused with the field path and the position', (regex, why) => {
+    // The offending part occurs more than once: which one RE2 means is unknown, so no position is given.
+    ['((a{100}){100}){100}', 'invalid repeat count (`{100}`)'],
+    ['(?P<n>a)(?P<n>b)', 'duplicate capture group name (`n`)'],
+  ])('a header regex RE2 refuses (%s) is refused with the field path and the position when it is certain', (regex, why) => {
     expect(policyIssues(up({ routes: [{ match: { headers: [{ name: 'x', regex }] } }] }))).toEqual([
       { path: 'upstreams.a.routes[0].match.headers[0].regex', value: regex, message: `not a valid RE2 regular expression: ${why}` },
     ]);
