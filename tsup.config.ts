@@ -1,4 +1,4 @@
-import { copyFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { defineConfig } from 'tsup';
 
 // Two builds, because p-retry is ESM-only: in the CJS build esbuild's interop
@@ -12,9 +12,26 @@ const entry = {
   fastify: 'src/server/fastify.ts',
 };
 
+// The Node.js version check (src/internal/node-check.ts) must run before undici
+// is loaded, which crashes on older Node.js. In CommonJS a banner `require` does
+// that. In ES modules every import is evaluated before the importing module's
+// own code, so each ESM entry becomes a two-line module that imports the check
+// first and then re-exports the bundle, moved to `<name>.impl.js`.
+function checkFirstInEsmEntries(): void {
+  for (const name of Object.keys(entry)) {
+    const code = readFileSync(`dist/${name}.js`, 'utf8').replace(
+      `//# sourceMappingURL=${name}.js.map`,
+      `//# sourceMappingURL=${name}.impl.js.map`,
+    );
+    writeFileSync(`dist/${name}.impl.js`, code);
+    renameSync(`dist/${name}.js.map`, `dist/${name}.impl.js.map`);
+    writeFileSync(`dist/${name}.js`, `import './node-check.js';\nexport * from './${name}.impl.js';\n`);
+  }
+}
+
 export default defineConfig([
   {
-    entry,
+    entry: { ...entry, 'node-check': 'src/internal/node-check.ts' },
     format: ['esm'],
     dts: true,
     sourcemap: true,
@@ -24,12 +41,14 @@ export default defineConfig([
     // The JSON Schema ships next to the code (package export `inmesh/schema.json`).
     onSuccess: () => {
       copyFileSync('src/policy/policy.schema.json', 'dist/policy.schema.json');
+      checkFirstInEsmEntries();
       return Promise.resolve();
     },
   },
   {
-    entry,
+    entry: { ...entry, 'node-check': 'src/internal/node-check.ts' },
     format: ['cjs'],
+    banner: { js: "require('./node-check.cjs');" },
     dts: true,
     sourcemap: true,
     target: 'node22',

@@ -5,12 +5,14 @@
  *   inmesh validate <file...>   exit 0 when every file is a valid policy, 1 otherwise
  *   inmesh explain <file>       print the resolved policy, every default applied
  *   inmesh schema               print the JSON Schema of the policy document
+ *   inmesh --version            print the version of inmesh
  */
 import { readPolicyFile } from '../config/load.ts';
 import { isInmeshError } from '../errors.ts';
 import { buildJsonSchema } from '../policy/schema.ts';
 import { parsePolicy } from '../policy/validate.ts';
 import { explainPolicy, resolvePolicy } from '../policy/index.ts';
+import { VERSION } from '../internal/version.ts';
 
 const USAGE = `usage: inmesh <command> [args]
 
@@ -18,6 +20,10 @@ commands:
   validate <file...>  check policy files (YAML or JSON); exit 1 on the first invalid one
   explain <file>      print the resolved policy, every default applied
   schema              print the JSON Schema (draft 2020-12) of the policy document
+
+options:
+  --version           print the version of inmesh
+  -h, --help          print this help
 `;
 
 export interface CliIo {
@@ -45,7 +51,11 @@ export function runCli(argv: readonly string[], io: CliIo): number {
         return 0;
       }
       case 'schema':
+        if (args.length > 0) return usage(io, `schema takes no arguments, got '${args.join(' ')}'`);
         io.out(JSON.stringify(buildJsonSchema(), null, 2));
+        return 0;
+      case '--version':
+        io.out(VERSION);
         return 0;
       case undefined:
       case '-h':

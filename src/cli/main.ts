@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import '../internal/node-check.ts';
 import { runCli } from './index.ts';
 
 process.exitCode = runCli(process.argv.slice(2), {

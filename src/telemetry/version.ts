@@ -1,3 +1,3 @@
-/** Reported as the instrumentation scope version of inmesh's tracer and meter. */
-export const VERSION = '0.1.0';
+/** Reported as the instrumentation scope of inmesh's tracer and meter. */
+export { VERSION } from '../internal/version.ts';
 export const SCOPE_NAME = 'inmesh';

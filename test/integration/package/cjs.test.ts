@@ -191,3 +191,32 @@ describe('package export inmesh/schema.json', () => {
     expect(out.stdout.trim()).toBe('ERR_PACKAGE_PATH_NOT_EXPORTED');
   });
 });
+
+/** A Node.js older than the supported 22.19 (the system's Node 20 on our machines), if there is one. */
+function olderNode(): string | undefined {
+  const dirs = (process.env.PATH ?? '').split(':').filter((d) => d !== '' && !d.includes('node_modules'));
+  for (const candidate of [...dirs.map((d) => join(d, 'node')), '/usr/bin/node', '/usr/local/bin/node']) {
+    if (!existsSync(candidate)) continue;
+    const v = spawnSync(candidate, ['-p', 'process.versions.node'], { encoding: 'utf8' }).stdout.trim();
+    const [major = 0, minor = 0] = v.split('.').map(Number);
+    if (major > 0 && (major < 22 || (major === 22 && minor < 19))) return candidate;
+  }
+  return undefined;
+}
+
+describe('on a Node.js older than 22.19', () => {
+  const old = olderNode();
+  beforeAll(ensureBuild, 120_000);
+
+  for (const [form, code] of [
+    ['import()', `import(${JSON.stringify(join(root, 'dist', 'index.js'))})`],
+    ['import() of inmesh/fastify', `import(${JSON.stringify(join(root, 'dist', 'fastify.js'))})`],
+    ['require()', `Promise.resolve().then(() => require(${JSON.stringify(distCjs)}))`],
+  ] as const) {
+    it.skipIf(old === undefined)(`${form} fails at once naming the Node.js needed and the one running${old === undefined ? ' (skipped: no Node.js older than 22.19 on PATH)' : ''}`, () => {
+      const run = spawnSync(old ?? 'node', ['-e', `${code}.then(() => process.exit(3), (e) => { console.error(e.message); process.exit(1); })`], { encoding: 'utf8' });
+      expect(run.status).toBe(1);
+      expect(run.stderr).toMatch(/^inmesh needs Node\.js 22\.19 or newer .* runs Node\.js \d+\.\d+\.\d+\n$/);
+    });
+  }
+});

@@ -7,6 +7,7 @@ import { parse } from 'yaml';
 import { runCli } from '../../../src/cli/index.ts';
 import { POLICY_DEFAULTS } from '../../../src/policy/defaults.ts';
 import { formatDuration } from '../../../src/policy/duration.ts';
+import { VERSION } from '../../../src/internal/version.ts';
 
 function run(...argv: string[]) {
   const out: string[] = [];
@@ -82,7 +83,14 @@ describe('inmesh CLI', () => {
     expect(schema.properties.apiVersion).toBeDefined();
   });
 
+  it('--version prints the package version', () => {
+    expect(run('--version')).toEqual({ code: 0, out: VERSION, err: '' });
+  });
+
   it('usage errors exit 2', () => {
+    const extra = run('schema', 'extra');
+    expect(extra.code).toBe(2);
+    expect(extra.err).toContain("schema takes no arguments, got 'extra'");
     expect(run('frobnicate').code).toBe(2);
     expect(run('explain').code).toBe(2);
     expect(run().code).toBe(2);
