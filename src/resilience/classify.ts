@@ -12,6 +12,11 @@
  *   sent): safe to replay for any method.
  * - `retriable-4xx`: 409 only.
  * - `retriable-status-codes`: the statuses listed in the policy.
+ * - A response carrying `x-envoy-ratelimited` (any value, only its presence)
+ *   is never retried, whatever its status and `retryOn`: a sidecar or gateway
+ *   limited the call on purpose. Envoy retries it only under its own
+ *   `envoy-ratelimited` condition, which inmesh does not offer. Outlier
+ *   detection still counts it by its status, as Envoy does.
  * - Local rejections (load shed, rate limit, caller abort) say nothing about a
  *   host: `ignored`, never retried.
  */
@@ -19,7 +24,16 @@ import type { AttemptOutcome } from '../core/types.ts';
 import { ErrorCodes, isInmeshError, UpstreamError } from '../errors.ts';
 import type { ResolvedRetries, RetryOn } from '../policy/types.ts';
 
-export type AttemptResult = { readonly error: unknown } | { readonly response: { readonly statusCode: number } };
+/** The part of a response that classification reads (a MeshResponse is one). */
+export interface ClassifiedResponse {
+  readonly statusCode: number;
+  readonly headers?: Readonly<Record<string, string | string[] | undefined>> | undefined;
+}
+
+export type AttemptResult = { readonly error: unknown } | { readonly response: ClassifiedResponse };
+
+/** Envoy's response header for "rate limited on purpose": such a response is never retried. */
+export const ENVOY_RATELIMITED_HEADER = 'x-envoy-ratelimited';
 
 /** The transport-level failure kinds an error can be. */
 export type FailureKind = 'connect-failure' | 'refused-stream' | 'reset' | 'timeout' | 'local' | 'other';
@@ -119,10 +133,11 @@ export function classify(
     const outcome = outcomeOfStatus(status);
     const gateway = outcome === 'gateway-error';
     const retryable =
-      (status >= 500 && has(retryOn, '5xx')) ||
-      (gateway && has(retryOn, 'gateway-error')) ||
-      (status === 409 && has(retryOn, 'retriable-4xx')) ||
-      (has(retryOn, 'retriable-status-codes') && codes.includes(status));
+      ((status >= 500 && has(retryOn, '5xx')) ||
+        (gateway && has(retryOn, 'gateway-error')) ||
+        (status === 409 && has(retryOn, 'retriable-4xx')) ||
+        (has(retryOn, 'retriable-status-codes') && codes.includes(status))) &&
+      result.response.headers?.[ENVOY_RATELIMITED_HEADER] === undefined;
     return { outcome, retryable, beforeSend: false };
   }
   const error = result.error;

@@ -291,3 +291,51 @@ describe('safety of retries', () => {
     expect(times).toHaveLength(1);
   });
 });
+
+describe('x-envoy-ratelimited', () => {
+  // Every server answers `status`, with the header when `limited`; the same calls without it are retried (the control).
+  async function hitsPerCall(status: 429 | 503, retries: Record<string, unknown>): Promise<{ limited: number[]; plain: number[] }> {
+    let limited = true;
+    const handler = (_req: unknown, res: ServerResponse): void => {
+      res.statusCode = status;
+      if (limited) res.setHeader('x-envoy-ratelimited', 'true');
+      res.end('limited');
+    };
+    const servers = await Promise.all([startServer(handler), startServer(handler), startServer(handler)]);
+    mesh = createMesh({
+      policy: policyFor(
+        { orders: { endpoints: servers.map((s) => s.address) } },
+        { retries: { attempts: 2, backoff: { base: '1ms', max: '2ms' }, ...retries }, outlierDetection: { consecutive5xx: 0 } },
+      ),
+      telemetry: { enabled: false },
+    });
+    const total = (): number => servers.reduce((n, s) => n + s.hits, 0);
+    const run = async (): Promise<number[]> => {
+      const seen: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const before = total();
+        const res = await mesh!.request('http://orders/');
+        expect(res.statusCode).toBe(status);
+        await res.body.dump();
+        seen.push(total() - before);
+      }
+      return seen;
+    };
+    const a = await run();
+    limited = false;
+    const b = await run();
+    return { limited: a, plain: b };
+  }
+
+  it('a 429 carrying the header is not retried although retryOn lists 429; without the header it is', async () => {
+    const hits = await hitsPerCall(429, { retryOn: ['retriable-status-codes', '5xx'], retriableStatusCodes: [429], maxRetryAfter: '0s' });
+    expect(hits.limited).toEqual([1, 1, 1, 1, 1]);
+    expect(hits.plain).toEqual([3, 3, 3, 3, 3]);
+  });
+
+  it('a 503 carrying the header is not retried under gateway-error, 5xx or retriable-status-codes; without the header it is', async () => {
+    const hits = await hitsPerCall(503, { retryOn: ['gateway-error', '5xx', 'retriable-status-codes'], retriableStatusCodes: [503] });
+    expect(hits.limited).toEqual([1, 1, 1, 1, 1]);
+    expect(hits.plain).toEqual([3, 3, 3, 3, 3]);
+  });
+});

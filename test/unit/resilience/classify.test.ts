@@ -7,6 +7,7 @@ const sys = (code: string): Error => Object.assign(new Error(code), { code });
 const wrapped = (code: string): UpstreamError =>
   new UpstreamError('orders', [{ endpoint: '127.0.0.1:1', error: code }], { cause: sys(code) });
 const res = (statusCode: number): AttemptResult => ({ response: { statusCode } });
+const limited = (statusCode: number, value = 'true'): AttemptResult => ({ response: { statusCode, headers: { 'x-envoy-ratelimited': value } } });
 const err = (error: unknown): AttemptResult => ({ error });
 
 const ALL: RetryOn[] = ['connect-failure', 'refused-stream', 'reset', '5xx', 'gateway-error', 'retriable-4xx', 'retriable-status-codes'];
@@ -27,6 +28,9 @@ const table: [string, AttemptResult, RetryOn[], number[], string, boolean, boole
   ['504 5xx', res(504), ['5xx'], [], 'gateway-error', true, false],
   ['503 connect-failure only', res(503), ['connect-failure'], [], 'gateway-error', false, false],
   ['501 listed status', res(501), ['retriable-status-codes'], [501], 'server-error', true, false],
+  ['429 listed, x-envoy-ratelimited', limited(429), ALL, [429], 'success', false, false],
+  ['503 x-envoy-ratelimited', limited(503), ALL, [503], 'gateway-error', false, false],
+  ['500 x-envoy-ratelimited, empty value', limited(500, ''), ALL, [], 'server-error', false, false],
   ['ECONNREFUSED', err(wrapped('ECONNREFUSED')), ['connect-failure'], [], 'gateway-error', true, true],
   ['raw ECONNREFUSED', err(sys('ECONNREFUSED')), ['connect-failure'], [], 'gateway-error', true, true],
   ['connect timeout', err(wrapped('UND_ERR_CONNECT_TIMEOUT')), ['gateway-error'], [], 'gateway-error', true, true],
