@@ -11,7 +11,8 @@
  *   telemetry → deadline → breaker → rateLimit → limit → retry → attemptTimeout → balance → (transport)
  *
  * - telemetry: one logical span + duration metric per call (telemetry/layer.ts).
- * - deadline: fixes the absolute end of the call (total timeout, every attempt and backoff).
+ * - deadline: fixes the absolute end of the call (total timeout, every attempt and backoff),
+ *   bounded by the deadline of the inbound request the call is made for.
  * - breaker: the upstream's error-rate circuit breaker (opossum; resilience/breaker.ts).
  * - rateLimit: the client token bucket (resilience/rate-limit.ts). Before the concurrency
  *   limit so that a call refused for want of a token never holds a concurrency slot.

@@ -2,7 +2,12 @@
  * Deadlines, with one deadline per attempt and nothing allocated when they are off.
  *
  * - The `deadline` layer (outer) only fixes the absolute end of the call,
- *   `req.deadline = now + timeout`. It arms no timer of its own.
+ *   `req.deadline`: the sooner of `now + timeout` (the call's own total
+ *   timeout) and the deadline of the inbound request this call is made for
+ *   (`currentDeadline()`, core/deadline-context.ts), so A → B → C never works
+ *   past A's deadline. An inbound deadline that has already passed fails the
+ *   call at once with `TimeoutError('total')`, before any layer below runs
+ *   (nothing is sent). It arms no timer of its own.
  * - The `attemptTimeout` layer (inside retry) arms ONE deadline per attempt for
  *   min(per-try timeout, time left of the total deadline), in the deadline
  *   queue (deadline-queue.ts: a FIFO and one timer per duration, not a Node
@@ -21,16 +26,35 @@
 import { AbortedError, TimeoutError } from '../errors.ts';
 import { AttemptControl } from './attempt-control.ts';
 import { armDeadline, type DeadlineEntry } from './deadline-queue.ts';
+import { currentDeadline } from '../core/deadline-context.ts';
 import type { Handler, Layer, MeshRequest, MeshResponse } from '../core/types.ts';
 
 export function totalTimeoutOf(req: MeshRequest): number {
   return req.options.timeout ?? req.policy.timeouts.request;
 }
 
+/** The error of a call whose total deadline passed: `timeoutMs` is the budget it had (`req.deadlineMs`). */
+export function totalDeadlineError(req: MeshRequest): TimeoutError {
+  return new TimeoutError('total', Math.round(req.deadlineMs), { service: req.service });
+}
+
 const deadlineLayer: Layer = (next: Handler): Handler =>
   function deadline(req) {
+    if (req.deadline !== Infinity) return next(req);
     const ms = totalTimeoutOf(req);
-    if (ms > 0 && req.deadline === Infinity) req.deadline = performance.now() + ms;
+    const inbound = currentDeadline();
+    if (ms <= 0 && inbound === undefined) return next(req);
+    const now = performance.now();
+    if (inbound !== undefined && (ms <= 0 || inbound < now + ms)) {
+      // The inbound request's deadline is the sooner one: the call gets what is left of it.
+      const left = inbound - now;
+      req.deadline = inbound;
+      req.deadlineMs = left > 0 ? left : 0;
+      if (left <= 0) return Promise.reject(totalDeadlineError(req));
+    } else {
+      req.deadline = now + ms;
+      req.deadlineMs = ms;
+    }
     return next(req);
   };
 
@@ -74,7 +98,7 @@ const attemptTimeoutLayer: Layer = (next: Handler): Handler =>
     const perTry = req.options.perTryTimeout ?? req.policy.timeouts.perTry;
     const now = performance.now();
     const left = req.deadline - now;
-    if (left <= 0) return Promise.reject(new TimeoutError('total', totalTimeoutOf(req), { service: req.service }));
+    if (left <= 0) return Promise.reject(totalDeadlineError(req));
     const byTry = perTry > 0 && perTry < left;
     // No deadline for this attempt: the call goes straight on (no async frame, no handle).
     if (!byTry && left === Infinity) return next(req);
@@ -87,9 +111,7 @@ async function timedAttempt(next: Handler, req: MeshRequest, now: number, perTry
   const caller = req.signal;
   let unlink: (() => void) | undefined;
   if (caller?.aborted === true) throw new AbortedError({ cause: caller.reason, service });
-  // Due after perTry, or at the call's fixed deadline (the deadline layer set it to start + total).
-  const total = byTry ? 0 : totalTimeoutOf(req);
-  const control = new AttemptControl(byTry ? 'attempt' : 'total', byTry ? perTry : total, service);
+  const control = byTry ? new AttemptControl('attempt', perTry, service) : new AttemptControl('total', Math.round(req.deadlineMs), service);
   /** The response body once headers are in: a caller abort fails it even when undici already has all of it. */
   let body: MeshResponse['body'] | undefined;
   if (caller !== undefined) {
@@ -101,9 +123,14 @@ async function timedAttempt(next: Handler, req: MeshRequest, now: number, perTry
     caller.addEventListener('abort', onAbort, { once: true });
     unlink = () => caller.removeEventListener('abort', onAbort);
   }
+  // Due after perTry, or for the time actually left of the call: at `req.deadline`
+  // itself, armed as the budget the deadline layer fixed it with from when that
+  // budget started (not `now + left`), so the calls of one total timeout share
+  // the queue's FIFO for that duration while a retry's later attempt, due at the
+  // same fixed end, gets its own timer (deadline-queue.ts).
   const deadline: DeadlineEntry = byTry
     ? armDeadline(now, perTry, onAttemptDeadline, control)
-    : armDeadline(req.deadline - total, total, onAttemptDeadline, control);
+    : armDeadline(req.deadline - req.deadlineMs, req.deadlineMs, onAttemptDeadline, control);
   req.attemptControl = control;
   try {
     const res = await next(req);

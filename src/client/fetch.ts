@@ -41,7 +41,7 @@ import { ClosedError, InvalidArgumentError } from '../errors.ts';
 import { describeValue } from '../internal/describe.ts';
 import { callOverridesOf, checkCall, checkUrl, toMeshRequest, type DispatchBody, type HeadersInput } from './request.ts';
 import { markFetchBody } from './translate.ts';
-import { DEADLINE_HEADER } from './transport.ts';
+import { DEADLINE_HEADER } from '../core/deadline-context.ts';
 import type { CallOptions, MeshHeaders, MeshResponse } from '../core/types.ts';
 import type { RuntimeLookup } from './upstream.ts';
 

@@ -148,6 +148,7 @@ export function toMeshRequest(upstream: Readonly<ResolvedUpstream>, url: URL, in
     attemptControl: undefined,
     options: input.options,
     deadline: Infinity,
+    deadlineMs: 0,
     tried: undefined,
     attempt: 0,
     endpoint: undefined,

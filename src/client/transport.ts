@@ -29,10 +29,8 @@ import { refuseIp } from '../registry/validate.ts';
 import { kAttemptControl, type AttemptControl } from './attempt-control.ts';
 import { QUEUED_ABORT } from './undici-internals.ts';
 import { guardBody, translateError } from './translate.ts';
+import { DEADLINE_HEADER } from '../core/deadline-context.ts';
 import type { Handler, MeshRequest, MeshResponse } from '../core/types.ts';
-
-/** Header carrying the caller's remaining total deadline, in whole ms, at send time. */
-export const DEADLINE_HEADER = 'x-inmesh-deadline-ms';
 
 /**
  * An undici Pool that lets an attempt's AttemptControl wrap the handler of

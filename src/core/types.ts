@@ -98,6 +98,13 @@ export interface MeshRequest {
   readonly options: Readonly<ResolvedCallOptions>;
   /** Absolute time (performance.now() based) when the total deadline passes; Infinity = none. */
   deadline: number;
+  /**
+   * The budget `deadline` was fixed with, ms (set with it by the deadline
+   * layer): the call's own total timeout, or what was left of the inbound
+   * request's deadline when that was sooner; 0 while there is no deadline.
+   * `deadline - deadlineMs` is when the budget started.
+   */
+  deadlineMs: number;
   /** Endpoint ids of this call's earlier attempts (made by the balance layer on the first retry). */
   tried: Set<string> | undefined;
   /** 0 for the first try. */

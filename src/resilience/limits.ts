@@ -187,7 +187,6 @@ export function createLimitLayer(upstream: Readonly<ResolvedUpstream>): LimitLay
 }
 
 function deadlineError(req: MeshRequest): TimeoutError {
-  // Same total as the deadline layer (client/deadline.ts totalTimeoutOf), read from the request.
-  const total = req.options.timeout ?? req.policy.timeouts.request;
-  return new TimeoutError('total', total, { service: req.service });
+  // The budget the deadline layer fixed the deadline with (client/deadline.ts), read from the request.
+  return new TimeoutError('total', Math.round(req.deadlineMs), { service: req.service });
 }

@@ -15,7 +15,8 @@
  * value that does not parse is ignored (the policy's bound still holds).
  */
 
-export const INMESH_DEADLINE_HEADER = 'x-inmesh-deadline-ms';
+import { DEADLINE_HEADER } from '../core/deadline-context.ts';
+
 export const ENVOY_TIMEOUT_HEADER = 'x-envoy-expected-rq-timeout-ms';
 export const GRPC_TIMEOUT_HEADER = 'grpc-timeout';
 
@@ -43,7 +44,7 @@ function header(headers: Readonly<Record<string, string | string[] | undefined>>
  */
 export function callerBudgetMs(headers: Readonly<Record<string, string | string[] | undefined>>): number | undefined {
   let budget: number | undefined;
-  const inmesh = header(headers, INMESH_DEADLINE_HEADER);
+  const inmesh = header(headers, DEADLINE_HEADER);
   if (inmesh !== undefined && WHOLE_MS.test(inmesh)) budget = Number(inmesh);
   const envoy = header(headers, ENVOY_TIMEOUT_HEADER);
   if (envoy !== undefined && WHOLE_MS.test(envoy)) {

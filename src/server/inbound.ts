@@ -35,7 +35,7 @@ import type { RateLimitLogger } from '../resilience/rate-limit.ts';
 import type { InboundSpan, ServerTelemetry } from '../telemetry/server.ts';
 import { dropLateWrites, refusalAnswer, writeAnswer, type InboundAnswer, type RefusalReason, type Respond } from './answer.ts';
 import { callerBudgetMs } from './deadline.ts';
-import { deadlineStorage, type DeadlineHolder } from './deadline-context.ts';
+import { deadlineStorage, type DeadlineHolder } from '../core/deadline-context.ts';
 import { CLOSING, OK, healthPaths, pathOf, type HealthOptions } from './health.ts';
 import { createInboundBucket, type InboundBucket } from './rate-limit.ts';
 

@@ -27,6 +27,7 @@ export function fakeRequest(up: ResolvedUpstream, init: FakeRequestInit = {}): M
     attemptControl: undefined,
     options: init.timeout === undefined ? {} : { timeout: init.timeout },
     deadline: init.deadline ?? Infinity,
+    deadlineMs: init.deadline === undefined ? 0 : (init.timeout ?? Math.max(0, init.deadline - performance.now())),
     tried: undefined,
     attempt: 0,
   };

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCodes, TimeoutError } from '../../../src/errors.ts';
 import { createMesh, type Mesh } from '../../../src/mesh/mesh.ts';
 import type { PolicyDocument } from '../../../src/policy/index.ts';
-import { currentDeadline } from '../../../src/server/deadline-context.ts';
+import { currentDeadline } from '../../../src/core/deadline-context.ts';
 import { inmeshExpress } from '../../../src/server/express.ts';
 import { requestSignal } from '../../../src/server/inbound.ts';
 import { inmeshFastify } from '../../../src/server/fastify.ts';

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AbortedError, ErrorCodes, InvalidArgumentError, TimeoutError } from '../../../src/errors.ts';
 import { createMesh, type Mesh } from '../../../src/mesh/mesh.ts';
 import type { PolicyDocument } from '../../../src/policy/index.ts';
-import { currentDeadline } from '../../../src/server/deadline-context.ts';
+import { currentDeadline } from '../../../src/core/deadline-context.ts';
 import { requestSignal } from '../../../src/server/inbound.ts';
 import { Holds, client, close, deferred, listen } from './helpers.ts';
 

@@ -55,7 +55,7 @@ const withBudget = (budget: { percent: number; minConcurrency: number }) => ({ .
 function request(method = 'GET', extra: Partial<MeshRequest> = {}): MeshRequest {
   return {
     service: 'orders', upstream, policy: upstream, method, path: '/', host: 'orders', hostname: 'orders', protocol: 'http:',
-    headers: {}, body: null, signal: undefined, attemptControl: undefined, options: {}, deadline: Infinity, tried: undefined, attempt: 0,
+    headers: {}, body: null, signal: undefined, attemptControl: undefined, options: {}, deadline: Infinity, deadlineMs: 0, tried: undefined, attempt: 0,
     endpoint: undefined, ...extra,
   };
 }

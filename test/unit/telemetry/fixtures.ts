@@ -17,6 +17,7 @@ export function fakeRequest(overrides: Partial<MeshRequest> = {}): MeshRequest {
     attemptControl: undefined,
     options: {},
     deadline: Infinity,
+    deadlineMs: 0,
     tried: undefined,
     attempt: 0,
     endpoint: undefined,

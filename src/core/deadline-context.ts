@@ -1,10 +1,20 @@
 /**
- * The absolute deadline of the inbound request being handled, carried through
- * the app's async work in an AsyncLocalStorage, so that a mesh call made while
- * handling a request can be bounded by what is left of it (A → B → C never
- * works past A's deadline).
+ * Deadlines across hops, the part both sides share: the header that carries a
+ * deadline from one hop to the next, and the absolute deadline of the inbound
+ * request being handled, carried through the app's async work in an
+ * AsyncLocalStorage. The server side writes it (server/inbound.ts); the
+ * client's deadline layer (client/deadline.ts) bounds every mesh call made
+ * while handling the request by it, so A → B → C never works past A's
+ * deadline.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+
+/**
+ * Header carrying the caller's remaining total deadline, in whole ms, at send
+ * time: written by the client's transport on every attempt, read inbound by
+ * server/deadline.ts.
+ */
+export const DEADLINE_HEADER = 'x-inmesh-deadline-ms';
 
 /** What the store holds for one inbound request. */
 export interface DeadlineHolder {
