@@ -15,7 +15,7 @@ export const POLICY_DEFAULTS = {
     endpoints: [], // static registry only: "host:port" list
   },
   loadBalancer: {
-    policy: 'round_robin', // Envoy cluster lb_policy default (Istio too)
+    policy: 'round_robin', // Envoy cluster lb_policy default; Istio's default is LEAST_REQUEST, Consul's round_robin, so an exporter must write it explicitly
     choiceCount: 2, // count; Envoy least_request_lb_config.choice_count default (P2C)
     minimumRingSize: 1024, // virtual nodes; Envoy ring_hash_lb_config.minimum_ring_size default
     ewmaDecay: 10_000, // ms; Finagle/Linkerd peak-EWMA decay window (no Envoy equivalent)
@@ -48,7 +48,7 @@ export const POLICY_DEFAULTS = {
     baseEjectionTime: 30_000, // ms; Envoy base_ejection_time default
     maxEjectionTime: 300_000, // ms; Envoy max_ejection_time default
     maxEjectionPercent: 10, // percent; Envoy max_ejection_percent default
-    panicThresholdPercent: 50, // percent; Envoy healthy_panic_threshold default (Istio minHealthPercent: 0)
+    panicThresholdPercent: 50, // percent; Envoy healthy_panic_threshold default (Istio passes minHealthPercent to it, 0 when unset)
   },
   limits: {
     enabled: true, // on, as in every sidecar (they have no off switch: "off" there is every threshold at its max)

@@ -1,10 +1,11 @@
 /**
  * The one duration rule of the policy model: Go-style duration strings in the
  * document ("250ms", "10s", "1m30s", "0s"; units h, m, s, ms), numbers of
- * milliseconds once resolved. The same strings are what Istio, Consul's
- * resolver/router and Gateway API take, so a policy exports without conversion.
+ * milliseconds once resolved. The targets' own duration formats differ from
+ * this one and from each other (Gateway API refuses "1.5s" and a bare "0",
+ * Istio refuses "0s", Envoy JSON writes "0.250s"): export rebuilds each from
+ * the milliseconds per target, never copying the string.
  */
-
 /** Pattern of a duration string (also published in the JSON Schema). */
 export const DURATION_PATTERN = '^(0|([0-9]+(\\.[0-9]+)?(h|m|s|ms))+)$';
 

@@ -17,21 +17,44 @@ import { POLICY_DEFAULTS as D } from './defaults.ts';
 import { DURATION_PATTERN, MAX_DURATION_MS, formatDuration, parseDuration } from './duration.ts';
 import { unknownFieldMessage } from './suggest.ts';
 
-/** Where a field lives in the systems a policy exports to. `null` = no equivalent there. */
+/**
+ * Where a field lives in each system a policy exports to. Every target has an
+ * entry: a path or field there, or `none: <why>` when that target cannot say it.
+ * Istio entries read `DestinationRule <path>` / `VirtualService <path>`, Gateway
+ * API entries `HTTPRoute <path>`, Dapr entries `Resiliency <path>` when they
+ * name a CRD field; tests walk those paths through the CRD schemas.
+ */
 export interface FieldMapping {
-  /** `DestinationRule <path>` or `VirtualService <path>` in Istio's networking CRDs, or null. */
-  istio: string | null;
-  /** Consul config entry and field, or null. */
-  consul: string | null;
-  /** Envoy API field, or null. */
-  envoy: string | null;
-  /** No sidecar has it: the SDK implements it alone. */
+  /** `DestinationRule <path>` or `VirtualService <path>` in Istio's networking CRDs, or `none: <why>`. */
+  istio: string;
+  /** Consul config entry and field (with the version that has it), or `none: <why>`. */
+  consul: string;
+  /** `HTTPRoute <path>` (Gateway API, GAMMA), or `none: <why>`. */
+  gatewayApi: string;
+  /** Envoy v3 API field, or `none: <why>`. */
+  envoy: string;
+  /** `Resiliency <path>` or another Dapr setting, or `none: <why>`. */
+  dapr: string;
+  /** No proxy mesh (Istio, Consul, Gateway API, Envoy) has it: the SDK implements it alone. */
   sdkOnly?: true;
   /** For SDK-only fields: what to use instead in a sidecar mesh. */
   nearest?: string;
   /** Caveats of the mapping. */
   note?: string;
 }
+
+/** The prefix of a mapping entry that names no field of its target. */
+export const NO_MAPPING = 'none: ';
+
+const GW_NO_POLICY = 'none: HTTPRoute carries routing only; balancing, health and limits stay in the mesh\'s own policy resource';
+const DAPR_NO_LB = 'none: Dapr service invocation picks an instance through its name-resolution component, with no setting';
+const DAPR_NO_MATCH = 'none: a Resiliency target is a whole app id, with no request matching';
+const DAPR_NO_POOL = 'none: daprd manages its connections to an app itself';
+const DAPR_NO_OUTLIER = 'none: Dapr ejects no single instance (its circuit breaker covers the whole app id)';
+const EWMA_NONE = 'none: no latency-aware balancer';
+const IDEMPOTENT_NONE = 'none: the proxy retries whatever the route allows';
+const LIMITS_OFF_NONE = 'none: no off switch; every threshold at its maximum instead';
+const BREAKER_NONE = 'none: no error-rate breaker over the whole upstream';
 
 export type FieldUnit = 'duration' | 'percent' | 'count' | 'bytes' | 'requests/s' | 'status code';
 
@@ -140,49 +163,25 @@ export const discoverySchema = block(
     registry: field(
       oneOf(['consul', 'static', 'file']),
       'Where endpoints come from: the Consul catalogue, a fixed list (`endpoints`), or a watched file (`file`).',
-      {
-        istio: null,
-        consul: 'catalog/health API: /v1/health/service/<service>',
-        envoy: 'cluster.type (EDS for consul/file, STATIC for static)',
-        note: 'Istio takes endpoints from Kubernetes or ServiceEntry, not from a DestinationRule.',
-      },
+      { istio: 'none: endpoints come from Kubernetes or a ServiceEntry, not from a DestinationRule', consul: 'catalog/health API: /v1/health/service/<service>', gatewayApi: 'none: backends are Kubernetes Services', envoy: 'cluster.type (EDS for consul/file, STATIC for static)', dapr: 'Configuration nameResolution.component (consul, kubernetes, mdns): not a Resiliency field' },
       { default: D.discovery.registry },
     ),
     service: field(
       text('a service name'),
       'Name of the service in the registry. Defaults to the upstream\'s key; cannot be set in `defaults`.',
-      {
-        istio: 'DestinationRule host',
-        consul: 'service-resolver Name (the catalogue service name)',
-        envoy: 'cluster.eds_cluster_config.service_name',
-      },
+      { istio: 'DestinationRule host', consul: 'service-resolver Name, service-router/service-splitter Name (the catalogue service name)', gatewayApi: 'HTTPRoute parentRefs[].name (GAMMA: the Service the route configures) and rules[].backendRefs[].name', envoy: 'cluster.eds_cluster_config.service_name', dapr: 'Resiliency targets.apps{} (the app id)' },
     ),
-    datacenter: field(text('a datacenter name'), 'Consul datacenter to query instead of the agent\'s own.', {
-      istio: null,
-      consul: 'service-resolver Redirect.Datacenter; catalogue query ?dc=',
-      envoy: null,
-      note: 'Consul-specific; Istio and Envoy see one flat endpoint set.',
-    }),
+    datacenter: field(text('a datacenter name'), 'Consul datacenter to query instead of the agent\'s own.', { istio: 'none: one flat mesh; multi-cluster is not policy', consul: 'service-resolver Redirect.Datacenter; catalogue query ?dc=', gatewayApi: 'none: one cluster', envoy: 'none: one flat endpoint set per cluster', dapr: 'none: Dapr\'s consul name resolution queries the agent\'s own datacenter' }),
     tags: field(
       list(text('a tag'), 'tags'),
       'Only instances carrying all of these tags.',
-      {
-        istio: 'DestinationRule subsets[].labels',
-        consul: 'service-resolver Subsets.<name>.Filter ("<tag>" in Service.Tags)',
-        envoy: 'cluster.lb_subset_config',
-        note: 'Sidecars express a tag filter as a subset; export creates one.',
-      },
+      { istio: 'DestinationRule subsets[].labels', consul: 'service-resolver Subsets.<name>.Filter ("<tag>" in Service.Tags) + DefaultSubset', gatewayApi: 'none: a subset is a separate Service in rules[].backendRefs', envoy: 'cluster.lb_subset_config', dapr: 'none: service invocation reaches every instance of an app id', note: 'Sidecars express a tag filter as a subset; export creates one.' },
       { default: D.discovery.tags },
     ),
     passingOnly: field(
       bool(),
       'Only instances whose health checks all pass.',
-      {
-        istio: null,
-        consul: 'service-resolver Subsets.<name>.OnlyPassing; /v1/health/service?passing',
-        envoy: 'EDS lb_endpoints[].health_status',
-        note: 'Istio uses Kubernetes readiness instead.',
-      },
+      { istio: 'none: Istio sends only to ready endpoints (Kubernetes readiness)', consul: 'service-resolver Subsets.<name>.OnlyPassing (without it Consul also sends to instances whose checks warn)', gatewayApi: 'none: Kubernetes readiness decides', envoy: 'EDS lb_endpoints[].health_status', dapr: 'none: the name-resolution component decides (consul: passing only)' },
       { default: D.discovery.passingOnly },
     ),
     endpoints: field(
@@ -200,35 +199,19 @@ export const discoverySchema = block(
         '"host:port" entries',
       ),
       'Static registry: the fixed list of endpoints. Required with `registry: static`, refused otherwise. `INMESH_ENDPOINTS_<SERVICE>` overrides it.',
-      { istio: null, consul: null, envoy: 'cluster.load_assignment (type STATIC)', note: 'Istio: ServiceEntry endpoints.' },
+      { istio: 'none: a ServiceEntry lists static endpoints, no DestinationRule field', consul: 'none: Consul knows only registered services', gatewayApi: 'none: backends are Services', envoy: 'cluster.load_assignment (type STATIC)', dapr: 'none: app ids are resolved by the name-resolution component' },
       { default: D.discovery.endpoints },
     ),
-    file: field(text('a file path'), 'File registry: path of a JSON or YAML file of endpoints, watched for changes. Required with `registry: file`.', {
-      istio: null,
-      consul: null,
-      envoy: 'eds_cluster_config.eds_config.path_config_source',
-    }),
+    file: field(text('a file path'), 'File registry: path of a JSON or YAML file of endpoints, watched for changes. Required with `registry: file`.', { istio: 'none: no file-based discovery', consul: 'none: Consul knows only registered services', gatewayApi: 'none: backends are Services', envoy: 'eds_cluster_config.eds_config.path_config_source', dapr: 'none: app ids are resolved by the name-resolution component' }),
   },
   'an object with registry, service, datacenter, tags, passingOnly, endpoints, file',
 );
 
 export const hashOnSchema = block(
   {
-    header: field(text('a header name'), 'Hash on this request header.', {
-      istio: 'DestinationRule trafficPolicy.loadBalancer.consistentHash.httpHeaderName',
-      consul: 'service-resolver LoadBalancer.HashPolicies[] {Field: header, FieldValue}',
-      envoy: 'route.hash_policy[].header.header_name',
-    }),
-    cookie: field(text('a cookie name'), 'Hash on this cookie (never generated by inmesh: without it, the key is random).', {
-      istio: 'DestinationRule trafficPolicy.loadBalancer.consistentHash.httpCookie.name',
-      consul: 'service-resolver LoadBalancer.HashPolicies[] {Field: cookie, FieldValue}',
-      envoy: 'route.hash_policy[].cookie.name',
-    }),
-    queryParameter: field(text('a query parameter name'), 'Hash on this query parameter.', {
-      istio: 'DestinationRule trafficPolicy.loadBalancer.consistentHash.httpQueryParameterName',
-      consul: 'service-resolver LoadBalancer.HashPolicies[] {Field: query_parameter, FieldValue}',
-      envoy: 'route.hash_policy[].query_parameter.name',
-    }),
+    header: field(text('a header name'), 'Hash on this request header.', { istio: 'DestinationRule trafficPolicy.loadBalancer.consistentHash.httpHeaderName', consul: 'service-resolver LoadBalancer.HashPolicies[] {Field: header, FieldValue} (1.9+)', gatewayApi: 'HTTPRoute rules[].sessionPersistence.sessionName (type Header: session affinity, not a hash)', envoy: 'route.hash_policy[].header.header_name', dapr: DAPR_NO_LB }),
+    cookie: field(text('a cookie name'), 'Hash on this cookie (never generated by inmesh: without it, the key is random).', { istio: 'DestinationRule trafficPolicy.loadBalancer.consistentHash.httpCookie.name', consul: 'service-resolver LoadBalancer.HashPolicies[] {Field: cookie, FieldValue} (1.9+)', gatewayApi: 'HTTPRoute rules[].sessionPersistence.sessionName (type Cookie: session affinity, not a hash)', envoy: 'route.hash_policy[].cookie.name', dapr: DAPR_NO_LB }),
+    queryParameter: field(text('a query parameter name'), 'Hash on this query parameter.', { istio: 'DestinationRule trafficPolicy.loadBalancer.consistentHash.httpQueryParameterName', consul: 'service-resolver LoadBalancer.HashPolicies[] {Field: query_parameter, FieldValue} (1.9+)', gatewayApi: 'none: session persistence reads a cookie or a header only', envoy: 'route.hash_policy[].query_parameter.name', dapr: DAPR_NO_LB }),
   },
   'an object with exactly one of header, cookie, queryParameter',
 )
@@ -247,34 +230,20 @@ export const loadBalancerSchema = block(
     policy: field(
       oneOf(['round_robin', 'random', 'least_request', 'ring_hash', 'peak_ewma']),
       'Balancing algorithm. `peak_ewma` (latency-aware, Linkerd\'s default) has no sidecar equivalent: it exports as least_request.',
-      {
-        istio: 'DestinationRule trafficPolicy.loadBalancer.simple',
-        consul: 'service-resolver LoadBalancer.Policy',
-        envoy: 'cluster.lb_policy',
-        note: 'Istio takes ring_hash as loadBalancer.consistentHash; peak_ewma maps nowhere (nearest: least_request).',
-      },
+      { istio: 'DestinationRule trafficPolicy.loadBalancer.simple', consul: 'service-resolver LoadBalancer.Policy (1.9+)', gatewayApi: GW_NO_POLICY, envoy: 'cluster.lb_policy', dapr: DAPR_NO_LB, note: 'Istio takes ring_hash as loadBalancer.consistentHash; Istio\'s own default is LEAST_REQUEST, so an exporter must write the algorithm explicitly. peak_ewma maps nowhere (nearest: least_request).' },
       { default: D.loadBalancer.policy },
     ),
     choiceCount: field(
       int(2, 100),
       'least_request: how many random endpoints are compared per pick (2 = power of two choices).',
-      {
-        istio: null,
-        consul: 'service-resolver LoadBalancer.LeastRequestConfig.ChoiceCount',
-        envoy: 'cluster.least_request_lb_config.choice_count',
-        note: 'Istio always uses Envoy\'s default of 2.',
-      },
+      { istio: 'none: Istio always uses Envoy\'s choice_count of 2', consul: 'service-resolver LoadBalancer.LeastRequestConfig.ChoiceCount (1.9+)', gatewayApi: GW_NO_POLICY, envoy: 'cluster.least_request_lb_config.choice_count', dapr: DAPR_NO_LB },
       { unit: 'count', default: D.loadBalancer.choiceCount },
     ),
     hashOn: hashOnField,
     minimumRingSize: field(
       int(1, 8_388_608),
       'ring_hash: minimum number of virtual nodes on the ring.',
-      {
-        istio: 'DestinationRule trafficPolicy.loadBalancer.consistentHash.ringHash.minimumRingSize',
-        consul: 'service-resolver LoadBalancer.RingHashConfig.MinimumRingSize',
-        envoy: 'cluster.ring_hash_lb_config.minimum_ring_size',
-      },
+      { istio: 'DestinationRule trafficPolicy.loadBalancer.consistentHash.ringHash.minimumRingSize', consul: 'service-resolver LoadBalancer.RingHashConfig.MinimumRingSize (1.9+)', gatewayApi: GW_NO_POLICY, envoy: 'cluster.ring_hash_lb_config.minimum_ring_size', dapr: DAPR_NO_LB },
       { unit: 'count', default: D.loadBalancer.minimumRingSize },
     ),
     ewma: block(
@@ -282,13 +251,13 @@ export const loadBalancerSchema = block(
         decay: field(
           duration(1),
           'peak_ewma: decay window of the latency moving average.',
-          { istio: null, consul: null, envoy: null, sdkOnly: true, nearest: 'least_request (Linkerd: built-in peak EWMA)' },
+          { istio: EWMA_NONE, consul: EWMA_NONE, gatewayApi: EWMA_NONE, envoy: EWMA_NONE, dapr: EWMA_NONE, sdkOnly: true, nearest: 'least_request (Linkerd: built-in peak EWMA)' },
           { unit: 'duration', default: ms(D.loadBalancer.ewmaDecay) },
         ),
         defaultRtt: field(
           duration(0, 60_000),
           'peak_ewma: latency assumed for an endpoint with no sample yet.',
-          { istio: null, consul: null, envoy: null, sdkOnly: true, nearest: 'least_request (Linkerd: built-in peak EWMA)' },
+          { istio: EWMA_NONE, consul: EWMA_NONE, gatewayApi: EWMA_NONE, envoy: EWMA_NONE, dapr: EWMA_NONE, sdkOnly: true, nearest: 'least_request (Linkerd: built-in peak EWMA)' },
           { unit: 'duration', default: ms(D.loadBalancer.ewmaDefaultRtt) },
         ),
       },
@@ -308,41 +277,25 @@ export const timeoutsSchema = block(
     connect: field(
       duration(1),
       'TCP (and TLS) connect timeout of a new connection.',
-      {
-        istio: 'DestinationRule trafficPolicy.connectionPool.tcp.connectTimeout',
-        consul: 'service-resolver ConnectTimeout',
-        envoy: 'cluster.connect_timeout',
-      },
+      { istio: 'DestinationRule trafficPolicy.connectionPool.tcp.connectTimeout', consul: 'service-resolver ConnectTimeout', gatewayApi: 'none: HTTPRoute has no connection settings', envoy: 'cluster.connect_timeout', dapr: DAPR_NO_POOL },
       { unit: 'duration', default: ms(D.timeouts.connect) },
     ),
     request: field(
       duration(0),
       'Total deadline of a call, every attempt and backoff included. "0s" = none.',
-      {
-        istio: 'VirtualService http[].timeout',
-        consul: 'service-router Routes[].Destination.RequestTimeout',
-        envoy: 'route.timeout',
-      },
+      { istio: 'VirtualService http[].timeout', consul: 'service-router Routes[].Destination.RequestTimeout (0 there means Envoy\'s 15 s, not none)', gatewayApi: 'HTTPRoute rules[].timeouts.request', envoy: 'route.route.timeout', dapr: 'none: a Dapr timeout policy bounds each attempt, not the call with its retries' },
       { unit: 'duration', default: ms(D.timeouts.request) },
     ),
     perTry: field(
       duration(0),
       'Deadline of one attempt. "0s" = none (only `request` applies). At most `request`.',
-      {
-        istio: 'VirtualService http[].retries.perTryTimeout',
-        consul: null,
-        envoy: 'route.retry_policy.per_try_timeout',
-      },
+      { istio: 'VirtualService http[].retries.perTryTimeout', consul: 'none: 1.8.7 has no per-try timeout', gatewayApi: 'HTTPRoute rules[].timeouts.backendRequest', envoy: 'route.route.retry_policy.per_try_timeout', dapr: 'Resiliency policies.timeouts{}' },
       { unit: 'duration', default: ms(D.timeouts.perTry) },
     ),
     idle: field(
       duration(1),
       'How long an idle keep-alive socket is kept in the pool.',
-      {
-        istio: 'DestinationRule trafficPolicy.connectionPool.http.idleTimeout',
-        consul: 'service-router Routes[].Destination.IdleTimeout (newer than 1.8)',
-        envoy: 'cluster.common_http_protocol_options.idle_timeout',
-      },
+      { istio: 'DestinationRule trafficPolicy.connectionPool.http.idleTimeout', consul: 'none: no connection idle timeout in config entries (router Destination.IdleTimeout is a stream-idle timeout, newer than 1.8, refused by 1.8.7)', gatewayApi: 'none: HTTPRoute has no connection settings', envoy: 'cluster.common_http_protocol_options.idle_timeout', dapr: DAPR_NO_POOL },
       { unit: 'duration', default: ms(D.timeouts.idle) },
     ),
   },
@@ -364,21 +317,13 @@ export const retryBudgetSchema = block(
     percent: field(
       percent(),
       'Retries in flight may be at most this percent of the requests in flight.',
-      {
-        istio: 'DestinationRule trafficPolicy.retryBudget.percent',
-        consul: null,
-        envoy: 'cluster.circuit_breakers.thresholds[].retry_budget.budget_percent',
-      },
+      { istio: 'DestinationRule trafficPolicy.retryBudget.percent', consul: 'none: Consul has no retry budget', gatewayApi: 'none: only the experimental BackendTrafficPolicy retryConstraint (GEP-3388), a rate, not a share of requests in flight', envoy: 'cluster.circuit_breakers.thresholds[].retry_budget.budget_percent', dapr: 'none: Dapr has no retry budget' },
       { unit: 'percent', default: D.retries.budgetPercent },
     ),
     minConcurrency: field(
       int(0, 1_000_000),
       'Retries are always allowed while fewer than this many are in flight.',
-      {
-        istio: 'DestinationRule trafficPolicy.retryBudget.minRetryConcurrency',
-        consul: null,
-        envoy: 'cluster.circuit_breakers.thresholds[].retry_budget.min_retry_concurrency',
-      },
+      { istio: 'DestinationRule trafficPolicy.retryBudget.minRetryConcurrency', consul: 'none: Consul has no retry budget', gatewayApi: 'none: only the experimental BackendTrafficPolicy retryConstraint (GEP-3388), a rate, not a share of requests in flight', envoy: 'cluster.circuit_breakers.thresholds[].retry_budget.min_retry_concurrency', dapr: 'none: Dapr has no retry budget' },
       { unit: 'count', default: D.retries.budgetMinConcurrency },
     ),
   },
@@ -390,32 +335,19 @@ export const retriesSchema = block(
     attempts: field(
       int(0, 10),
       'Retries after the first try (Istio `attempts`, Envoy `num_retries`): 2 means at most 3 tries. 0 = no retries. gRPC\'s maxAttempts is this + 1.',
-      {
-        istio: 'VirtualService http[].retries.attempts',
-        consul: 'service-router Routes[].Destination.NumRetries',
-        envoy: 'route.retry_policy.num_retries',
-      },
+      { istio: 'VirtualService http[].retries.attempts', consul: 'service-router Routes[].Destination.NumRetries (0 with a retry condition still retries once)', gatewayApi: 'HTTPRoute rules[].retry.attempts (minimum 1: no way to say none)', envoy: 'route.route.retry_policy.num_retries', dapr: 'Resiliency policies.retries{}.maxRetries' },
       { unit: 'count', default: D.retries.attempts },
     ),
     retryOn: field(
       list(oneOf(RETRY_ON), 'retry conditions'),
       'What is retried, in Envoy\'s `retry_on` words: connect-failure, refused-stream, reset, 5xx, gateway-error (502/503/504), retriable-4xx (409), retriable-status-codes.',
-      {
-        istio: 'VirtualService http[].retries.retryOn',
-        consul: 'service-router Routes[].Destination.RetryOnConnectFailure / RetryOn[] (newer than 1.8)',
-        envoy: 'route.retry_policy.retry_on',
-      },
+      { istio: 'VirtualService http[].retries.retryOn', consul: 'service-router Routes[].Destination.RetryOnConnectFailure, RetryOnStatusCodes (RetryOn[] is newer than 1.8)', gatewayApi: 'HTTPRoute rules[].retry.codes (status codes only)', envoy: 'route.route.retry_policy.retry_on', dapr: 'Resiliency policies.retries{}.matching.httpStatusCodes (Dapr 1.15+, not in the CRD copy)' },
       { default: D.retries.retryOn },
     ),
     retriableStatusCodes: field(
       list(int(400, 599), 'HTTP status codes'),
       'Status codes retried when `retryOn` has retriable-status-codes (required then): 400 to 599, as a response below 400 is never retried.',
-      {
-        istio: 'VirtualService http[].retries.retryOn',
-        consul: 'service-router Routes[].Destination.RetryOnStatusCodes',
-        envoy: 'route.retry_policy.retriable_status_codes',
-        note: 'Istio lists the codes inside retryOn ("503,retriable-status-codes").',
-      },
+      { istio: 'VirtualService http[].retries.retryOn', consul: 'service-router Routes[].Destination.RetryOnStatusCodes', gatewayApi: 'HTTPRoute rules[].retry.codes', envoy: 'route.route.retry_policy.retriable_status_codes', dapr: 'Resiliency policies.retries{}.matching.httpStatusCodes (Dapr 1.15+, not in the CRD copy)', note: 'Istio lists the codes inside retryOn ("503,retriable-status-codes").' },
       { unit: 'status code', default: D.retries.retriableStatusCodes },
     ),
     backoff: block(
@@ -423,22 +355,13 @@ export const retriesSchema = block(
         base: field(
           duration(1, 60_000),
           'Backoff base: retry n waits a random time in [0, base × (2^n − 1)] (full jitter), capped at `max`.',
-          {
-            istio: 'VirtualService http[].retries.backoff',
-            consul: null,
-            envoy: 'route.retry_policy.retry_back_off.base_interval',
-          },
+          { istio: 'VirtualService http[].retries.backoff', consul: 'none: 1.8.7 uses Envoy\'s fixed 25 ms base', gatewayApi: 'HTTPRoute rules[].retry.backoff (a minimum wait)', envoy: 'route.route.retry_policy.retry_back_off.base_interval', dapr: 'Resiliency policies.retries{}.duration (constant policy; exponential starts at a fixed 500 ms)' },
           { unit: 'duration', default: ms(D.retries.backoffBase) },
         ),
         max: field(
           duration(1, 300_000),
           'Backoff cap. At least `base`.',
-          {
-            istio: null,
-            consul: null,
-            envoy: 'route.retry_policy.retry_back_off.max_interval',
-            note: 'Istio takes a single backoff value.',
-          },
+          { istio: 'none: Istio takes a single backoff value (max = 10 × base)', consul: 'none: 1.8.7 uses Envoy\'s fixed backoff', gatewayApi: 'none: implementations choose the cap', envoy: 'route.route.retry_policy.retry_back_off.max_interval', dapr: 'Resiliency policies.retries{}.maxInterval' },
           { unit: 'duration', default: ms(D.retries.backoffMax) },
         ),
       },
@@ -449,13 +372,7 @@ export const retriesSchema = block(
     idempotentOnly: field(
       bool(),
       `Retry only idempotent methods (${IDEMPOTENT_NOTE}) unless the call says otherwise.`,
-      {
-        istio: null,
-        consul: null,
-        envoy: null,
-        sdkOnly: true,
-        nearest: 'a route that matches only idempotent methods carries the retry policy',
-      },
+      { istio: IDEMPOTENT_NONE, consul: IDEMPOTENT_NONE, gatewayApi: IDEMPOTENT_NONE, envoy: IDEMPOTENT_NONE, dapr: IDEMPOTENT_NONE, sdkOnly: true, nearest: 'a route that matches only idempotent methods carries the retry policy' },
       { default: D.retries.idempotentOnly },
     ),
     budget: orFalse(retryBudgetSchema, 'an object with percent, minConcurrency')
@@ -464,21 +381,13 @@ export const retriesSchema = block(
     maxBodyBytes: field(
       int(0, 1_073_741_824),
       'Largest request body kept in memory for replay; a larger body is sent once and never retried.',
-      {
-        istio: null,
-        consul: null,
-        envoy: 'route.per_request_buffer_limit_bytes',
-      },
+      { istio: 'none: Istio sets no per-route buffer limit', consul: 'none: Consul sets no per-route buffer limit', gatewayApi: 'none: HTTPRoute has no buffer setting', envoy: 'route.per_request_buffer_limit_bytes', dapr: 'none: daprd buffers by its own http-max-request-size' },
       { unit: 'bytes', default: D.retries.maxBodyBytes },
     ),
     maxRetryAfter: field(
       duration(0),
       'Honour `Retry-After` on 429/503 up to this long; a longer wait is not retried. "0s" = ignore the header.',
-      {
-        istio: null,
-        consul: null,
-        envoy: 'route.retry_policy.rate_limited_retry_back_off.max_interval',
-      },
+      { istio: 'none: Istio does not honour Retry-After', consul: 'none: Consul does not honour Retry-After', gatewayApi: 'none: HTTPRoute has no Retry-After setting', envoy: 'route.route.retry_policy.rate_limited_retry_back_off.max_interval', dapr: 'none: Dapr does not honour Retry-After' },
       { unit: 'duration', default: ms(D.retries.maxRetryAfter) },
     ),
   },
@@ -490,127 +399,81 @@ export const outlierDetectionSchema = block(
     consecutive5xx: field(
       int(0, 1_000_000),
       'Eject an endpoint after this many consecutive 5xx; local timeouts, resets and connect failures count (Envoy). 0 = off.',
-      {
-        istio: 'DestinationRule trafficPolicy.outlierDetection.consecutive5xxErrors',
-        consul: 'service-defaults UpstreamConfig.Defaults.PassiveHealthCheck.MaxFailures (1.10+)',
-        envoy: 'cluster.outlier_detection.consecutive_5xx',
-      },
+      { istio: 'DestinationRule trafficPolicy.outlierDetection.consecutive5xxErrors', consul: 'service-defaults UpstreamConfig.Defaults.PassiveHealthCheck.MaxFailures (1.10+)', gatewayApi: GW_NO_POLICY, envoy: 'cluster.outlier_detection.consecutive_5xx', dapr: DAPR_NO_OUTLIER },
       { unit: 'count', default: D.outlierDetection.consecutive5xx },
     ),
     consecutiveGatewayErrors: field(
       int(0, 1_000_000),
       'Eject after this many consecutive 502/503/504 or connect failures. 0 = off. Useful only below `consecutive5xx`.',
-      {
-        istio: 'DestinationRule trafficPolicy.outlierDetection.consecutiveGatewayErrors',
-        consul: null,
-        envoy: 'cluster.outlier_detection.consecutive_gateway_failure (with enforcing_consecutive_gateway_failure 100)',
-      },
+      { istio: 'DestinationRule trafficPolicy.outlierDetection.consecutiveGatewayErrors', consul: 'none: Consul configures consecutive 5xx only', gatewayApi: GW_NO_POLICY, envoy: 'cluster.outlier_detection.consecutive_gateway_failure (with enforcing_consecutive_gateway_failure 100)', dapr: DAPR_NO_OUTLIER },
       { unit: 'count', default: D.outlierDetection.consecutiveGatewayErrors },
     ),
     interval: field(
       duration(1),
       'How often ejections are reviewed (ejected endpoints whose time is up return).',
-      {
-        istio: 'DestinationRule trafficPolicy.outlierDetection.interval',
-        consul: 'service-defaults UpstreamConfig.Defaults.PassiveHealthCheck.Interval (1.10+)',
-        envoy: 'cluster.outlier_detection.interval',
-      },
+      { istio: 'DestinationRule trafficPolicy.outlierDetection.interval', consul: 'service-defaults UpstreamConfig.Defaults.PassiveHealthCheck.Interval (1.10+)', gatewayApi: GW_NO_POLICY, envoy: 'cluster.outlier_detection.interval', dapr: DAPR_NO_OUTLIER },
       { unit: 'duration', default: ms(D.outlierDetection.interval) },
     ),
     baseEjectionTime: field(
       duration(1),
       'Ejection time = this × number of times the endpoint was ejected, capped at `maxEjectionTime`.',
-      {
-        istio: 'DestinationRule trafficPolicy.outlierDetection.baseEjectionTime',
-        consul: 'service-defaults UpstreamConfig.Defaults.PassiveHealthCheck.BaseEjectionTime (newer)',
-        envoy: 'cluster.outlier_detection.base_ejection_time',
-      },
+      { istio: 'DestinationRule trafficPolicy.outlierDetection.baseEjectionTime', consul: 'service-defaults UpstreamConfig.Defaults.PassiveHealthCheck.BaseEjectionTime (1.15+)', gatewayApi: GW_NO_POLICY, envoy: 'cluster.outlier_detection.base_ejection_time', dapr: DAPR_NO_OUTLIER },
       { unit: 'duration', default: ms(D.outlierDetection.baseEjectionTime) },
     ),
     maxEjectionTime: field(
       duration(1),
       'Cap of the ejection time. At least `baseEjectionTime`.',
-      {
-        istio: null,
-        consul: null,
-        envoy: 'cluster.outlier_detection.max_ejection_time',
-        note: 'Istio has no cap (Envoy\'s default of 300s applies).',
-      },
+      { istio: 'none: Istio has no cap (Envoy\'s 300 s applies)', consul: 'none: Consul has no cap (Envoy\'s 300 s applies)', gatewayApi: GW_NO_POLICY, envoy: 'cluster.outlier_detection.max_ejection_time', dapr: DAPR_NO_OUTLIER },
       { unit: 'duration', default: ms(D.outlierDetection.maxEjectionTime) },
     ),
     maxEjectionPercent: field(
       percent(),
       'At most this percent of endpoints ejected at once; at least one may always be.',
-      {
-        istio: 'DestinationRule trafficPolicy.outlierDetection.maxEjectionPercent',
-        consul: 'service-defaults UpstreamConfig.Defaults.PassiveHealthCheck.MaxEjectionPercent (newer)',
-        envoy: 'cluster.outlier_detection.max_ejection_percent',
-      },
+      { istio: 'DestinationRule trafficPolicy.outlierDetection.maxEjectionPercent', consul: 'service-defaults UpstreamConfig.Defaults.PassiveHealthCheck.EnforcingConsecutive5xx / MaxEjectionPercent (newer than 1.10)', gatewayApi: GW_NO_POLICY, envoy: 'cluster.outlier_detection.max_ejection_percent (+ always_eject_one_host)', dapr: DAPR_NO_OUTLIER, note: 'Istio reads 0 as its default of 10 %.' },
       { unit: 'percent', default: D.outlierDetection.maxEjectionPercent },
     ),
     panicThresholdPercent: field(
       percent(),
       'Below this percent of healthy endpoints the balancer ignores health and uses them all (panic). 0 = never.',
-      {
-        istio: 'DestinationRule trafficPolicy.outlierDetection.minHealthPercent',
-        consul: null,
-        envoy: 'cluster.common_lb_config.healthy_panic_threshold',
-        note: 'Istio\'s minHealthPercent turns ejection off below the threshold rather than panicking: close, not identical.',
-      },
+      { istio: 'DestinationRule trafficPolicy.outlierDetection.minHealthPercent', consul: 'none: Consul sets no panic threshold (Envoy\'s 50 % applies)', gatewayApi: GW_NO_POLICY, envoy: 'cluster.common_lb_config.healthy_panic_threshold', dapr: DAPR_NO_OUTLIER, note: 'Istio passes minHealthPercent straight to Envoy\'s healthy_panic_threshold.' },
       { unit: 'percent', default: D.outlierDetection.panicThresholdPercent },
     ),
   },
   'an object with consecutive5xx, consecutiveGatewayErrors, interval, baseEjectionTime, maxEjectionTime, maxEjectionPercent, panicThresholdPercent',
 );
 
-const LIMITS_OFF_NEAREST = 'every threshold at its maximum (Envoy max_requests / max_pending_requests 4294967295, Istio http2MaxRequests / http1MaxPendingRequests likewise, Consul Limits likewise): no sidecar has an off switch';
+const LIMITS_OFF_NEAREST = 'every threshold at its maximum (Envoy max_requests / max_pending_requests 4294967295; Istio http2MaxRequests / http1MaxPendingRequests 2147483647, its fields being int32; Consul Limits likewise): no sidecar has an off switch';
 
 export const limitsSchema = block(
   {
     enabled: field(
       bool(),
       'Turn the request limits (`maxRequests`, `maxPendingRequests`) on or off. Off, no limit layer runs: the resolved policy carries both as Infinity. `maxConnections` and `maxRequestsPerConnection` size the connection pool and apply either way.',
-      { istio: null, consul: null, envoy: null, sdkOnly: true, nearest: LIMITS_OFF_NEAREST },
+      { istio: LIMITS_OFF_NONE, consul: LIMITS_OFF_NONE, gatewayApi: LIMITS_OFF_NONE, envoy: LIMITS_OFF_NONE, dapr: LIMITS_OFF_NONE, sdkOnly: true, nearest: LIMITS_OFF_NEAREST },
       { default: D.limits.enabled },
     ),
     maxConnections: field(
       int(1, 4_294_967_295),
       'Most connections open to the whole upstream.',
-      {
-        istio: 'DestinationRule trafficPolicy.connectionPool.tcp.maxConnections',
-        consul: 'service-defaults UpstreamConfig.Defaults.Limits.MaxConnections (1.10+)',
-        envoy: 'cluster.circuit_breakers.thresholds[].max_connections',
-      },
+      { istio: 'DestinationRule trafficPolicy.connectionPool.tcp.maxConnections', consul: 'service-defaults UpstreamConfig.Defaults.Limits.MaxConnections (1.10+)', gatewayApi: GW_NO_POLICY, envoy: 'cluster.circuit_breakers.thresholds[].max_connections', dapr: DAPR_NO_POOL, note: 'Istio\'s field is int32.' },
       { unit: 'count', default: D.limits.maxConnections },
     ),
     maxPendingRequests: field(
       int(0, 4_294_967_295),
       'Most requests waiting for a connection; beyond it calls are shed (never counted against an endpoint).',
-      {
-        istio: 'DestinationRule trafficPolicy.connectionPool.http.http1MaxPendingRequests',
-        consul: 'service-defaults UpstreamConfig.Defaults.Limits.MaxPendingRequests (1.10+)',
-        envoy: 'cluster.circuit_breakers.thresholds[].max_pending_requests',
-      },
+      { istio: 'DestinationRule trafficPolicy.connectionPool.http.http1MaxPendingRequests', consul: 'service-defaults UpstreamConfig.Defaults.Limits.MaxPendingRequests (1.10+)', gatewayApi: GW_NO_POLICY, envoy: 'cluster.circuit_breakers.thresholds[].max_pending_requests', dapr: DAPR_NO_POOL, note: 'Istio\'s field is int32 and reads 0 as unlimited.' },
       { unit: 'count', default: D.limits.maxPendingRequests },
     ),
     maxRequests: field(
       int(1, 4_294_967_295),
       'Most requests in flight to the whole upstream.',
-      {
-        istio: 'DestinationRule trafficPolicy.connectionPool.http.http2MaxRequests',
-        consul: 'service-defaults UpstreamConfig.Defaults.Limits.MaxConcurrentRequests (1.10+)',
-        envoy: 'cluster.circuit_breakers.thresholds[].max_requests',
-      },
+      { istio: 'DestinationRule trafficPolicy.connectionPool.http.http2MaxRequests', consul: 'service-defaults UpstreamConfig.Defaults.Limits.MaxConcurrentRequests (1.10+)', gatewayApi: GW_NO_POLICY, envoy: 'cluster.circuit_breakers.thresholds[].max_requests', dapr: DAPR_NO_POOL, note: 'Istio\'s field is int32.' },
       { unit: 'count', default: D.limits.maxRequests },
     ),
     maxRequestsPerConnection: field(
       int(0, 4_294_967_295),
       'Close a connection after this many requests. 0 = unlimited.',
-      {
-        istio: 'DestinationRule trafficPolicy.connectionPool.http.maxRequestsPerConnection',
-        consul: null,
-        envoy: 'cluster.common_http_protocol_options.max_requests_per_connection',
-      },
+      { istio: 'DestinationRule trafficPolicy.connectionPool.http.maxRequestsPerConnection', consul: 'none: Consul has no per-connection request cap', gatewayApi: GW_NO_POLICY, envoy: 'cluster.common_http_protocol_options.max_requests_per_connection', dapr: DAPR_NO_POOL, note: 'Istio\'s field is int32 (0 = unlimited there too).' },
       { unit: 'count', default: D.limits.maxRequestsPerConnection },
     ),
   },
@@ -624,31 +487,31 @@ export const circuitBreakerSchema = block(
     enabled: field(
       bool(),
       'Turn the error-rate breaker on or off.',
-      { istio: null, consul: null, envoy: null, sdkOnly: true, nearest: BREAKER_NEAREST },
+      { istio: BREAKER_NONE, consul: BREAKER_NONE, gatewayApi: BREAKER_NONE, envoy: BREAKER_NONE, dapr: 'Resiliency targets.apps{}.circuitBreaker (the breaker is named for the app only when enabled)', sdkOnly: true, nearest: BREAKER_NEAREST },
       { default: D.circuitBreaker.enabled },
     ),
     errorThresholdPercent: field(
       percent(),
       'Open when at least this percent of the calls in the window failed.',
-      { istio: null, consul: null, envoy: null, sdkOnly: true, nearest: BREAKER_NEAREST },
+      { istio: BREAKER_NONE, consul: BREAKER_NONE, gatewayApi: BREAKER_NONE, envoy: BREAKER_NONE, dapr: 'Resiliency policies.circuitBreakers{}.trip (a CEL expression over requests and totalFailures)', sdkOnly: true, nearest: BREAKER_NEAREST },
       { unit: 'percent', default: D.circuitBreaker.errorThresholdPercent },
     ),
     minimumRequests: field(
       int(1, 1_000_000),
       'No decision before this many calls in the window.',
-      { istio: null, consul: null, envoy: null, sdkOnly: true, nearest: BREAKER_NEAREST },
+      { istio: BREAKER_NONE, consul: BREAKER_NONE, gatewayApi: BREAKER_NONE, envoy: BREAKER_NONE, dapr: 'Resiliency policies.circuitBreakers{}.trip (the `requests >= n` part)', sdkOnly: true, nearest: BREAKER_NEAREST },
       { unit: 'count', default: D.circuitBreaker.minimumRequests },
     ),
     window: field(
       duration(100, 3_600_000),
       'Rolling window the error rate is measured over.',
-      { istio: null, consul: null, envoy: null, sdkOnly: true, nearest: BREAKER_NEAREST },
+      { istio: BREAKER_NONE, consul: BREAKER_NONE, gatewayApi: BREAKER_NONE, envoy: BREAKER_NONE, dapr: 'Resiliency policies.circuitBreakers{}.interval (a tumbling window, not a rolling one)', sdkOnly: true, nearest: BREAKER_NEAREST },
       { unit: 'duration', default: ms(D.circuitBreaker.window) },
     ),
     halfOpenAfter: field(
       duration(1),
       'Open → half-open (one trial call) after this long.',
-      { istio: null, consul: null, envoy: null, sdkOnly: true, nearest: BREAKER_NEAREST },
+      { istio: BREAKER_NONE, consul: BREAKER_NONE, gatewayApi: BREAKER_NONE, envoy: BREAKER_NONE, dapr: 'Resiliency policies.circuitBreakers{}.timeout', sdkOnly: true, nearest: BREAKER_NEAREST },
       { unit: 'duration', default: ms(D.circuitBreaker.halfOpenAfter) },
     ),
   },
@@ -662,32 +525,19 @@ export const rateLimitSchema = block(
     requestsPerSecond: field(
       positive(RATE_MAX),
       'Token refill rate. Required when the block is set.',
-      {
-        istio: null,
-        consul: 'service-defaults RateLimits.InstanceLevel.RequestsPerSecond (Enterprise, newer)',
-        envoy: 'http local_ratelimit token_bucket.tokens_per_fill / fill_interval',
-        note: 'Istio needs an EnvoyFilter.',
-      },
+      { istio: 'none: needs an EnvoyFilter (local_ratelimit on the outbound cluster)', consul: 'none: service-defaults RateLimits (Enterprise, 1.17+) limits the destination\'s inbound requests, not one caller\'s', gatewayApi: 'none: HTTPRoute has no rate limit', envoy: 'http local_ratelimit token_bucket.tokens_per_fill / fill_interval', dapr: 'none: Dapr\'s ratelimit middleware limits requests into the app, not calls out of it' },
       { unit: 'requests/s' },
     ),
     burst: field(
       int(1, RATE_MAX),
       'Bucket size: requests allowed at once after a quiet period. Defaults to requestsPerSecond (rounded up).',
-      {
-        istio: null,
-        consul: 'service-defaults RateLimits.InstanceLevel.RequestsMaxBurst (Enterprise, newer)',
-        envoy: 'http local_ratelimit token_bucket.max_tokens',
-      },
+      { istio: 'none: needs an EnvoyFilter (local_ratelimit on the outbound cluster)', consul: 'none: service-defaults RateLimits (Enterprise, 1.17+) limits the destination\'s inbound requests, not one caller\'s', gatewayApi: 'none: HTTPRoute has no rate limit', envoy: 'http local_ratelimit token_bucket.max_tokens', dapr: 'none: Dapr\'s ratelimit middleware has no burst setting' },
       { unit: 'count' },
     ),
     shared: field(
       bool(),
       'Share one bucket across processes through Redis (needs `INMESH_REDIS_URL`; setting that variable shares every rate limit).',
-      {
-        istio: null,
-        consul: null,
-        envoy: 'envoy.filters.http.ratelimit (global limit through an external rate limit service)',
-      },
+      { istio: 'none: needs an EnvoyFilter and an external rate limit service', consul: 'none: Consul has no global rate limit', gatewayApi: 'none: HTTPRoute has no rate limit', envoy: 'envoy.filters.http.ratelimit (global limit through an external rate limit service)', dapr: 'none: Dapr\'s ratelimit middleware is per sidecar' },
       { default: D.rateLimit.shared },
     ),
   },
@@ -717,33 +567,12 @@ export const headerMatchSchema = block(
   {
     name: text('a header name').meta({
       description: 'Header name (case-insensitive).',
-      'x-inmesh-maps': {
-        istio: 'VirtualService http[].match[].headers',
-        consul: 'service-router Routes[].Match.HTTP.Header[].Name',
-        envoy: 'route.match.headers[].name',
-      } satisfies FieldMapping,
+      'x-inmesh-maps': { istio: 'VirtualService http[].match[].headers', consul: 'service-router Routes[].Match.HTTP.Header[].Name', gatewayApi: 'HTTPRoute rules[].matches[].headers[].name', envoy: 'route.match.headers[].name', dapr: DAPR_NO_MATCH } satisfies FieldMapping,
     }),
-    exact: field(z.string({ error: 'expected a string' }), 'The header equals this.', {
-      istio: 'VirtualService http[].match[].headers{}.exact',
-      consul: 'service-router Routes[].Match.HTTP.Header[].Exact',
-      envoy: 'route.match.headers[].string_match.exact',
-    }),
-    prefix: field(text('a non-empty prefix'), 'The header starts with this.', {
-      istio: 'VirtualService http[].match[].headers{}.prefix',
-      consul: 'service-router Routes[].Match.HTTP.Header[].Prefix',
-      envoy: 'route.match.headers[].string_match.prefix',
-    }),
-    regex: field(text('a regular expression'), 'The whole header matches this regular expression: RE2 syntax, anchored, matched in linear time (as Envoy\'s safe_regex).', {
-      istio: 'VirtualService http[].match[].headers{}.regex',
-      consul: 'service-router Routes[].Match.HTTP.Header[].Regex',
-      envoy: 'route.match.headers[].string_match.safe_regex',
-    }),
-    present: field(bool(), 'true: the header is present; false: it is absent.', {
-      istio: 'VirtualService http[].match[].withoutHeaders',
-      consul: 'service-router Routes[].Match.HTTP.Header[].Present',
-      envoy: 'route.match.headers[].present_match',
-      note: 'Istio matches presence with `headers: {name: {}}` and absence with withoutHeaders.',
-    }),
+    exact: field(z.string({ error: 'expected a string' }), 'The header equals this.', { istio: 'VirtualService http[].match[].headers{}.exact', consul: 'service-router Routes[].Match.HTTP.Header[].Exact', gatewayApi: 'HTTPRoute rules[].matches[].headers[].value', envoy: 'route.match.headers[].string_match.exact', dapr: DAPR_NO_MATCH, note: 'Gateway API: type Exact.' }),
+    prefix: field(text('a non-empty prefix'), 'The header starts with this.', { istio: 'VirtualService http[].match[].headers{}.prefix', consul: 'service-router Routes[].Match.HTTP.Header[].Prefix', gatewayApi: 'HTTPRoute rules[].matches[].headers[].value', envoy: 'route.match.headers[].string_match.prefix', dapr: DAPR_NO_MATCH, note: 'Gateway API has no header prefix match: an exporter must write type RegularExpression with the quoted prefix followed by `.*`.' }),
+    regex: field(text('a regular expression'), 'The whole header matches this regular expression: RE2 syntax, anchored, matched in linear time (as Envoy\'s safe_regex).', { istio: 'VirtualService http[].match[].headers{}.regex', consul: 'service-router Routes[].Match.HTTP.Header[].Regex', gatewayApi: 'HTTPRoute rules[].matches[].headers[].value', envoy: 'route.match.headers[].string_match.safe_regex', dapr: DAPR_NO_MATCH, note: 'Every target takes RE2; validation refuses what RE2 refuses. Gateway API: type RegularExpression (implementation-specific support).' }),
+    present: field(bool(), 'true: the header is present; false: it is absent.', { istio: 'VirtualService http[].match[].withoutHeaders', consul: 'service-router Routes[].Match.HTTP.Header[].Present (absent: Present true with Invert true)', gatewayApi: 'HTTPRoute rules[].matches[].headers[].value', envoy: 'route.match.headers[].present_match', dapr: DAPR_NO_MATCH, note: 'Istio matches presence with `headers: {name: {regex: ".*"}}` and absence with withoutHeaders; Gateway API matches presence as RegularExpression `.*` and cannot match absence.' }),
   },
   'an object with name and one of exact, prefix, regex, present',
 )
@@ -758,30 +587,17 @@ export const routeMatchSchema = block(
     methods: field(
       list(z.string({ error: 'expected an HTTP method in upper case, such as GET' }).regex(METHOD_RE, { error: 'expected an HTTP method in upper case, such as GET' }), 'HTTP methods'),
       'Any of these methods (upper case).',
-      {
-        istio: 'VirtualService http[].match[].method',
-        consul: 'service-router Routes[].Match.HTTP.Methods',
-        envoy: 'route.match.headers[":method"]',
-        note: 'Istio takes one method per match: export writes one match per method.',
-      },
+      { istio: 'VirtualService http[].match[].method', consul: 'service-router Routes[].Match.HTTP.Methods', gatewayApi: 'HTTPRoute rules[].matches[].method', envoy: 'route.match.headers[":method"]', dapr: DAPR_NO_MATCH, note: 'Istio and Gateway API take one method per match: export writes one match per method.' },
     ),
     path: field(
       z.string({ error: 'expected a path starting with /' }).regex(/^\//, { error: 'expected a path starting with /' }),
       'The path (without the query string) equals this.',
-      {
-        istio: 'VirtualService http[].match[].uri.exact',
-        consul: 'service-router Routes[].Match.HTTP.PathExact',
-        envoy: 'route.match.path',
-      },
+      { istio: 'VirtualService http[].match[].uri.exact', consul: 'service-router Routes[].Match.HTTP.PathExact', gatewayApi: 'HTTPRoute rules[].matches[].path.value', envoy: 'route.match.path', dapr: DAPR_NO_MATCH, note: 'Gateway API: type Exact.' },
     ),
     pathPrefix: field(
       z.string({ error: 'expected a path starting with /' }).regex(/^\//, { error: 'expected a path starting with /' }),
       'The path starts with this (plain string prefix, as Envoy and Istio).',
-      {
-        istio: 'VirtualService http[].match[].uri.prefix',
-        consul: 'service-router Routes[].Match.HTTP.PathPrefix',
-        envoy: 'route.match.prefix',
-      },
+      { istio: 'VirtualService http[].match[].uri.prefix', consul: 'service-router Routes[].Match.HTTP.PathPrefix', gatewayApi: 'HTTPRoute rules[].matches[].path.value', envoy: 'route.match.prefix', dapr: DAPR_NO_MATCH, note: 'Gateway API\'s PathPrefix matches whole path segments (/api matches /api/x, not /apix): an exporter may write it only for a prefix ending in / and must report it lossy otherwise.' },
     ),
     headers: list(headerMatchSchema, 'header matches')
       .optional()
@@ -797,11 +613,7 @@ export const routeMatchSchema = block(
 
 export const routeSchema = block(
   {
-    name: field(text('a route name'), 'Name used in telemetry and errors. Defaults to `route-<index>`.', {
-      istio: 'VirtualService http[].name',
-      consul: null,
-      envoy: 'route.name',
-    }),
+    name: field(text('a route name'), 'Name used in telemetry and errors. Defaults to `route-<index>`.', { istio: 'VirtualService http[].name', consul: 'none: Consul routes have no name', gatewayApi: 'HTTPRoute rules[].name', envoy: 'route.name', dapr: DAPR_NO_MATCH }),
     match: routeMatchSchema.optional().meta({ description: 'All conditions must hold; no match = every request.' }),
     timeouts: timeoutsSchema.optional().meta({ description: 'Overrides the upstream\'s timeouts for matching requests.' }),
     retries: retriesSchema.optional().meta({ description: 'Overrides the upstream\'s retries for matching requests.' }),
@@ -841,8 +653,30 @@ export const inboundSchema = block(
   {
     rateLimit: block(
       {
-        requestsPerSecond: rateLimitSchema.shape.requestsPerSecond,
-        burst: rateLimitSchema.shape.burst,
+        requestsPerSecond: field(
+          positive(RATE_MAX),
+          'Token refill rate. Required when the block is set.',
+          {
+            istio: 'none: needs an EnvoyFilter (local_ratelimit on the inbound listener)',
+            consul: 'service-defaults RateLimits.InstanceLevel.RequestsPerSecond (Enterprise, 1.17+)',
+            gatewayApi: 'none: HTTPRoute has no rate limit',
+            envoy: 'inbound http local_ratelimit token_bucket.tokens_per_fill / fill_interval',
+            dapr: 'middleware.http.ratelimit metadata maxRequestsPerSecond (a Component in the httpPipeline)',
+          },
+          { unit: 'requests/s' },
+        ),
+        burst: field(
+          int(1, RATE_MAX),
+          'Bucket size: requests allowed at once after a quiet period. Defaults to requestsPerSecond (rounded up).',
+          {
+            istio: 'none: needs an EnvoyFilter (local_ratelimit on the inbound listener)',
+            consul: 'service-defaults RateLimits.InstanceLevel.RequestsMaxBurst (Enterprise, 1.17+)',
+            gatewayApi: 'none: HTTPRoute has no rate limit',
+            envoy: 'inbound http local_ratelimit token_bucket.max_tokens',
+            dapr: 'none: Dapr\'s ratelimit middleware has no burst setting',
+          },
+          { unit: 'count' },
+        ),
       },
       'an object with requestsPerSecond, burst',
     )
@@ -853,12 +687,7 @@ export const inboundSchema = block(
     maxConcurrent: field(
       int(0, 1_000_000),
       'Most requests handled at once; beyond it 503 with Retry-After. 0 = unlimited.',
-      {
-        istio: null,
-        consul: null,
-        envoy: 'inbound cluster circuit_breakers.thresholds[].max_requests',
-        note: 'Istio applies connectionPool limits to the inbound cluster only through a Sidecar resource.',
-      },
+      { istio: 'none: needs a Sidecar resource (inbound connectionPool)', consul: 'none: service-defaults MaxInboundConnections (1.13+) limits connections, not requests', gatewayApi: 'none: HTTPRoute configures callers, not the server', envoy: 'inbound cluster circuit_breakers.thresholds[].max_requests', dapr: 'annotation dapr.io/app-max-concurrency (not a Resiliency field)' },
       { unit: 'count', default: D.inbound.maxConcurrent },
     ),
     timeouts: block(
@@ -866,11 +695,7 @@ export const inboundSchema = block(
         request: field(
           duration(0),
           'Deadline of handling one request; "0s" = none.',
-          {
-            istio: null,
-            consul: 'service-defaults LocalRequestTimeoutMs (newer than 1.8)',
-            envoy: 'inbound route timeout',
-          },
+          { istio: 'none: needs a Sidecar resource (inbound timeout)', consul: 'none: service-defaults LocalRequestTimeoutMs is newer than 1.8 (1.15+)', gatewayApi: 'none: HTTPRoute configures callers, not the server', envoy: 'inbound route timeout', dapr: 'none: a Resiliency timeout for the app\'s own inbound calls needs targets.components' },
           { unit: 'duration', default: ms(D.inbound.request) },
         ),
       },

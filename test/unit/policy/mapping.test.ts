@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import type { FieldMapping } from '../../../src/policy/schema.ts';
-import { buildJsonSchema } from '../../../src/policy/schema.ts';
+import { NO_MAPPING, buildJsonSchema } from '../../../src/policy/schema.ts';
 
 type Json = Record<string, any>;
 
@@ -72,13 +72,18 @@ describe('field mapping metadata', () => {
     expect(retries.filter((k) => k !== 'backoff' && k !== 'budget').every((k) => paths.includes(`upstreams.<name>.retries.${k}`))).toBe(true);
   });
 
-  it('maps every field onto Istio, Consul and Envoy, or marks it SDK-only with the nearest equivalent', () => {
+  it('maps every field onto all five targets, each a field there or `none: <why>`', () => {
+    const targets = ['istio', 'consul', 'gatewayApi', 'envoy', 'dapr'] as const;
     for (const { path, node } of fields) {
       const maps = node['x-inmesh-maps'] as FieldMapping;
-      expect(Object.keys(maps), path).toEqual(expect.arrayContaining(['istio', 'consul', 'envoy']));
-      const mapped = [maps.istio, maps.consul, maps.envoy].filter((m) => m !== null);
-      if (mapped.length === 0) {
-        expect(maps.sdkOnly, `${path} maps nowhere: mark it sdkOnly`).toBe(true);
+      for (const target of targets) {
+        const entry = maps[target] as unknown;
+        expect(typeof entry, `${path} has no ${target} mapping`).toBe('string');
+        if ((entry as string).startsWith(NO_MAPPING)) expect((entry as string).slice(NO_MAPPING.length), `${path}: say why ${target} has none`).toMatch(/\w{3}/);
+      }
+      const proxies = [maps.istio, maps.consul, maps.gatewayApi, maps.envoy];
+      if (proxies.every((m) => m.startsWith(NO_MAPPING))) {
+        expect(maps.sdkOnly, `${path} maps to no proxy mesh: mark it sdkOnly`).toBe(true);
         expect(maps.nearest, `${path} is SDK-only: name the nearest equivalent`).toMatch(/\w/);
       } else expect(maps.sdkOnly, `${path} maps somewhere, so it is not SDK-only`).toBeUndefined();
       expect(typeof node.description, `${path} needs a description`).toBe('string');
@@ -103,7 +108,7 @@ describe('field mapping metadata', () => {
   it('every Istio path named in the mapping exists in the Istio CRD schema', () => {
     const crds = loadCrds();
     expect([...crds.keys()]).toEqual(expect.arrayContaining(['DestinationRule', 'VirtualService']));
-    const named = new Set(fields.map((f) => (f.node['x-inmesh-maps'] as FieldMapping).istio).filter((m): m is string => m !== null));
+    const named = new Set(fields.map((f) => (f.node['x-inmesh-maps'] as FieldMapping).istio).filter((m) => !m.startsWith(NO_MAPPING)));
     expect(named.size).toBeGreaterThan(20);
     for (const mapping of named) {
       const match = /^(DestinationRule|VirtualService) (\S+)$/.exec(mapping);
