@@ -31,7 +31,7 @@ import { UpstreamHosts } from './hosts.ts';
 import { secretRedactor } from './redact.ts';
 import { MeshRegistries } from './registries.ts';
 import { registrationOptions, type MeshRegistrationOptions } from './registration.ts';
-import { warnOnce } from './warnings.ts';
+import { splitWarnings, warnOnce } from './warnings.ts';
 import { InboundServer, type InboundGate, type InboundOptions } from '../server/inbound.ts';
 import { isServer, wrapListener, wrapServer, type RequestListener } from '../server/node.ts';
 import { ServerTelemetry } from '../telemetry/server.ts';
@@ -204,7 +204,7 @@ class MeshImpl implements Mesh {
       ...(cwd === undefined ? {} : { cwd }),
     });
     this.policy = given ?? this.config.policy;
-    warnOnce(this.config.warnings, options.logger ?? consoleLogger);
+    warnOnce([...this.config.warnings, ...splitWarnings(this.policy)], options.logger ?? consoleLogger);
 
     const services: Record<string, readonly string[]> = Object.create(null) as Record<string, readonly string[]>;
     if (!isRegistry(registry) && registry?.static !== undefined) Object.assign(services, registry.static);

@@ -64,6 +64,11 @@ export const POLICY_DEFAULTS = {
     window: 10_000, // ms; Hystrix/opossum rolling window default
     halfOpenAfter: 5_000, // ms; Hystrix sleepWindow default
   },
+  split: {
+    // A subset with no endpoints fails the call (NoEndpointsError naming the subset) rather than falling back to
+    // other endpoints: Consul's resolver (no Failover), Istio and Envoy's subset LB (fallback_policy NO_FALLBACK) do the same.
+    weight: 1, // relative weight of a split entry written without one (Gateway API backendRefs[].weight default)
+  },
   rateLimit: {
     shared: false, // process-local token bucket unless asked (Redis needed to share); burst defaults to requestsPerSecond
   },

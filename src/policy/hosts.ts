@@ -78,6 +78,7 @@ export function defaultUpstream(policy: ResolvedPolicy, name: string): Readonly<
       name,
       ...policy.defaults,
       discovery: { ...policy.defaults.discovery, service: name },
+      subsets: Object.create(null) as ResolvedUpstream['subsets'],
       routes: [],
     };
     return host === undefined ? base : withHost({ ...base, discovery: { ...base.discovery, service: undefined } }, name, host);

@@ -12,7 +12,7 @@ import { deepFreeze } from '../internal/deep-freeze.ts';
 import { POLICY_DEFAULTS as D } from './defaults.ts';
 import { parseDuration } from './duration.ts';
 import { compileRoutes } from './routes.ts';
-import type { PolicyDocument, RouteDocument, UpstreamPolicyDocument } from './schema.ts';
+import type { PolicyDocument, RouteDocument, SplitTargetDocument, SubsetDocument, UpstreamPolicyDocument } from './schema.ts';
 import type {
   ResolvedDiscovery,
   ResolvedHashOn,
@@ -26,6 +26,8 @@ import type {
   ResolvedRetryBudget,
   ResolvedRoute,
   ResolvedRouteMatch,
+  ResolvedSplitTarget,
+  ResolvedSubset,
   ResolvedTimeouts,
   ResolvedUpstream,
   ResolvedUpstreamPolicy,
@@ -167,6 +169,20 @@ function resolveLimits(layers: readonly UpstreamPolicyDocument[]): ResolvedLimit
   };
 }
 
+/** Subsets by name, in a null-prototype object (a subset named `constructor` is an own key like any other). */
+function resolveSubsets(doc: Readonly<Record<string, SubsetDocument>> | undefined): Record<string, ResolvedSubset> {
+  const subsets = Object.create(null) as Record<string, ResolvedSubset>;
+  for (const [name, subset] of Object.entries(doc ?? {})) {
+    subsets[name] = { tags: [...(subset.tags ?? D.discovery.tags)], meta: { ...subset.meta } };
+  }
+  return subsets;
+}
+
+/** A split as written, weights defaulted; undefined when none is written. Zero weights stay (export needs them). */
+function resolveSplit(doc: readonly SplitTargetDocument[] | undefined): ResolvedSplitTarget[] | undefined {
+  return doc?.map((target) => ({ subset: target.subset, weight: target.weight ?? D.split.weight }));
+}
+
 function resolveUpstreamPolicy(layers: readonly UpstreamPolicyDocument[], name: string | undefined): ResolvedUpstreamPolicy {
   return {
     discovery: resolveDiscovery(layers, name),
@@ -191,6 +207,8 @@ function resolveUpstreamPolicy(layers: readonly UpstreamPolicyDocument[], name: 
       halfOpenAfter: pick(layers, (l) => ms(l.circuitBreaker?.halfOpenAfter), D.circuitBreaker.halfOpenAfter),
     },
     rateLimit: resolveRateLimit(layers),
+    // Splits are written per upstream and per route, never in defaults (subsets belong to one upstream).
+    split: undefined,
   };
 }
 
@@ -225,6 +243,8 @@ function resolveRoute(
     retries: route.retries === undefined ? upstream.retries : resolveRetries(all),
     loadBalancer:
       hashOn === undefined ? upstream.loadBalancer : { ...upstream.loadBalancer, hashOn: resolveHashOn(hashOn) },
+    // A route's split replaces the upstream's as a whole.
+    split: route.split === undefined ? upstream.split : resolveSplit(route.split),
   };
 }
 
@@ -255,10 +275,11 @@ export function resolvePolicy(doc: PolicyDocument, source = 'policy', options: R
   const upstreams = Object.create(null) as Record<string, ResolvedUpstream>;
   for (const [name, upstream] of Object.entries(valid.upstreams ?? {})) {
     const layers: UpstreamPolicyDocument[] = [base, upstream];
-    const policy = resolveUpstreamPolicy(layers, name);
+    const policy: ResolvedUpstreamPolicy = { ...resolveUpstreamPolicy(layers, name), split: resolveSplit(upstream.split) };
     upstreams[name] = {
       name,
       ...policy,
+      subsets: resolveSubsets(upstream.subsets),
       routes: (upstream.routes ?? []).map((route, index) => resolveRoute(route, index, layers, policy)),
     };
   }

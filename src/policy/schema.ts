@@ -611,6 +611,89 @@ export const routeMatchSchema = block(
   })
   .meta({ not: { required: ['path', 'pathPrefix'] } });
 
+// ---------------------------------------------------------------- subsets and splits
+
+/** A subset name: a DNS label, the one form every target takes (Istio subset names, Consul subset keys, Service names). */
+export const SUBSET_NAME_PATTERN = '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$';
+/** Most subsets of one upstream. */
+export const MAX_SUBSETS = 64;
+/** Most entries of one split (Gateway API's backendRefs maxItems). */
+export const MAX_SPLIT_TARGETS = 16;
+/** Largest split weight (Gateway API backendRefs[].weight maximum; inside Istio's int32). */
+export const MAX_SPLIT_WEIGHT = 1_000_000;
+
+const SUBSET_NAME_MESSAGE = 'expected a subset name: lower-case letters, digits and "-", at most 63 characters, starting and ending with a letter or digit';
+
+export const subsetSchema = block(
+  {
+    tags: field(
+      list(text('a tag'), 'tags'),
+      'Endpoints carrying every one of these tags (on top of `discovery.tags`).',
+      {
+        istio: 'DestinationRule subsets[].labels',
+        consul: 'service-resolver Subsets.<name>.Filter ("<tag>" in Service.Tags, joined with and)',
+        gatewayApi: 'none: the subset becomes its own Service selecting these endpoints, named in HTTPRoute rules[].backendRefs[].name',
+        envoy: 'cluster.lb_subset_config.subset_selectors[].keys (endpoint metadata envoy.lb)',
+        dapr: 'none: service invocation reaches every instance of an app id',
+        note: 'Kubernetes has no tags: Istio needs each tag written as a label (lossy).',
+      },
+      { default: D.discovery.tags },
+    ),
+    meta: field(
+      z.record(text('a meta key'), z.string({ error: 'expected a string value' }), { error: 'expected a map of meta key to string value' }),
+      'Endpoints whose meta has every one of these key/value pairs (Consul Service.Meta, the file registry\'s meta).',
+      {
+        istio: 'DestinationRule subsets[].labels',
+        consul: 'service-resolver Subsets.<name>.Filter (Service.Meta.<key> == "<value>", joined with and)',
+        gatewayApi: 'none: the subset becomes its own Service whose selector is these pairs',
+        envoy: 'cluster.lb_subset_config.subset_selectors[].keys + route.metadata_match.filter_metadata["envoy.lb"]',
+        dapr: 'none: service invocation reaches every instance of an app id',
+      },
+    ),
+  },
+  'an object with tags, meta',
+);
+
+export const splitTargetSchema = block(
+  {
+    subset: z
+      .string({ error: 'expected a subset name' })
+      .regex(new RegExp(SUBSET_NAME_PATTERN), { error: SUBSET_NAME_MESSAGE })
+      .meta({
+        description: 'The subset this share of the calls goes to (a key of the upstream\'s `subsets`).',
+        'x-inmesh-maps': {
+          istio: 'VirtualService http[].route[].destination.subset',
+          consul: 'service-splitter Splits[].ServiceSubset',
+          gatewayApi: 'HTTPRoute rules[].backendRefs[].name (a Service per subset)',
+          envoy: 'route.route.weighted_clusters.clusters[].name (one cluster per subset)',
+          dapr: 'none: Dapr has no traffic split',
+        } satisfies FieldMapping,
+      }),
+    weight: field(
+      int(0, MAX_SPLIT_WEIGHT),
+      'Relative weight: the subset gets weight / (sum of the weights) of the calls. 0 = none; the weights need not add up to 100.',
+      {
+        istio: 'VirtualService http[].route[].weight',
+        consul: 'service-splitter Splits[].Weight',
+        gatewayApi: 'HTTPRoute rules[].backendRefs[].weight',
+        envoy: 'route.route.weighted_clusters.clusters[].weight',
+        dapr: 'none: Dapr has no traffic split',
+        note: 'Istio and Consul take percentages adding up to 100: export scales the weights (lossy when not exact).',
+      },
+      { unit: 'count', default: D.split.weight },
+    ),
+  },
+  'an object with subset, weight',
+);
+
+const splitSchema = list(splitTargetSchema, 'split entries ({subset, weight})')
+  .min(1, { error: 'expected at least one split entry' })
+  .max(MAX_SPLIT_TARGETS, { error: `expected at most ${MAX_SPLIT_TARGETS} split entries` });
+
+const upstreamSplitField = splitSchema.optional().meta({
+  description: 'Weighted split of the calls over subsets, chosen once per call (retries stay in the subset). Without it, calls go to every endpoint.',
+});
+
 export const routeSchema = block(
   {
     name: field(text('a route name'), 'Name used in telemetry and errors. Defaults to `route-<index>`.', { istio: 'VirtualService http[].name', consul: 'none: Consul routes have no name', gatewayApi: 'HTTPRoute rules[].name', envoy: 'route.name', dapr: DAPR_NO_MATCH }),
@@ -620,8 +703,11 @@ export const routeSchema = block(
     loadBalancer: routeLoadBalancerSchema
       .optional()
       .meta({ description: 'Only `hashOn` (Envoy route hash_policy); the algorithm is the upstream\'s.' }),
+    split: splitSchema
+      .optional()
+      .meta({ description: 'Overrides the upstream\'s split for matching requests (same subsets).' }),
   },
-  'an object with name, match, timeouts, retries, loadBalancer',
+  'an object with name, match, timeouts, retries, loadBalancer, split',
 );
 
 /** Deepest nesting accepted in a policy document (the schema itself is under ten levels deep). */
@@ -641,13 +727,23 @@ export const upstreamPolicySchema = block(upstreamPolicyShape, 'an object of pol
 export const upstreamSchema = block(
   {
     ...upstreamPolicyShape,
+    subsets: z
+      .record(z.string().regex(new RegExp(SUBSET_NAME_PATTERN), { error: SUBSET_NAME_MESSAGE }), subsetSchema, {
+        error: 'expected a map of subset name to {tags, meta}',
+      })
+      .optional()
+      .meta({
+        description: `Named subsets of the upstream's endpoints, selected by tags and meta (all must hold). At most ${MAX_SUBSETS}.`,
+        maxProperties: MAX_SUBSETS,
+      }),
+    split: upstreamSplitField,
     routes: list(routeSchema, 'routes')
       .max(MAX_ROUTES, { error: `expected at most ${MAX_ROUTES} routes per upstream` })
       .optional()
       .meta({ description: 'Per-route overrides, tried in order; the first match wins.' }),
   },
-  'an object of policy blocks and routes',
-).meta({ id: 'Upstream', description: 'An upstream service: policy blocks plus routes.' });
+  'an object of policy blocks, subsets, split and routes',
+).meta({ id: 'Upstream', description: 'An upstream service: policy blocks, subsets, split and routes.' });
 
 export const inboundSchema = block(
   {
@@ -733,6 +829,8 @@ export type PolicyDocument = z.input<typeof documentSchema>;
 export type UpstreamPolicyDocument = z.input<typeof upstreamPolicySchema>;
 export type UpstreamDocument = z.input<typeof upstreamSchema>;
 export type RouteDocument = z.input<typeof routeSchema>;
+export type SubsetDocument = z.input<typeof subsetSchema>;
+export type SplitTargetDocument = z.input<typeof splitTargetSchema>;
 export type InboundDocument = z.input<typeof inboundSchema>;
 
 /** JSON Schema (draft 2020-12) of the document, as published in src/policy/policy.schema.json. */

@@ -155,11 +155,28 @@ export interface ResolvedRouteMatch {
   headers: readonly Readonly<ResolvedHeaderMatch>[];
 }
 
+/** A named part of an upstream's endpoints: those carrying every tag and every meta pair listed. */
+export interface ResolvedSubset {
+  tags: readonly string[];
+  meta: Readonly<Record<string, string>>;
+}
+
+/** One entry of a weighted split: a subset and its relative weight (an integer >= 0). */
+export interface ResolvedSplitTarget {
+  subset: string;
+  weight: number;
+}
+
 /** The per-call policy: what applies to one request once routes are matched. */
 export interface ResolvedCallPolicy {
   timeouts: Readonly<ResolvedTimeouts>;
   retries: Readonly<ResolvedRetries>;
   loadBalancer: Readonly<ResolvedLoadBalancer>;
+  /**
+   * Weighted split over the upstream's subsets, chosen once per call; undefined =
+   * no split (every endpoint of the upstream). The weights add up to more than 0.
+   */
+  split: readonly Readonly<ResolvedSplitTarget>[] | undefined;
 }
 
 export interface ResolvedRoute extends ResolvedCallPolicy {
@@ -177,6 +194,8 @@ export interface ResolvedUpstreamPolicy extends ResolvedCallPolicy {
 
 export interface ResolvedUpstream extends ResolvedUpstreamPolicy {
   name: string;
+  /** Subsets by name (a null-prototype object); empty when none is defined. */
+  subsets: Readonly<Record<string, Readonly<ResolvedSubset>>>;
   routes: readonly Readonly<ResolvedRoute>[];
 }
 

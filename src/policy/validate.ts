@@ -8,7 +8,7 @@ import { InvalidPolicyError, type PolicyIssue } from '../errors.ts';
 import { POLICY_DEFAULTS as D } from './defaults.ts';
 import { parseDuration } from './duration.ts';
 import { regexProblem } from './regex.ts';
-import { MAX_POLICY_DEPTH, MAX_UPSTREAMS, documentSchema, type PolicyDocument } from './schema.ts';
+import { MAX_POLICY_DEPTH, MAX_SUBSETS, MAX_UPSTREAMS, documentSchema, type PolicyDocument } from './schema.ts';
 
 export type PathSegment = string | number;
 
@@ -260,6 +260,43 @@ function checkUpstreamPolicy(levels: readonly Level[], issues: PolicyIssue[]): v
   }
 }
 
+/**
+ * A split's references and weights: every `subset` names a subset of the upstream,
+ * none twice, and the weights add up to more than 0. Entries the schema refuses
+ * (not an object, a weight that is no integer) are left to its messages.
+ */
+function checkSplit(split: unknown, path: readonly PathSegment[], subsets: unknown, issues: PolicyIssue[]): void {
+  if (!Array.isArray(split)) return;
+  const defined = isRecord(subsets) ? Object.keys(subsets) : [];
+  const known = defined.length === 0 ? 'this upstream defines no subsets' : `the subsets of this upstream are ${defined.join(', ')}`;
+  const seen = new Set<string>();
+  let total = 0;
+  let weightsValid = true;
+  for (const [i, target] of (split as unknown[]).entries()) {
+    const subset = raw(target, ['subset']);
+    if (typeof subset === 'string') {
+      if (!defined.includes(subset))
+        issues.push({ path: formatPath([...path, i, 'subset']), value: subset, message: `unknown subset '${subset}': ${known}` });
+      else if (seen.has(subset))
+        issues.push({
+          path: formatPath([...path, i, 'subset']),
+          value: subset,
+          message: `subset '${subset}' appears twice in one split: give it one entry with the sum of the weights`,
+        });
+      seen.add(subset);
+    }
+    const weight = raw(target, ['weight']) ?? D.split.weight;
+    if (typeof weight === 'number' && Number.isInteger(weight) && weight >= 0) total += weight;
+    else weightsValid = false;
+  }
+  if (weightsValid && split.length > 0 && total === 0)
+    issues.push({
+      path: formatPath(path),
+      value: split,
+      message: 'the weights of a split must add up to more than 0 (every weight here is 0, so no call could be sent)',
+    });
+}
+
 function crossFieldIssues(input: Record<string, unknown>, options: ParsePolicyOptions): PolicyIssue[] {
   const issues: PolicyIssue[] = [];
   const defaults: Level = { node: input.defaults, path: ['defaults'] };
@@ -314,6 +351,15 @@ function crossFieldIssues(input: Record<string, unknown>, options: ParsePolicyOp
       });
     }
 
+    const subsets = raw(upstream, ['subsets']);
+    if (isRecord(subsets) && Object.keys(subsets).length > MAX_SUBSETS)
+      issues.push({
+        path: formatPath(['upstreams', name, 'subsets']),
+        value: `${Object.keys(subsets).length} subsets`,
+        message: `expected at most ${MAX_SUBSETS} subsets per upstream`,
+      });
+    checkSplit(raw(upstream, ['split']), ['upstreams', name, 'split'], subsets, issues);
+
     const routes = raw(upstream, ['routes']);
     if (!Array.isArray(routes)) continue;
     const upstreamPolicy = effective(levels, ['loadBalancer', 'policy']) ?? D.loadBalancer.policy;
@@ -322,6 +368,7 @@ function crossFieldIssues(input: Record<string, unknown>, options: ParsePolicyOp
       const routeLevel: Level = { node: route, path: ['upstreams', name, 'routes', index] };
       checkCallPolicy([...levels, routeLevel], issues);
       checkHashOn([...levels, routeLevel], upstreamPolicy, issues);
+      checkSplit(raw(route, ['split']), ['upstreams', name, 'routes', index, 'split'], subsets, issues);
       const routeName = raw(route, ['name']) ?? `route-${index}`;
       if (typeof routeName === 'string') {
         if (seen.has(routeName))

@@ -14,7 +14,7 @@ import type {
   LoadBalancerPolicy,
   RegistryKind,
 } from '../../src/policy/types.ts';
-import type { UpstreamPolicyDocument } from '../../src/policy/schema.ts';
+import type { UpstreamDocument, UpstreamPolicyDocument } from '../../src/policy/schema.ts';
 
 type Block<K extends keyof UpstreamPolicyDocument> = Exclude<NonNullable<UpstreamPolicyDocument[K]>, false>;
 
@@ -41,7 +41,9 @@ describe('policy pipeline types', () => {
     expectTypeOf<NonNullable<Block<'retries'>['retryOn']>[number]>().toEqualTypeOf<RetryOn>();
     expectTypeOf<NonNullable<Block<'loadBalancer'>['policy']>>().toEqualTypeOf<LoadBalancerPolicy>();
     expectTypeOf<NonNullable<Block<'discovery'>['registry']>>().toEqualTypeOf<RegistryKind>();
-    expectTypeOf<keyof UpstreamPolicyDocument>().toEqualTypeOf<Exclude<keyof ResolvedUpstream, 'name' | 'routes'>>();
+    // subsets and split are written per upstream (UpstreamDocument), not in defaults.
+    expectTypeOf<keyof UpstreamPolicyDocument>().toEqualTypeOf<Exclude<keyof ResolvedUpstream, 'name' | 'routes' | 'subsets' | 'split'>>();
+    expectTypeOf<keyof UpstreamDocument>().toEqualTypeOf<Exclude<keyof ResolvedUpstream, 'name'>>();
   });
 
   it('durations are strings in the document and numbers once resolved', () => {

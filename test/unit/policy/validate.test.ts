@@ -121,7 +121,12 @@ const FIELDS: [string, unknown[], [unknown, string][]][] = [
   ['rateLimit.requestsPerSecond', [100, 0.5], [[0, 'expected a number greater than 0 and at most 1000000'], [1_000_001, 'expected a number greater than 0 and at most 1000000'], ['100', 'expected a number greater than 0 and at most 1000000']]],
   ['rateLimit.burst', [1, 1_000_000], [[0, 'expected an integer from 1 to 1000000'], [2.5, 'expected an integer from 1 to 1000000']]],
   ['rateLimit.shared', [true, false], [['yes', BOOL]]],
-  ['routes', [[], [{}]], [[{}, 'expected a list of routes'], [['checkout'], 'expected an object with name, match, timeouts, retries, loadBalancer']]],
+  ['routes', [[], [{}]], [[{}, 'expected a list of routes'], [['checkout'], 'expected an object with name, match, timeouts, retries, loadBalancer, split']]],
+  // Good values of these need a defined subset: the cross-field tests below cover them.
+  ['subsets.v1.tags', [['v1'], []], [['v1', 'expected a list of tags'], [[''], 'expected a tag']]],
+  ['subsets.v1.meta', [{ version: '2' }], [[['a'], 'expected a map of meta key to string value']]],
+  ['split[0].subset', [], [[5, 'expected a subset name'], ['V1', 'expected a subset name: lower-case letters, digits and "-", at most 63 characters, starting and ending with a letter or digit']]],
+  ['split[0].weight', [], [[-1, 'expected an integer from 0 to 1000000'], [1.5, 'expected an integer from 0 to 1000000'], [1_000_001, 'expected an integer from 0 to 1000000']]],
   ['routes[0].name', ['checkout'], [['', 'expected a route name'], [1, 'expected a route name']]],
   ['routes[0].match.methods', [['GET', 'POST'], ['M-SEARCH']], [['GET', 'expected a list of HTTP methods'], [['get'], 'expected an HTTP method in upper case, such as GET'], [[1], 'expected an HTTP method in upper case, such as GET']]],
   ['routes[0].match.path', ['/api/orders'], [['api', 'expected a path starting with /'], [5, 'expected a path starting with /']]],
@@ -291,7 +296,10 @@ function rowKey(path: string, nodes: ReadonlyMap<string, Json>): string {
 
 /** Schema leaves with no FIELDS row that has a bad value. */
 function untested(leafKeys: ReadonlySet<string>, rows: typeof FIELDS): string[] {
-  const tested = new Set(rows.filter(([, , bad]) => bad.length > 0).map(([path]) => path.replace(/\[\d+\]/g, '[]')));
+  // A subset's name is a map key: `subsets.v1.tags` tests `subsets.<name>.tags`.
+  const tested = new Set(
+    rows.filter(([, , bad]) => bad.length > 0).map(([path]) => path.replace(/\[\d+\]/g, '[]').replace(/^subsets\.[^.]+\./, 'subsets.<name>.')),
+  );
   return [...leafKeys].filter((key) => !tested.has(key)).sort();
 }
 
@@ -325,7 +333,7 @@ describe('every leaf of the JSON Schema has bad-value rows', () => {
   });
 
   it('every FIELDS row names a path of the schema', () => {
-    const unknown = FIELDS.map(([path]) => path.replace(/\[\d+\]/g, '[]')).filter((key) => !nodeKeys.has(key));
+    const unknown = FIELDS.map(([path]) => path.replace(/\[\d+\]/g, '[]').replace(/^subsets\.[^.]+\./, 'subsets.<name>.')).filter((key) => !nodeKeys.has(key));
     expect(unknown).toEqual([]);
   });
 
@@ -346,7 +354,7 @@ describe('parsePolicy: unknown fields', () => {
       [{ timeouts: { per_try: '1s' } }, 'upstreams.a.timeouts.per_try', "unknown field 'per_try'; did you mean 'perTry'?"],
       [{ outlierDetection: { consecutive5xxErrors: 5 } }, 'upstreams.a.outlierDetection.consecutive5xxErrors', "unknown field 'consecutive5xxErrors'; did you mean 'consecutive5xx'?"],
       [{ loadbalancer: {} }, 'upstreams.a.loadbalancer', "unknown field 'loadbalancer'; did you mean 'loadBalancer'?"],
-      [{ zzz: 1 }, 'upstreams.a.zzz', "unknown field 'zzz'; expected one of discovery, loadBalancer, timeouts, retries, outlierDetection, limits, circuitBreaker, rateLimit, routes"],
+      [{ zzz: 1 }, 'upstreams.a.zzz', "unknown field 'zzz'; expected one of discovery, loadBalancer, timeouts, retries, outlierDetection, limits, circuitBreaker, rateLimit, subsets, split, routes"],
     ];
     for (const [upstream, path, message] of cases) {
       expect(policyIssues({ apiVersion: 'inmesh/v1', upstreams: { a: upstream } })).toEqual([
