@@ -60,7 +60,7 @@ describe('consul with ACLs (default deny)', () => {
     const r = new ConsulRegistry({
       connection: { host: agent.address, port, ...(token ? { token: new Secret(token) } : {}) },
       logger,
-      backoffMaxMs: 2000,
+      refusedPauseMs: 2000,
       minIntervalMs: 10,
     });
     cleanups.push(() => r.close());
@@ -114,7 +114,7 @@ describe('consul with ACLs (default deny)', () => {
     expect(error).toBeInstanceOf(RegistryError);
     expect((error as RegistryError).statusCode).toBe(403);
     expect((error as RegistryError).message).toMatch(/answered 403.*ACL token was refused/);
-    // The watch's third refusal: two pauses after a 4xx, each cap/2 + random(0, cap/2) = 1-2 s here.
+    // The watch's third refusal: two pauses after a 4xx, each pause/2 + random(0, pause/2) = 1-2 s here.
     let third!: () => void;
     const thirdRefusal = new Promise<void>((resolve) => (third = resolve));
     const sub = r.subscribe({ service: 'secure' }, () => undefined, {
@@ -129,7 +129,7 @@ describe('consul with ACLs (default deny)', () => {
     await thirdRefusal;
     const watches = proxy.requests.filter((q) => q.path.startsWith('/v1/health/service/') && q.at >= since);
     expect(watches.length).toBe(3);
-    // Never retried in a loop: every refused query waited at least cap/2 (1 s) for the next.
+    // Never retried in a loop: every refused query waited at least pause/2 (1 s) for the next.
     for (let i = 1; i < watches.length; i++) {
       expect((watches[i] as { at: number }).at - (watches[i - 1] as { at: number }).at).toBeGreaterThanOrEqual(950);
     }
