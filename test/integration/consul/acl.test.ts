@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../../src/config/load.ts';
 import { Secret } from '../../../src/internal/secret.ts';
-import { RegistryError } from '../../../src/errors.ts';
+import { NoEndpointsError, RegistryError } from '../../../src/errors.ts';
+import { createMesh } from '../../../src/index.ts';
 import { ConsulRegistry } from '../../../src/registry/consul.ts';
 import { registerService, type ConsulRegistration } from '../../../src/registry/consul-register.ts';
 import { startConsulAgent, type ConsulAgent } from '../../harness/consul-agent.ts';
@@ -101,6 +102,31 @@ describe('consul with ACLs (default deny)', () => {
     await rec.until((e) => e.length === 0, 5000, 'the instances to vanish');
     expect(logger2.warnings().join('\n')).toMatch(/had instances before.*default-deny ACLs.*token/);
     expect(logger2.text()).not.toContain(tok.data.SecretID);
+  });
+
+  it('no token and no instance ever seen: NoEndpointsError and one warning name the missing token, never a token', { timeout: 20_000 }, async () => {
+    const logger = captureLogger();
+    const mesh = createMesh({ env: { CONSUL_HTTP_ADDR: agent.httpAddr }, logger, telemetry: { enabled: false } });
+    cleanups.push(() => mesh.close());
+    const attempt = () => mesh.request('http://secure.service.consul/orders', { retries: 0 }).then((r) => r.body.dump(), (e: unknown) => e);
+    const error = await attempt();
+    // The service exists (registered with the master token): the agent answered `200 []` to an anonymous read.
+    expect(error).toBeInstanceOf(NoEndpointsError);
+    const message = (error as Error).message;
+    expect(message).toMatch(/no endpoints are known.*no ACL token is set.*CONSUL_HTTP_TOKEN.*CONSUL_HTTP_TOKEN_FILE/);
+    // More watch rounds (each change of the service wakes the query): the warning stays one.
+    for (let i = 0; i < 3; i++) {
+      await consulApi(agent.url, 'PUT', '/v1/agent/service/register', { ID: 'secure-flap', Name: 'secure', Address: '127.0.0.1', Port: 18402, Meta: { i: String(i) } }, master);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    await consulApi(agent.url, 'PUT', '/v1/agent/service/deregister/secure-flap', undefined, master);
+    expect(((await attempt()) as Error).message).toContain('no ACL token is set');
+    const hints = logger.warnings().filter((w) => w.includes('no ACL token is set'));
+    expect(hints).toHaveLength(1);
+    expect(hints[0]).toMatch(/CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE/);
+    for (const text of [logger.text(), message, String((error as Error).stack)]) {
+      for (const t of [master, readToken]) expect(text).not.toContain(t);
+    }
   });
 
   it('a wrong token: 403 surfaced with its status, never retried in a loop, never printed', async () => {
