@@ -52,13 +52,18 @@ export interface DiscoveryState {
   readonly stalenessMs: number;
   /** The error's message with known secrets taken out (a registry of the user's own may not do it). */
   readonly errorMessage?: string | undefined;
+  /** While discovery answers an empty set: the likely reason, when the registry knows one (e.g. no ACL token). */
+  readonly emptyHint?: string | undefined;
 }
 
 /** Why nothing could be picked, in words; the registry's failure as cause while discovery fails. */
 export function noEndpointsError(service: string, known: number, discovery: DiscoveryState | undefined): NoEndpointsError {
   let detail = known > 0 ? `all endpoints ejected (${known} known, outlier detection ejected every one)` : 'no endpoints are known';
   const error = discovery?.error;
-  if (error === undefined) return new NoEndpointsError(service, detail);
+  if (error === undefined) {
+    if (known === 0 && discovery?.emptyHint !== undefined) detail += ` (${discovery.emptyHint})`;
+    return new NoEndpointsError(service, detail);
+  }
   const age = discovery?.stalenessMs ?? Number.POSITIVE_INFINITY;
   const message = discovery?.errorMessage ?? error.message;
   detail += Number.isFinite(age)

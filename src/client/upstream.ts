@@ -123,7 +123,9 @@ export class UpstreamRuntime {
   #discoveryState(): DiscoveryState {
     const sub = this.#subscription;
     const raw = sub.lastError === undefined ? this.#lastError : sub.lastError();
-    if (raw === undefined) return { error: undefined, stalenessMs: sub.staleness() };
+    // A hint from inmesh's own registries (watch-hub.ts); a user's registry may not have one.
+    const hint = (sub as { emptyHint?: () => string | undefined }).emptyHint?.();
+    if (raw === undefined) return { error: undefined, stalenessMs: sub.staleness(), ...(hint === undefined ? {} : { emptyHint: this.#redact(hint) }) };
     const errorMessage = this.#redact(raw.message);
     // A registry of the user's own may put a secret in its error: then the cause
     // callers see (and print with the NoEndpointsError) is a scrubbed copy.

@@ -24,8 +24,11 @@ export interface NormalizedQuery {
 }
 
 export interface WatchSink {
-  /** A successful answer (already validated). */
-  update(endpoints: readonly Endpoint[]): void;
+  /**
+   * A successful answer (already validated). `emptyHint`: with an empty set, the
+   * likely reason the registry sees no instance (e.g. no ACL token), if it knows one.
+   */
+  update(endpoints: readonly Endpoint[], emptyHint?: string): void;
   /** A failed attempt: the last good set stays. */
   fail(error: Error): void;
 }
@@ -41,6 +44,8 @@ export type { SubscribeOptions };
 export interface RegistrySubscription extends Subscription {
   /** The last failure of the shared watch, undefined after a successful answer. */
   lastError(): Error | undefined;
+  /** With an empty set: the likely reason the registry sees no instance (e.g. no ACL token), if it knows one. */
+  emptyHint(): string | undefined;
 }
 
 interface Subscriber {
@@ -71,6 +76,7 @@ class SharedWatch implements WatchSink {
   #healthy = false;
   #lastOkAt: number | undefined;
   error: Error | undefined;
+  emptyHint: string | undefined;
   readonly subscribers = new Set<Subscriber>();
   #settle!: () => void;
   readonly ready: Promise<void>;
@@ -116,8 +122,9 @@ class SharedWatch implements WatchSink {
     return this.#healthy ? 0 : Date.now() - this.#lastOkAt;
   }
 
-  update(endpoints: readonly Endpoint[]): void {
+  update(endpoints: readonly Endpoint[], emptyHint?: string): void {
     if (this.#stopped) return;
+    this.emptyHint = endpoints.length === 0 ? emptyHint : undefined;
     this.#lastOkAt = Date.now();
     this.#healthy = true;
     this.error = undefined;
@@ -212,6 +219,7 @@ export class WatchHub {
       staleness: () => w.staleness(),
       ready: () => w.ready,
       lastError: () => w.error,
+      emptyHint: () => w.emptyHint,
       close: () => {
         if (!open) return;
         open = false;

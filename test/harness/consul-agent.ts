@@ -83,8 +83,15 @@ function installExitHook(): void {
   });
 }
 
-/** A free TCP port on 127.0.0.1 (and free for UDP too when `udp`). */
-async function freePort(udp: boolean, taken: Set<number>): Promise<number> {
+/** Keeps `child` in the set the process 'exit' hook kills (for other harnesses that start Consul processes). */
+export function trackProcess(child: ChildProcess): void {
+  installExitHook();
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+}
+
+/** A free TCP port on 127.0.0.1 (and free for UDP too when `udp`), not in `taken` (which it joins). */
+export async function freePort(udp: boolean, taken: Set<number>): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const port = await new Promise<number>((resolve, reject) => {
       const srv = createServer();

@@ -36,15 +36,26 @@ function record(req: IncomingMessage): RecordedRequest {
  * Forwards everything to `target` (`127.0.0.1:PORT`) and records each request.
  * `fail(request)` returning a status answers that request itself instead (a fault
  * injected in front of the real agent, e.g. a refused maintenance call).
+ * `setRewrite(fn)` changes the URL forwarded (e.g. strips `index` and `wait`: a
+ * proxy that does not let queries block). `setDown(true)` is an outage: every
+ * open connection is cut and every new one is counted (`dropped`) and reset at
+ * once, on the same port, until `setDown(false)`.
  */
 export async function countingProxy(target: { host: string; port: number }, fail?: (request: RecordedRequest) => number | undefined): Promise<{
   host: string;
   port: number;
   requests: RecordedRequest[];
+  /** When each connection attempt during an outage was cut (Date.now()). */
+  dropped: number[];
   count(pathPrefix: string, sinceMs?: number): number;
+  setRewrite(rewrite: ((url: string) => string) | undefined): void;
+  setDown(down: boolean): void;
   close(): Promise<void>;
 }> {
   const requests: RecordedRequest[] = [];
+  const dropped: number[] = [];
+  let rewrite: ((url: string) => string) | undefined;
+  let down = false;
   const server = createServer((req, res) => {
     const recorded = record(req);
     requests.push(recorded);
@@ -55,7 +66,7 @@ export async function countingProxy(target: { host: string; port: number }, fail
       return;
     }
     const upstream = request(
-      { host: target.host, port: target.port, method: req.method, path: req.url, headers: req.headers },
+      { host: target.host, port: target.port, method: req.method, path: rewrite ? rewrite(req.url ?? '/') : req.url, headers: req.headers },
       (up) => {
         res.writeHead(up.statusCode ?? 502, up.headers);
         up.pipe(res);
@@ -68,12 +79,25 @@ export async function countingProxy(target: { host: string; port: number }, fail
     res.on('close', () => upstream.destroy());
     req.pipe(upstream);
   });
+  server.on('connection', (socket) => {
+    if (!down) return;
+    dropped.push(Date.now());
+    socket.resetAndDestroy();
+  });
   const port = await listen(server);
   return {
     host: '127.0.0.1',
     port,
     requests,
+    dropped,
     count: (prefix, since = 0) => requests.filter((r) => r.path.startsWith(prefix) && r.at >= since).length,
+    setRewrite: (fn) => {
+      rewrite = fn;
+    },
+    setDown: (value) => {
+      down = value;
+      if (down) server.closeAllConnections();
+    },
     close: () => closeServer(server),
   };
 }

@@ -37,7 +37,7 @@ describe('the ACL token never appears in a span', () => {
     const logger = captureLogger();
     const mesh = createMesh({
       env: { CONSUL_HTTP_ADDR: agent.httpAddr, CONSUL_HTTP_TOKEN: wrong },
-      consulWatch: { backoffMaxMs: 2_000 },
+      consulWatch: { refusedPauseMs: 2_000 },
       logger,
     });
     try {

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../../src/config/load.ts';
 import { Secret } from '../../../src/internal/secret.ts';
-import { RegistryError } from '../../../src/errors.ts';
+import { NoEndpointsError, RegistryError } from '../../../src/errors.ts';
+import { createMesh } from '../../../src/index.ts';
 import { ConsulRegistry } from '../../../src/registry/consul.ts';
 import { registerService, type ConsulRegistration } from '../../../src/registry/consul-register.ts';
 import { startConsulAgent, type ConsulAgent } from '../../harness/consul-agent.ts';
@@ -60,7 +61,7 @@ describe('consul with ACLs (default deny)', () => {
     const r = new ConsulRegistry({
       connection: { host: agent.address, port, ...(token ? { token: new Secret(token) } : {}) },
       logger,
-      backoffMaxMs: 2000,
+      refusedPauseMs: 2000,
       minIntervalMs: 10,
     });
     cleanups.push(() => r.close());
@@ -103,6 +104,31 @@ describe('consul with ACLs (default deny)', () => {
     expect(logger2.text()).not.toContain(tok.data.SecretID);
   });
 
+  it('no token and no instance ever seen: NoEndpointsError and one warning name the missing token, never a token', { timeout: 20_000 }, async () => {
+    const logger = captureLogger();
+    const mesh = createMesh({ env: { CONSUL_HTTP_ADDR: agent.httpAddr }, logger, telemetry: { enabled: false } });
+    cleanups.push(() => mesh.close());
+    const attempt = () => mesh.request('http://secure.service.consul/orders', { retries: 0 }).then((r) => r.body.dump(), (e: unknown) => e);
+    const error = await attempt();
+    // The service exists (registered with the master token): the agent answered `200 []` to an anonymous read.
+    expect(error).toBeInstanceOf(NoEndpointsError);
+    const message = (error as Error).message;
+    expect(message).toMatch(/no endpoints are known.*no ACL token is set.*CONSUL_HTTP_TOKEN.*CONSUL_HTTP_TOKEN_FILE/);
+    // More watch rounds (each change of the service wakes the query): the warning stays one.
+    for (let i = 0; i < 3; i++) {
+      await consulApi(agent.url, 'PUT', '/v1/agent/service/register', { ID: 'secure-flap', Name: 'secure', Address: '127.0.0.1', Port: 18402, Meta: { i: String(i) } }, master);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    await consulApi(agent.url, 'PUT', '/v1/agent/service/deregister/secure-flap', undefined, master);
+    expect(((await attempt()) as Error).message).toContain('no ACL token is set');
+    const hints = logger.warnings().filter((w) => w.includes('no ACL token is set'));
+    expect(hints).toHaveLength(1);
+    expect(hints[0]).toMatch(/CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE/);
+    for (const text of [logger.text(), message, String((error as Error).stack)]) {
+      for (const t of [master, readToken]) expect(text).not.toContain(t);
+    }
+  });
+
   it('a wrong token: 403 surfaced with its status, never retried in a loop, never printed', async () => {
     const wrong = randomUUID();
     const proxy = await countingProxy({ host: agent.address, port: agent.port });
@@ -114,7 +140,7 @@ describe('consul with ACLs (default deny)', () => {
     expect(error).toBeInstanceOf(RegistryError);
     expect((error as RegistryError).statusCode).toBe(403);
     expect((error as RegistryError).message).toMatch(/answered 403.*ACL token was refused/);
-    // The watch's third refusal: two pauses after a 4xx, each cap/2 + random(0, cap/2) = 1-2 s here.
+    // The watch's third refusal: two pauses after a 4xx, each pause/2 + random(0, pause/2) = 1-2 s here.
     let third!: () => void;
     const thirdRefusal = new Promise<void>((resolve) => (third = resolve));
     const sub = r.subscribe({ service: 'secure' }, () => undefined, {
@@ -129,7 +155,7 @@ describe('consul with ACLs (default deny)', () => {
     await thirdRefusal;
     const watches = proxy.requests.filter((q) => q.path.startsWith('/v1/health/service/') && q.at >= since);
     expect(watches.length).toBe(3);
-    // Never retried in a loop: every refused query waited at least cap/2 (1 s) for the next.
+    // Never retried in a loop: every refused query waited at least pause/2 (1 s) for the next.
     for (let i = 1; i < watches.length; i++) {
       expect((watches[i] as { at: number }).at - (watches[i - 1] as { at: number }).at).toBeGreaterThanOrEqual(950);
     }

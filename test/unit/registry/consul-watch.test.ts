@@ -10,7 +10,7 @@ import { InvalidArgumentError, RegistryError } from '../../../src/errors.ts';
 import { createRegistry } from '../../../src/registry/index.ts';
 import { ConsulRegistry } from '../../../src/registry/consul.ts';
 import type { ConsulHttp, ConsulRequest, ConsulResponse } from '../../../src/registry/consul-http.ts';
-import { ConsulHealthWatch, queryTimeoutMs, type ConsulWatchOptions } from '../../../src/registry/consul-watch.ts';
+import { ConsulHealthWatch, paceMs, queryTimeoutMs, type ConsulWatchOptions } from '../../../src/registry/consul-watch.ts';
 import type { Endpoint, Logger } from '../../../src/registry/types.ts';
 import { captureLogger } from '../../harness/registry-helpers.ts';
 
@@ -58,6 +58,9 @@ describe('consul watch loop', () => {
       [{ backoffBaseMs: 500, backoffMaxMs: 100 }, 'backoffMaxMs must be a number of ms >= backoffBaseMs (500), got 100'],
       [{ backoffMaxMs: 100 }, 'backoffMaxMs must be a number of ms >= backoffBaseMs (250), got 100'],
       [{ minIntervalMs: -1 }, 'minIntervalMs must be a number of ms >= 0, got -1'],
+      [{ idleIntervalMs: 100 }, 'idleIntervalMs must be a number of ms >= minIntervalMs (200), got 100'],
+      [{ minIntervalMs: 10, idleIntervalMs: 5 }, 'idleIntervalMs must be a number of ms >= minIntervalMs (10), got 5'],
+      [{ refusedPauseMs: 0 }, 'refusedPauseMs must be a number of ms > 0, got 0'],
     ];
     for (const [options, message] of bad) {
       expect(() => new ConsulRegistry(options)).toThrow(InvalidArgumentError);
@@ -77,6 +80,20 @@ describe('consul watch loop', () => {
     await new ConsulRegistry({ waitMs: 1_000, backoffBaseMs: 1, backoffMaxMs: 1 }).close();
   });
 
+  it('paceMs: min interval after a change, doubling to the idle interval, ±20 % back-off capped, 4xx pause', () => {
+    const o = { minIntervalMs: 200, idleIntervalMs: 1_000, backoffBaseMs: 250, backoffMaxMs: 1_000, refusedPauseMs: 30_000, random: () => 0.5 };
+    const pace = (idle: number, failures = 0, sinceLastStartMs = 0, refused = false) => paceMs({ idle, failures, refused, sinceLastStartMs }, o);
+    // Answers that changed something: one query per 200 ms; a query whose predecessor started long ago goes at once.
+    expect([pace(0), pace(0, 0, 150), pace(0, 0, 5_000)]).toEqual([200, 50, 0]);
+    // Idle answers in a row: 400, 800, then 1 s for good.
+    expect([1, 2, 3, 4, 50].map((n) => pace(n))).toEqual([400, 800, 1_000, 1_000, 1_000]);
+    // Failures: 250, 500, 1000, 1000 at the middle of the jitter; 800-1200 ms at its ends.
+    expect([1, 2, 3, 9].map((n) => pace(0, n))).toEqual([250, 500, 1_000, 1_000]);
+    expect(paceMs({ idle: 0, failures: 9, refused: false, sinceLastStartMs: 0 }, { ...o, random: () => 0 })).toBe(800);
+    expect(paceMs({ idle: 0, failures: 9, refused: false, sinceLastStartMs: 0 }, { ...o, random: () => 0.999999 })).toBeCloseTo(1_200, 0);
+    expect(pace(0, 1, 0, true)).toBe(22_500);
+  });
+
   it('client timeout: plain read 10 s + margin; blocking read wait + wait/16 + margin', async () => {
     expect(queryTimeoutMs(true, 60_000)).toBe(60_000 + 3_750 + 5_000);
     expect(queryTimeoutMs(true, 600_000)).toBe(600_000 + 37_500 + 5_000);
@@ -91,11 +108,11 @@ describe('consul watch loop', () => {
     ]);
   });
 
-  it('back-off grows base·2ⁿ and caps (random at its top), and resets after a success', async () => {
+  it('back-off grows base·2ⁿ and caps (random at the middle of its ±20 % jitter), and resets after a success', async () => {
     let fail = true;
     const { http, requests } = stubHttp((_r, n) => (fail ? new RegistryError('consul answered 500', { statusCode: 500 }) : okAnswer(n)));
     const logger = captureLogger();
-    const { errors, updates } = watch(http, { backoffBaseMs: 4, backoffMaxMs: 32, minIntervalMs: 0, random: () => 0.999999 }, logger);
+    const { errors, updates } = watch(http, { backoffBaseMs: 4, backoffMaxMs: 32, minIntervalMs: 0, random: () => 0.5 }, logger);
     await expect.poll(() => errors.length, { timeout: 5000 }).toBeGreaterThanOrEqual(7);
     const delays = logger.lines.filter((l) => l.message.startsWith('consul watch failed')).map((l) => l.fields?.retryInMs);
     expect(delays.slice(0, 7)).toEqual([4, 8, 16, 32, 32, 32, 32]);
@@ -109,7 +126,7 @@ describe('consul watch loop', () => {
     expect(requests.length).toBeGreaterThan(9);
   });
 
-  it('a 4xx pauses about the cap, jittered: cap/2 + random·cap/2', async () => {
+  it('a 4xx pauses about refusedPauseMs, jittered: pause/2 + random·pause/2', async () => {
     for (const [r, expected] of [
       [0, 500],
       [0.5, 750],
@@ -117,7 +134,7 @@ describe('consul watch loop', () => {
     ] as const) {
       const { http } = stubHttp(() => new RegistryError('consul answered 403: ACL not found', { statusCode: 403 }));
       const logger = captureLogger();
-      const { errors, w } = watch(http, { backoffBaseMs: 10, backoffMaxMs: 1_000, random: () => r }, logger);
+      const { errors, w } = watch(http, { backoffBaseMs: 10, refusedPauseMs: 1_000, random: () => r }, logger);
       await expect.poll(() => errors.length).toBe(1);
       w.stop();
       expect(Math.round(logger.lines.find((l) => l.message.startsWith('consul watch failed'))?.fields?.retryInMs as number)).toBe(expected);
