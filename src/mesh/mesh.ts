@@ -35,6 +35,7 @@ import { warnOnce } from './warnings.ts';
 import { InboundServer, type InboundGate, type InboundOptions } from '../server/inbound.ts';
 import { isServer, wrapListener, wrapServer, type RequestListener } from '../server/node.ts';
 import { ServerTelemetry } from '../telemetry/server.ts';
+import { ClientMetrics, type UpstreamObservation } from '../telemetry/client-metrics.ts';
 import { startAdminServer, type AdminOptions, type AdminServer } from '../admin/server.ts';
 import { meshAdminSource } from './admin-source.ts';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -188,6 +189,7 @@ class MeshImpl implements Mesh {
   readonly #telemetryOptions: TelemetryOptions | undefined;
   #inbound: InboundServer | undefined;
   readonly #admins = new Set<AdminServer>();
+  readonly #clientMetrics: ClientMetrics | undefined;
   readonly #redact: (text: string) => string;
   #closed = false;
 
@@ -242,6 +244,9 @@ class MeshImpl implements Mesh {
       requestHook: telemetry?.requestHook,
       responseHook: telemetry?.responseHook,
     });
+    this.#clientMetrics = this.config.telemetry.enabled
+      ? ClientMetrics.create({ meter: telemetry?.meter, observe: () => this.#observeUpstreams() })
+      : undefined;
     this.#hosts = new UpstreamHosts({
       policy: this.policy,
       isStatic: (service) => this.#registries.static.has(service),
@@ -287,12 +292,34 @@ class MeshImpl implements Mesh {
               })
           : undefined,
       redact: this.#redact,
-      createBalancer: (u) => createLoadBalancer(u.loadBalancer, u.outlierDetection),
+      createBalancer: (u) => {
+        const metrics = this.#clientMetrics;
+        return createLoadBalancer(
+          u.loadBalancer,
+          u.outlierDetection,
+          metrics === undefined ? {} : { onEject: (e) => metrics.ejected(u.name, e.reason) },
+        );
+      },
       telemetry: this.#telemetry,
+      ...(this.#clientMetrics === undefined ? {} : { onStateChange: this.#clientMetrics.breakerChanged.bind(this.#clientMetrics) }),
       ...(redisUrl === undefined ? {} : { redis: { url: redisUrl } }),
       logger: this.#logger,
       random: this.#random,
     });
+  }
+
+  /** The started upstreams, as the client metrics' observable instruments read them (on collection only). */
+  *#observeUpstreams(): Iterable<UpstreamObservation> {
+    for (const rt of this.#hosts.started().values()) {
+      const st = rt.state();
+      yield {
+        service: rt.name,
+        registry: st.discovery.registry,
+        stalenessMs: st.discovery.stalenessMs,
+        breaker: st.breaker,
+        ejected: st.discovery.endpoints - st.discovery.available,
+      };
+    }
   }
 
   start(): Promise<void> {
