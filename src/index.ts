@@ -14,6 +14,10 @@ export type * from './balancer/types.ts';
 // The client data path: createMesh, mesh.request / mesh.fetch / mesh.dispatcher.
 export { createMesh } from './mesh/mesh.ts';
 export type { Mesh, MeshOptions, MeshCloseOptions, MeshRequestOptions, MeshFetchInit, DiscoveryStatus } from './mesh/mesh.ts';
+// The read-only admin endpoint (mesh.admin()) and its documents (docs/admin.md).
+export type { AdminOptions, AdminServer } from './admin/server.ts';
+export { ADMIN_VERSION } from './admin/types.ts';
+export type { AdminHeader, ConfigDump, AdminUpstream, AdminEndpoint, AdminInbound, BreakerStateName } from './admin/types.ts';
 export type { CallOptions, MeshRequest, MeshResponse, Handler, Layer } from './core/types.ts';
 export { LAYER_ORDER, type LayerName } from './client/chain.ts';
 export { INBOUND_ORDER, requestSignal, type InboundStageName, type InboundOptions, type InboundGate, type InboundAdmission, type EnterHints } from './server/inbound.ts';

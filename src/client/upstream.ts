@@ -3,11 +3,14 @@
  * subscription feeding its load balancer), its endpoint pools, and its call
  * chain, which chain.ts assembles once from the resolved upstream.
  */
-import type { LoadBalancer } from '../balancer/types.ts';
+import type { EndpointStats, LoadBalancer, MeshLoadBalancer } from '../balancer/types.ts';
 import type { Endpoint, MeshRequest, MeshResponse } from '../core/types.ts';
 import { ClosedError } from '../errors.ts';
 import type { ResolvedUpstream } from '../policy/types.ts';
 import type { Registry, Subscription } from '../registry/types.ts';
+import type { BreakerLayer, BreakerState } from '../resilience/breaker.ts';
+import type { LimitLayer } from '../resilience/limits.ts';
+import type { RetryLayer } from '../resilience/retry.ts';
 import type { DiscoveryState } from './balance.ts';
 import { assembleChain, type ChainDeps, type UpstreamChain } from './chain.ts';
 import { createTransport, EndpointPools } from './transport.ts';
@@ -41,6 +44,25 @@ export interface DiscoveryStatus {
   readonly stalenessMs: number;
   /** The registry's last failure while it fails (its message never holds a token: registries redact them), else undefined. */
   readonly lastError: { readonly name: string; readonly code?: string; readonly message: string; readonly statusCode?: number } | undefined;
+}
+
+/**
+ * A read-only snapshot of one upstream runtime's state (for the admin
+ * endpoint): discovery, each endpoint's balancing and outlier state, and the
+ * state of the layers that hold any. Built on demand; O(endpoints).
+ */
+export interface UpstreamState {
+  readonly discovery: DiscoveryStatus;
+  /** One entry per known endpoint (ejected ones included); empty when the balancer offers no per-endpoint view. */
+  readonly endpoints: readonly EndpointStats[];
+  /** True while too few endpoints are healthy and the balancer ignores ejections (Envoy's panic mode). */
+  readonly panic: boolean;
+  /** The error-rate breaker's state; undefined when `circuitBreaker.enabled` is false. */
+  readonly breaker: BreakerState | undefined;
+  /** Calls admitted by the concurrency limit and waiting for it; undefined when the limit is unbounded. */
+  readonly limit: { readonly inFlight: number; readonly pending: number } | undefined;
+  /** The retry budget's counters; undefined when the upstream has none. */
+  readonly retryBudget: { readonly active: number; readonly retriesInFlight: number; readonly limit: number } | undefined;
 }
 
 export class UpstreamRuntime {
@@ -151,6 +173,21 @@ export class UpstreamRuntime {
       };
     }
     return { upstream: this.name, service: this.#service, registry: this.#registryKind, endpoints: known, available, stalenessMs, lastError };
+  }
+
+  /** A read-only snapshot of this upstream's state (see UpstreamState). Never starts or changes anything. */
+  state(): UpstreamState {
+    const b = this.balancer as Partial<MeshLoadBalancer>;
+    const { breaker, limit, retry } = this.chain.layers as { breaker?: BreakerLayer; limit?: LimitLayer; retry?: RetryLayer };
+    const budget = retry?.budget;
+    return {
+      discovery: this.discoveryStatus(),
+      endpoints: typeof b.stats === 'function' ? b.stats() : [],
+      panic: b.panic === true,
+      breaker: breaker?.state,
+      limit: limit === undefined ? undefined : { inFlight: limit.inFlight, pending: limit.pending },
+      retryBudget: budget === undefined ? undefined : { active: budget.active, retriesInFlight: budget.retries, limit: budget.limit },
+    };
   }
 
   call(req: MeshRequest): Promise<MeshResponse> {

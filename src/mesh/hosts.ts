@@ -76,6 +76,11 @@ export class UpstreamHosts {
     return rt;
   }
 
+  /** The upstream runtimes started so far, by upstream name (read-only view; starts nothing). */
+  started(): ReadonlyMap<string, UpstreamRuntime> {
+    return this.#runtimes;
+  }
+
   /** Stops every runtime; later lookups of a mesh host throw ClosedError. */
   async close(): Promise<void> {
     this.#closed = true;

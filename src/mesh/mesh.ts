@@ -35,6 +35,9 @@ import { splitWarnings, warnOnce } from './warnings.ts';
 import { InboundServer, type InboundGate, type InboundOptions } from '../server/inbound.ts';
 import { isServer, wrapListener, wrapServer, type RequestListener } from '../server/node.ts';
 import { ServerTelemetry } from '../telemetry/server.ts';
+import { ClientMetrics, type UpstreamObservation } from '../telemetry/client-metrics.ts';
+import { startAdminServer, type AdminOptions, type AdminServer } from '../admin/server.ts';
+import { meshAdminSource } from './admin-source.ts';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 
 export type { MeshRequestOptions } from '../client/request.ts';
@@ -43,6 +46,7 @@ export type { MeshFetchInit } from '../client/fetch.ts';
 export type { MeshRegistrationOptions } from './registration.ts';
 export type { InboundOptions, InboundGate, InboundAdmission, EnterHints } from '../server/inbound.ts';
 export type { RequestListener } from '../server/node.ts';
+export type { AdminOptions, AdminServer } from '../admin/server.ts';
 
 /**
  * Options of `createMesh()`. Everything here is optional: a setting given in
@@ -127,6 +131,15 @@ export interface Mesh {
     options?: InboundOptions,
   ): (req: Req, res: Res) => void;
   server<S extends Server>(server: S, options?: InboundOptions): S;
+  /**
+   * Starts the read-only admin endpoint on a listener of its own (127.0.0.1
+   * and a free port by default; a non-loopback host needs
+   * `allowNonLoopback: true`): JSON of the resolved configuration and policy
+   * (secrets redacted), each upstream's endpoints, ejections, breaker,
+   * in-flight calls, retry budget and discovery, and the inbound limits.
+   * `mesh.close()` closes it. See docs/admin.md.
+   */
+  admin(options?: AdminOptions): Promise<AdminServer>;
   /** The inbound chain itself, for framework adapters (`inmesh/express`, `inmesh/fastify` use it). */
   inbound(options?: InboundOptions): InboundGate;
   /**
@@ -175,6 +188,8 @@ class MeshImpl implements Mesh {
   readonly #telemetry: Telemetry | undefined;
   readonly #telemetryOptions: TelemetryOptions | undefined;
   #inbound: InboundServer | undefined;
+  readonly #admins = new Set<AdminServer>();
+  readonly #clientMetrics: ClientMetrics | undefined;
   readonly #redact: (text: string) => string;
   #closed = false;
 
@@ -229,6 +244,9 @@ class MeshImpl implements Mesh {
       requestHook: telemetry?.requestHook,
       responseHook: telemetry?.responseHook,
     });
+    this.#clientMetrics = this.config.telemetry.enabled
+      ? ClientMetrics.create({ meter: telemetry?.meter, observe: () => this.#observeUpstreams() })
+      : undefined;
     this.#hosts = new UpstreamHosts({
       policy: this.policy,
       isStatic: (service) => this.#registries.static.has(service),
@@ -274,12 +292,34 @@ class MeshImpl implements Mesh {
               })
           : undefined,
       redact: this.#redact,
-      createBalancer: (u) => createLoadBalancer(u.loadBalancer, u.outlierDetection),
+      createBalancer: (u) => {
+        const metrics = this.#clientMetrics;
+        return createLoadBalancer(
+          u.loadBalancer,
+          u.outlierDetection,
+          metrics === undefined ? {} : { onEject: (e) => metrics.ejected(u.name, e.reason) },
+        );
+      },
       telemetry: this.#telemetry,
+      ...(this.#clientMetrics === undefined ? {} : { onStateChange: this.#clientMetrics.breakerChanged.bind(this.#clientMetrics) }),
       ...(redisUrl === undefined ? {} : { redis: { url: redisUrl } }),
       logger: this.#logger,
       random: this.#random,
     });
+  }
+
+  /** The started upstreams, as the client metrics' observable instruments read them (on collection only). */
+  *#observeUpstreams(): Iterable<UpstreamObservation> {
+    for (const rt of this.#hosts.started().values()) {
+      const st = rt.state();
+      yield {
+        service: rt.name,
+        registry: st.discovery.registry,
+        stalenessMs: st.discovery.stalenessMs,
+        breaker: st.breaker,
+        ejected: st.discovery.endpoints - st.discovery.available,
+      };
+    }
   }
 
   start(): Promise<void> {
@@ -344,6 +384,25 @@ class MeshImpl implements Mesh {
     return this.#inbound.gate(options);
   }
 
+  async admin(options: AdminOptions = {}): Promise<AdminServer> {
+    if (this.#closed) throw new ClosedError();
+    const source = meshAdminSource({
+      config: this.config,
+      policy: this.policy,
+      started: () => this.#hosts.started(),
+      inbound: () => (this.#inbound === undefined ? undefined : { inFlight: this.#inbound.inFlight }),
+      closing: () => this.#closed,
+      redact: this.#redact,
+    });
+    const admin = await startAdminServer(source, options);
+    if (this.#isClosed()) {
+      await admin.close();
+      throw new ClosedError();
+    }
+    this.#admins.add(admin);
+    return admin;
+  }
+
   /** A method, so that TypeScript does not narrow the field across awaits. */
   #isClosed(): boolean {
     return this.#closed;
@@ -400,6 +459,7 @@ class MeshImpl implements Mesh {
       this.#registries.close(),
       this.#ownsPassThrough ? this.#passThrough.close() : undefined,
       this.#inbound?.close(),
+      ...[...this.#admins].map((a) => a.close()),
     ]);
   }
 }

@@ -394,6 +394,15 @@ export class InboundServer {
     };
   }
 
+  /**
+   * Requests holding an `inbound.maxConcurrent` slot now (in the app, or
+   * answered and not yet closed); undefined when `maxConcurrent` is 0, where
+   * nothing is counted. Read-only (the admin endpoint reads it).
+   */
+  get inFlight(): number | undefined {
+    return this.#deps.policy.maxConcurrent > 0 ? this.#inFlight : undefined;
+  }
+
   /** Frees what the inbound side holds (the shared rate limit's Redis connection). */
   async close(): Promise<void> {
     await this.#bucket?.close();

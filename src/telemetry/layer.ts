@@ -49,6 +49,7 @@ import {
   KNOWN_HTTP_METHODS,
   METRIC_HTTP_CLIENT_REQUEST_DURATION,
   METRIC_INMESH_CLIENT_ATTEMPTS,
+  METRIC_INMESH_CLIENT_RETRIES,
 } from './semconv.ts';
 import type { TelemetryLayerDeps } from './types.ts';
 import { SCOPE_NAME, VERSION } from './version.ts';
@@ -111,6 +112,10 @@ export function createTelemetry(deps: TelemetryLayerDeps): Telemetry | undefined
             description: 'Physical attempts made by logical calls (first tries and retries).',
             unit: '{attempt}',
           }),
+          retries: meter.createCounter(METRIC_INMESH_CLIENT_RETRIES, {
+            description: 'Retries made by logical calls (attempts after the first).',
+            unit: '{retry}',
+          }),
         };
   const { requestHook, responseHook } = deps;
 
@@ -162,6 +167,7 @@ export function createTelemetry(deps: TelemetryLayerDeps): Telemetry | undefined
 interface Instruments {
   duration: Histogram;
   attempts: Counter;
+  retries: Counter;
 }
 
 function finish(
@@ -214,6 +220,7 @@ function finish(
     if (errorType !== undefined) attrs[ATTR_ERROR_TYPE] = errorType;
     instruments.duration.record(seconds, attrs);
     instruments.attempts.add(attempts, attrs);
+    if (attempts > 1) instruments.retries.add(attempts - 1, attrs);
   }
 }
 

@@ -69,3 +69,18 @@ export const METRIC_HTTP_SERVER_ACTIVE_REQUESTS = 'http.server.active_requests';
 export const ATTR_INMESH_INBOUND_REFUSAL = 'inmesh.inbound.refusal';
 /** Requests answered by inbound policy instead of the app, by `inmesh.inbound.refusal`. */
 export const METRIC_INMESH_SERVER_REFUSED = 'inmesh.server.refused';
+
+// Client state (our own names): outlier ejections, the circuit breaker, discovery.
+/** Why outlier detection ejected an endpoint (`consecutive-5xx`, `consecutive-gateway-errors`). */
+export const ATTR_INMESH_EJECTION_REASON = 'inmesh.ejection.reason';
+/** A circuit-breaker state: `closed`, `open`, `half-open`. */
+export const ATTR_INMESH_BREAKER_STATE = 'inmesh.breaker.state';
+/** The registry kind serving an upstream: `consul`, `static`, `file`. */
+export const ATTR_INMESH_REGISTRY = 'inmesh.registry';
+/** Retries made by logical calls (attempts after the first). */
+export const METRIC_INMESH_CLIENT_RETRIES = 'inmesh.client.retries';
+export const METRIC_INMESH_CLIENT_EJECTIONS = 'inmesh.client.ejections';
+export const METRIC_INMESH_CLIENT_EJECTED_ENDPOINTS = 'inmesh.client.ejected_endpoints';
+export const METRIC_INMESH_CLIENT_BREAKER_STATE = 'inmesh.client.breaker.state';
+export const METRIC_INMESH_CLIENT_BREAKER_TRANSITIONS = 'inmesh.client.breaker.transitions';
+export const METRIC_INMESH_REGISTRY_STALENESS = 'inmesh.registry.staleness';
