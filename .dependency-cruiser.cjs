@@ -12,13 +12,14 @@ const LOWER = {
   registry: ['core', 'policy', 'errors.ts', 'internal'],
   balancer: ['core', 'policy', 'errors.ts', 'internal'],
   resilience: ['core', 'policy', 'errors.ts', 'internal'],
+  guard: ['resilience', 'core', 'policy', 'errors.ts', 'internal'],
   telemetry: ['core', 'policy', 'errors.ts', 'internal'],
   config: ['registry', 'policy', 'errors.ts', 'internal'],
   client: ['core', 'registry', 'balancer', 'resilience', 'telemetry', 'policy', 'errors.ts', 'internal'],
   server: ['core', 'registry', 'resilience', 'telemetry', 'config', 'policy', 'errors.ts', 'internal'],
   mesh: ['server', 'client', 'config', 'core', 'registry', 'balancer', 'resilience', 'telemetry', 'policy', 'errors.ts', 'internal'],
   cli: ['config', 'policy', 'errors.ts', 'internal'],
-  'index.ts': ['mesh', 'server', 'client', 'config', 'core', 'registry', 'balancer', 'resilience', 'telemetry', 'policy', 'errors.ts', 'internal'],
+  'index.ts': ['guard', 'mesh', 'server', 'client', 'config', 'core', 'registry', 'balancer', 'resilience', 'telemetry', 'policy', 'errors.ts', 'internal'],
 };
 
 const escape = (s) => s.replace(/[.]/g, '\\.');
