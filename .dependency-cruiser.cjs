@@ -12,6 +12,7 @@ const LOWER = {
   registry: ['core', 'policy', 'errors.ts', 'internal'],
   balancer: ['core', 'policy', 'errors.ts', 'internal'],
   resilience: ['core', 'policy', 'errors.ts', 'internal'],
+  guard: ['resilience', 'core', 'policy', 'errors.ts', 'internal'],
   telemetry: ['core', 'policy', 'errors.ts', 'internal'],
   config: ['registry', 'policy', 'errors.ts', 'internal'],
   client: ['core', 'registry', 'balancer', 'resilience', 'telemetry', 'policy', 'errors.ts', 'internal'],
@@ -19,7 +20,7 @@ const LOWER = {
   mesh: ['admin', 'server', 'client', 'config', 'core', 'registry', 'balancer', 'resilience', 'telemetry', 'policy', 'errors.ts', 'internal'],
   admin: ['policy', 'errors.ts', 'internal'],
   cli: ['config', 'policy', 'errors.ts', 'internal'],
-  'index.ts': ['mesh', 'admin', 'server', 'client', 'config', 'core', 'registry', 'balancer', 'resilience', 'telemetry', 'policy', 'errors.ts', 'internal'],
+  'index.ts': ['guard', 'mesh', 'admin', 'server', 'client', 'config', 'core', 'registry', 'balancer', 'resilience', 'telemetry', 'policy', 'errors.ts', 'internal'],
 };
 
 const escape = (s) => s.replace(/[.]/g, '\\.');
