@@ -177,6 +177,46 @@ describe('retry layer', () => {
     expect(performance.now() - t0).toBeLessThan(450); // waiting out the 500 ms deadline would take longer
   });
 
+  it("Envoy's accounting: a retry holds its budget token from the decision, through its backoff, until the retried attempt ends", async () => {
+    const budgeted = { ...upstream, retries: { ...upstream.retries, backoff: { base: 30, max: 30 }, budget: { percent: 0, minConcurrency: 1 } } };
+    const layer = createRetryLayer(budgeted, { random: () => 0.99 }); // backoff ≈ 29 ms
+    const budget = layer.budget!;
+    let releaseRetried!: () => void;
+    const retriedHeld = new Promise<void>((resolve) => { releaseRetried = resolve; });
+    let retriedStarted!: () => void;
+    const retriedRunning = new Promise<void>((resolve) => { retriedStarted = resolve; });
+    let callsA = 0;
+    const a = layer(async () => {
+      if (++callsA === 1) return response(503);
+      retriedStarted();
+      await retriedHeld;
+      return response(200);
+    });
+    const failing = layer(async () => response(503));
+
+    const req = () => request('GET', { policy: budgeted, upstream: budgeted });
+    const pending = a(req());
+    // The first attempt answered 503; the retry is decided: its token is taken before the backoff.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect([callsA, budget.retries]).toEqual([1, 1]);
+    // During the backoff another call's retry is refused (minConcurrency 1, percent 0): its 503 comes back after one try.
+    let callsB = 0;
+    const b = layer(async () => { callsB++; return response(503); });
+    expect([(await b(req())).statusCode, callsB]).toEqual([503, 1]);
+    // The retried attempt runs: the token is still held.
+    await retriedRunning;
+    expect(budget.retries).toBe(1);
+    expect((await failing(req())).statusCode).toBe(503);
+    expect(budget.retries).toBe(1);
+    // The retried attempt ends: the token is back, and another call may retry again.
+    releaseRetried();
+    expect((await pending).statusCode).toBe(200);
+    expect(budget.retries).toBe(0);
+    let callsC = 0;
+    const c = layer(async () => (++callsC === 1 ? response(503) : response(200)));
+    expect([(await c(req())).statusCode, callsC]).toEqual([200, 2]);
+  });
+
   it('a total timeout is never retried nor wrapped', async () => {
     const h = createRetryLayer(NO_BUDGET)(async () => { throw new TimeoutError('total', 5); });
     await expect(h(request())).rejects.toBeInstanceOf(TimeoutError);
