@@ -30,8 +30,12 @@ try {
   const fast = await mesh.request('http://orders/api/items', { timeout: 1_000, retries: 1 });
   console.log(fast.statusCode, fast.endpoint, fast.attempts, await fast.body.text());
 } catch (error) {
-  if (isInmeshError(error)) console.error(error.code, error.message);
-  else throw error;
+  // mesh.fetch rejects as fetch does, with a TypeError whose `cause` is the inmesh
+  // error (docs/errors.md); mesh.request rejects with the inmesh error itself.
+  const meshError = isInmeshError(error) ? error : error instanceof Error && isInmeshError(error.cause) ? error.cause : undefined;
+  if (meshError === undefined) throw error;
+  console.error(meshError.code, meshError.message);
+  process.exitCode = 1;
 } finally {
   await mesh.close();
 }

@@ -3,9 +3,9 @@
  * resource policy — total and per-try timeout, retries with backoff, a
  * concurrency limit with load shedding.
  */
-import { AbortedError, LoadShedError, TimeoutError, UpstreamError } from '../errors.js';
-import { sleep } from '../internal/sleep.js';
-import { backoffDelay } from '../resilience/retry.js';
+import { AbortedError, LoadShedError, TimeoutError, UpstreamError } from '../errors.ts';
+import { sleep } from '../internal/sleep.ts';
+import { backoffDelay } from '../resilience/retry.ts';
 
 /** How a resource is guarded, given in code. */
 export interface ResourcePolicy {

@@ -51,4 +51,24 @@ describe('examples', () => {
     expect(lines).toEqual([`200 ${first} /api/items`, `200 ${second === 'a' ? a : b} 1 ${second} /api/items`]);
     expect(Object.fromEntries(answered)).toEqual({ a: 1, b: 1 });
   });
+
+  it('basic-fetch.ts reports an unreachable upstream as its inmesh error code and exits 1, with no stack', async () => {
+    // A port that was just free: nothing listens there, every attempt is refused.
+    const gone = createServer();
+    gone.listen(0, '127.0.0.1');
+    await once(gone, 'listening');
+    const port = (gone.address() as AddressInfo).port;
+    await new Promise((r) => gone.close(r));
+    const result = await run(process.execPath, ['--experimental-transform-types', '--no-warnings', 'examples/basic-fetch.ts'], {
+      cwd: root,
+      env: { PATH: process.env.PATH, INMESH_ENDPOINTS_ORDERS: `127.0.0.1:${port}` },
+      timeout: 20_000,
+    }).then(
+      () => ({ code: 0, stderr: '' }),
+      (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^INMESH_ERR_\w+ /);
+    expect(result.stderr).not.toContain('    at ');
+  });
 });
