@@ -25,7 +25,7 @@ import { ErrorCodes, InvalidPolicyError, type PolicyIssue } from '../errors.ts';
 import { readBoundedFile } from '../internal/read-file.ts';
 import { parseEntries } from './entries.ts';
 import { consoleLogger, safeLogger } from './logger.ts';
-import { SnapshotFeed, withTags } from './snapshot-feed.ts';
+import { SnapshotFeed } from './snapshot-feed.ts';
 import type { ValidateOptions } from './validate.ts';
 import { WatchHub, type RegistrySubscription, type SubscribeOptions } from './watch-hub.ts';
 import type { Endpoint, EndpointsListener, Logger, Registry, ResolveQuery } from './types.ts';
@@ -83,7 +83,7 @@ export class FileRegistry implements Registry {
     const text = read.text;
     this.#text = text;
     this.#snapshot = this.#parse(text);
-    this.#feed = new SnapshotFeed((q) => withTags(this.#snapshot.get(q.service) ?? [], q));
+    this.#feed = new SnapshotFeed((q) => this.#snapshot.get(q.service) ?? []);
     this.#hub = new WatchHub('file', (q) => this.#feed.source(q), this.#logger);
     if (options.watch !== false) this.#startWatching();
   }

@@ -7,7 +7,10 @@
 import type { Endpoint } from './types.ts';
 import type { NormalizedQuery, WatchSink, WatchSource } from './watch-hub.ts';
 
-/** The view of one query: the endpoints, or the error that stands for "no good snapshot". */
+/**
+ * The endpoints the snapshot lists for the query's service (before the query's
+ * tag filter), or the error that stands for "no good snapshot".
+ */
 export type SnapshotView = (query: NormalizedQuery) => readonly Endpoint[] | Error;
 
 export class SnapshotFeed {
@@ -47,10 +50,19 @@ export class SnapshotFeed {
   }
 
   #push(sink: WatchSink, query: NormalizedQuery): void {
-    const result = this.#view(query);
-    if (result instanceof Error) sink.fail(result);
-    else sink.update(result);
+    const listed = this.#view(query);
+    if (listed instanceof Error) {
+      sink.fail(listed);
+      return;
+    }
+    const kept = withTags(listed, query);
+    sink.update(kept, kept.length === 0 && listed.length > 0 ? tagsHint(listed.length, query) : undefined);
   }
+}
+
+/** Why a service with listed endpoints has none: the tag filter (`discovery.tags`) keeps none of them. */
+function tagsHint(listed: number, query: NormalizedQuery): string {
+  return `${listed} endpoint${listed === 1 ? ' is' : 's are'} listed for ${query.service}, but none carries every tag of discovery.tags ${JSON.stringify(query.tags)}: give the entries these tags ({ address, port, tags }) or drop the tags from the policy`;
 }
 
 /** Keeps the endpoints that carry every tag of the query. */

@@ -14,7 +14,7 @@ import { ErrorCodes, InvalidPolicyError, type PolicyIssue } from '../errors.ts';
 import { endpointsVariable } from '../policy/validate.ts';
 import { parseEntries, type EndpointEntry } from './entries.ts';
 import { consoleLogger, safeLogger } from './logger.ts';
-import { SnapshotFeed, withTags } from './snapshot-feed.ts';
+import { SnapshotFeed } from './snapshot-feed.ts';
 import type { ValidateOptions } from './validate.ts';
 import { WatchHub, type RegistrySubscription, type SubscribeOptions } from './watch-hub.ts';
 import type { Endpoint, EndpointsListener, Logger, Registry, ResolveQuery } from './types.ts';
@@ -56,7 +56,7 @@ export class StaticRegistry implements Registry {
       this.#byEnvName.set(name, Object.freeze(parseEntries(entries, name, issues, options)));
     }
     if (issues.length > 0) throw new InvalidPolicyError('static endpoints', issues, ErrorCodes.INVALID_CONFIG);
-    const feed = new SnapshotFeed((q) => withTags(this.#lookup(q.service) ?? [], q));
+    const feed = new SnapshotFeed((q) => this.#lookup(q.service) ?? []);
     this.#hub = new WatchHub('static', (q) => feed.source(q), safeLogger(options.logger ?? consoleLogger));
   }
 

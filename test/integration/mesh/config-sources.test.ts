@@ -51,6 +51,19 @@ describe('createMesh configuration sources', () => {
     expect(mesh.config.sources['policy.defaults.timeouts.request']).toBe('env:INMESH_TIMEOUT_REQUEST');
   });
 
+  it("static endpoints that the policy's discovery.tags filter out: the NoEndpointsError says so", async () => {
+    const a = await up('a');
+    const mesh = track(
+      createMesh({
+        env: { INMESH_ENDPOINTS_ORDERS: a.address, INMESH_TRACING: 'false' },
+        policy: { apiVersion: 'inmesh/v1', upstreams: { orders: { discovery: { tags: ['v2'] } } } },
+      }),
+    );
+    const error = await mesh.request('http://orders/x').catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'INMESH_ERR_NO_ENDPOINTS' });
+    expect((error as Error).message).toContain('1 endpoint is listed for orders, but none carries every tag of discovery.tags ["v2"]');
+  });
+
   it('reads a policy file, lets the environment beat it and code beat both', async () => {
     const a = await up('a');
     const dir = mkdtempSync(join(tmpdir(), 'inmesh-mesh-'));
