@@ -65,7 +65,7 @@ describe('examples', () => {
       timeout: 20_000,
     }).then(
       () => ({ code: 0, stderr: '' }),
-      (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
+      (e: unknown) => e as { code: number; stderr: string },
     );
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/^INMESH_ERR_\w+ /);
