@@ -9,9 +9,8 @@
  * EventEmitter alike) copies the options (`{ ...opts }`), makes four closures,
  * adds a listener to the signal and another to the response body, and removes
  * them again. With the default policy every attempt has a deadline, so every
- * attempt paid that: about 3 µs of client CPU per request under load
- * (`raw-3pools-wire-signal` against `raw-3pools-wire` in the benchmark's
- * ablation cells), the largest single cost of the default policy. This
+ * attempt would pay that, the largest single cost of the default policy
+ * (docs/benchmarks.md, "Library costs behind the design choices"). This
  * wrapper is one object and a forwarding call per handler event.
  *
  * How it reaches undici: the transport puts it in the request options under

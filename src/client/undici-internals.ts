@@ -7,7 +7,7 @@
  *
  * Why an internal: undici's public API reaches that hook only through a
  * request `signal` (lib/api/abort-signal.js `dispatchWithSignal`), and the
- * signal path costs about 3 µs per request (attempt-control.ts). Without the
+ * signal path has a per-request cost (attempt-control.ts). Without the
  * hook, an attempt aborted while queued would stay in the queue and, once a
  * connection is free, be started only to be aborted, which destroys that
  * keep-alive connection.
