@@ -25,7 +25,7 @@ async function serve(status: number): Promise<string> {
 }
 
 type Point = { attributes: Record<string, unknown>; value: unknown };
-const points = (m: MetricData | undefined): Point[] => ((m as SumMetricData | GaugeMetricData | undefined)?.dataPoints ?? []) as Point[];
+const points = (m: MetricData | undefined): Point[] => (m as SumMetricData | GaugeMetricData | undefined)?.dataPoints ?? [];
 
 beforeAll(async () => {
   otel = registerOtel();
