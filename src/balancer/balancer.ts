@@ -10,7 +10,7 @@
  *   pick (O(1) round_robin/random/least_request/peak_ewma with equal weights,
  *   O(log n) weighted or ring_hash), and one small `Pick` object. With an `exclude`
  *   set, O(|exclude|) more. No closures, no arrays.
- * - `done()`: O(1); reads the clock only when it ejects (peak_ewma dates its sample
+ * - `done()`: O(1) (it also records whether the attempt succeeded, for `answering()`); reads the clock only when it ejects (peak_ewma dates its sample
  *   pick time + latency).
  * - Ejections, returns and `update()` rebuild the candidate array: O(n), rare.
  */
@@ -183,9 +183,20 @@ class Balancer implements MeshLoadBalancer, OutlierHost {
   /** Called by `Pick.done()`. O(1) (an ejection rebuilds the candidates). */
   finish(state: EndpointState, outcome: AttemptOutcome, latencyMs: number, start: number): void {
     if (state.active > 0) state.active--;
+    if (outcome !== 'ignored') state.lastOk = outcome === 'success';
     // The sample was taken when the response came: pick time + latency, no clock read.
     if (this.#needsClock) this.#policy.record(state, outcome, latencyMs, start + (latencyMs > 0 ? latencyMs : 0));
     if (this.#detector.enabled) this.#detector.record(state, outcome);
+  }
+
+  /**
+   * Whether some endpoint that is not ejected answered its last finished attempt
+   * with a success: the upstream is (partly) serving. O(n); the breaker asks only
+   * when a call failed.
+   */
+  answering(): boolean {
+    for (const s of this.states) if (!s.ejected && s.lastOk) return true;
+    return false;
   }
 
   stats(): EndpointStats[] {

@@ -28,6 +28,8 @@ export class EndpointState {
   consecutiveGatewayErrors = 0;
   /** Whether the current pick pass may choose this endpoint (not ejected, or panic). */
   usable = true;
+  /** Whether the last finished (not ignored) attempt on this endpoint succeeded; false until one has. */
+  lastOk = false;
 
   // peak_ewma (Finagle / tower PeakEwma): RTT estimate in ms and when it was last updated.
   ewma: number;

@@ -30,6 +30,12 @@ export interface LoadBalancer {
   readonly endpoints: readonly Endpoint[];
   /** Stops timers. */
   close(): void;
+  /**
+   * True when some non-ejected endpoint's last finished attempt succeeded (the
+   * upstream is at least partly serving). The error-rate breaker counts a failed
+   * call only while this is false; a balancer without it is never "answering".
+   */
+  answering?(): boolean;
 }
 
 /** Emitted when outlier detection ejects an endpoint (for telemetry and logs). */
@@ -87,6 +93,8 @@ export interface MeshLoadBalancer extends LoadBalancer {
   stats(): EndpointStats[];
   /** True while fewer than panicThresholdPercent of the endpoints are healthy (health ignored). */
   readonly panic: boolean;
+  /** See `LoadBalancer.answering`: always present here. O(n). */
+  answering(): boolean;
   /** Per-endpoint states held (one per current endpoint: states of endpoints that left are dropped). */
   readonly stateCount: number;
 }

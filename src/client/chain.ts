@@ -13,7 +13,8 @@
  * - telemetry: one logical span + duration metric per call (telemetry/layer.ts).
  * - deadline: fixes the absolute end of the call (total timeout, every attempt and backoff),
  *   bounded by the deadline of the inbound request the call is made for.
- * - breaker: the upstream's error-rate circuit breaker (opossum; resilience/breaker.ts).
+ * - breaker: the upstream's error-rate circuit breaker (opossum; resilience/breaker.ts); it
+ *   counts a failed call only while the balancer reports no endpoint answering.
  * - rateLimit: the client token bucket (resilience/rate-limit.ts). Before the concurrency
  *   limit so that a call refused for want of a token never holds a concurrency slot.
  * - limit: Envoy-style max requests / max pending (resilience/limits.ts); overflow = LoadShedError.
@@ -30,7 +31,7 @@
 import type { LoadBalancer } from '../balancer/types.ts';
 import { isClosable, type ClosableLayer, type Handler, type Layer, type LayerFactory } from '../core/types.ts';
 import type { ResolvedUpstream } from '../policy/types.ts';
-import { createBreakerLayer, type BreakerDeps } from '../resilience/breaker.ts';
+import { createBreakerLayer, type BreakerDeps, type BreakerLayer } from '../resilience/breaker.ts';
 import { createLimitLayer } from '../resilience/limits.ts';
 import { createRateLimitLayer, type RateLimitDeps } from '../resilience/rate-limit.ts';
 import { createRetryLayer, type RetryDeps } from '../resilience/retry.ts';
@@ -58,11 +59,20 @@ export interface ChainDeps extends TelemetryDeps, BreakerDeps, RateLimitDeps, Re
   readonly balancer: LoadBalancer;
 }
 
+/**
+ * The breaker asks the upstream's balancer whether some endpoint is answering,
+ * so that a partial outage never opens it (resilience/breaker.ts).
+ */
+function createBreaker(upstream: Readonly<ResolvedUpstream>, deps: ChainDeps): BreakerLayer | undefined {
+  const answering = deps.answering ?? deps.balancer.answering?.bind(deps.balancer);
+  return createBreakerLayer(upstream, { ...deps, answering });
+}
+
 /** The factory of each layer, by name: the one table the assembler reads. */
 const FACTORIES: { readonly [K in LayerName]: LayerFactory<ChainDeps> } = {
   telemetry: createTelemetryLayer,
   deadline: createDeadlineLayer,
-  breaker: createBreakerLayer,
+  breaker: createBreaker,
   rateLimit: createRateLimitLayer,
   limit: createLimitLayer,
   retry: createRetryLayer,

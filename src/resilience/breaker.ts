@@ -11,6 +11,16 @@
  *   error, or a final 5xx *response*. The 5xx response is still returned to
  *   the caller: it travels through opossum inside an internal marker and is
  *   unwrapped at this boundary.
+ * - Partial outages are not the breaker's business: a failed call counts only
+ *   when `deps.answering()` is false, i.e. no non-ejected endpoint of the
+ *   upstream answered its last finished attempt with a success. While some
+ *   endpoint answers, outlier detection, retries and panic mode handle the
+ *   failing ones, and opening the circuit would turn a partial outage into a
+ *   full one (Envoy has no error-rate breaker at all for this reason). opossum
+ *   has no "ignore" outcome: a failure not counted this way is filtered through
+ *   `errorFilter`, which opossum records as a success; that dilutes the window,
+ *   so when a partial outage turns total the circuit opens at most one
+ *   `window` later than it would otherwise.
  * - Caller aborts, LoadShedError, RateLimitedError and every other local
  *   refusal are not evidence about the upstream and never count.
  * - No decision before `minimumRequests` calls in the window (opossum
@@ -45,6 +55,12 @@ export type BreakerState = 'closed' | 'open' | 'half-open';
 export interface BreakerDeps {
   /** Called on every state change (for telemetry). Errors thrown here are swallowed. */
   readonly onStateChange?: ((state: BreakerState, service: string) => void) | undefined;
+  /**
+   * Whether some endpoint of the upstream is answering (the balancer's view,
+   * passed structurally so resilience/ does not depend on balancer/). While it
+   * returns true a failed call does not count. Absent: every failure counts.
+   */
+  readonly answering?: (() => boolean) | undefined;
 }
 
 /** A Layer that also exposes the breaker's state and must be closed with the mesh. */
@@ -119,6 +135,8 @@ export function createBreakerLayer(upstream: Readonly<ResolvedUpstream>, deps: B
   if (!cfg.enabled) return undefined;
   const service = upstream.name;
 
+  const answering = deps.answering;
+
   const buckets = Math.max(1, Math.min(MAX_BUCKETS, Math.floor(cfg.window / MIN_BUCKET_MS)));
 
   const breaker = new CircuitBreaker<[MeshRequest], MeshResponse>(callThrough, {
@@ -141,7 +159,7 @@ export function createBreakerLayer(upstream: Readonly<ResolvedUpstream>, deps: B
     enableSnapshots: false,
     // opossum calls errorFilter(error, ...args); true means "do not count".
     errorFilter: (error: unknown) => {
-      if (countsAsUpstreamFailure(error)) return false;
+      if (countsAsUpstreamFailure(error) && (answering === undefined || !answering())) return false;
       // opossum reports a filtered error as a success, which would close a
       // half-open circuit on no evidence: reopen instead (see the header).
       if (breaker.halfOpen) breaker.open();

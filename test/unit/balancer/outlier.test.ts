@@ -299,3 +299,41 @@ describe('update()', () => {
     expect(lb.endpoints.map((e) => e.id)).toEqual(['a', 'b']);
   });
 });
+
+describe('answering(): some non-ejected endpoint answered its last attempt', () => {
+  it('is false before any attempt, true after a success, false once that endpoint fails or is ejected', () => {
+    const { lb } = setup({ consecutive5xx: 2 }, 3);
+    expect(lb.answering()).toBe(false);
+    failOn(lb, 'e1', 1, 'success');
+    expect(lb.answering()).toBe(true);
+    // an ignored outcome (local refusal, abort) leaves the flag alone
+    failOn(lb, 'e1', 1, 'ignored');
+    expect(lb.answering()).toBe(true);
+    failOn(lb, 'e1', 1, 'gateway-error');
+    expect(lb.answering()).toBe(false);
+    failOn(lb, 'e2', 1, 'success');
+    expect(lb.answering()).toBe(true);
+    failOn(lb, 'e0', 2, 'server-error'); // e0 ejected: e2 still answers
+    expect(statsOf(lb, 'e0').ejected).toBe(true);
+    expect(lb.answering()).toBe(true);
+    failOn(lb, 'e2', 1, 'success');
+    failOn(lb, 'e2', 1, 'server-error');
+    expect(lb.answering()).toBe(false);
+  });
+
+  it('does not count an ejected endpoint whose last attempt succeeded', () => {
+    const { lb } = setup({ consecutive5xx: 1 }, 2);
+    // an attempt on e0 in flight while e0 is ejected, which then succeeds
+    let held = lb.pick()!;
+    while (held.endpoint.id !== 'e0') {
+      held.done('ignored', 1);
+      held = lb.pick()!;
+    }
+    failOn(lb, 'e0', 1, 'server-error');
+    expect(statsOf(lb, 'e0').ejected).toBe(true);
+    held.done('success', 1);
+    expect(lb.answering()).toBe(false);
+    failOn(lb, 'e1', 1, 'success');
+    expect(lb.answering()).toBe(true);
+  });
+});

@@ -312,3 +312,42 @@ describe('countsAsUpstreamFailure', () => {
     expect(countsAsUpstreamFailure(error)).toBe(expected);
   });
 });
+
+describe('createBreakerLayer with deps.answering (partial outages)', () => {
+  it('does not count failures while some endpoint is answering, and counts them once none is', async () => {
+    const up = upstream({ minimumRequests: 4, errorThresholdPercent: 50 });
+    let answering = true;
+    const rec = stateRecorder();
+    const layer = createBreakerLayer(up, { onStateChange: rec.onStateChange, answering: () => answering })!;
+    const inner = scripted();
+    const h = layer(inner.handler);
+    inner.push(503, 503, upstreamError(), 503, 503, 503, 503, 503);
+    for (let i = 0; i < 8; i++) await settle(h, request(up));
+    expect(layer.state).toBe('closed');
+    expect(rec.seen).toEqual([]);
+    expect(inner.calls()).toBe(8);
+
+    answering = false;
+    const opened = rec.next('open');
+    // the 8 uncounted failures sit in the window as successes (opossum has no "ignore"):
+    // 8 counted failures of 16 calls reach the 50 % threshold
+    inner.push(503, 503, 503, 503, 503, 503, 503, 503);
+    for (let i = 0; i < 8 && layer.state === 'closed'; i++) await settle(h, request(up));
+    await opened;
+    expect(layer.state).toBe('open');
+    expect(await settle(h, request(up))).toBeInstanceOf(CircuitOpenError);
+    await layer.close();
+  });
+
+  it('asks answering() only when a call failed', async () => {
+    const up = upstream();
+    let asked = 0;
+    const layer = createBreakerLayer(up, { answering: () => (asked++, true) })!;
+    const inner = scripted();
+    const h = layer(inner.handler);
+    inner.push(200, 200, 503, 200);
+    for (let i = 0; i < 4; i++) await settle(h, request(up));
+    expect(asked).toBe(1);
+    await layer.close();
+  });
+});
