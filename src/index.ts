@@ -14,6 +14,10 @@ export type * from './balancer/types.ts';
 // The client data path: createMesh, mesh.request / mesh.fetch / mesh.dispatcher.
 export { createMesh } from './mesh/mesh.ts';
 export type { Mesh, MeshOptions, MeshCloseOptions, MeshRequestOptions, MeshFetchInit, DiscoveryStatus } from './mesh/mesh.ts';
+// Leaving the mesh: mesh.shutdown() and mesh.handleSignals() (docs/server.md#shutdown).
+export { SHUTDOWN_ORDER } from './mesh/lifecycle.ts';
+export type { ShutdownOptions, ShutdownResult, ShutdownStep, ShutdownStepError, SignalOptions } from './mesh/lifecycle.ts';
+export { SHUTDOWN_DEFAULTS } from './policy/defaults.ts';
 export type { CallOptions, MeshRequest, MeshResponse, Handler, Layer } from './core/types.ts';
 export { LAYER_ORDER, type LayerName } from './client/chain.ts';
 export { DEADLINE_HEADER } from './client/transport.ts';
