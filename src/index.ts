@@ -18,6 +18,10 @@ export type { Mesh, MeshOptions, MeshCloseOptions, MeshRequestOptions, MeshFetch
 export type { AdminOptions, AdminServer } from './admin/server.ts';
 export { ADMIN_VERSION } from './admin/types.ts';
 export type { AdminHeader, ConfigDump, AdminUpstream, AdminEndpoint, AdminInbound, BreakerStateName } from './admin/types.ts';
+// Leaving the mesh: mesh.shutdown() and mesh.handleSignals() (docs/server.md#shutdown).
+export { SHUTDOWN_ORDER } from './mesh/lifecycle.ts';
+export type { ShutdownOptions, ShutdownResult, ShutdownStep, ShutdownStepError, SignalOptions } from './mesh/lifecycle.ts';
+export { SHUTDOWN_DEFAULTS } from './policy/defaults.ts';
 export type { CallOptions, MeshRequest, MeshResponse, Handler, Layer } from './core/types.ts';
 export { LAYER_ORDER, type LayerName } from './client/chain.ts';
 export { INBOUND_ORDER, requestSignal, type InboundStageName, type InboundOptions, type InboundGate, type InboundAdmission, type EnterHints } from './server/inbound.ts';

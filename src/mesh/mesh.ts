@@ -18,6 +18,7 @@ import { loadConfig, type CodePolicy, type ConfigInput, type ResolvedConfig } fr
 import type { MeshResponse } from '../core/types.ts';
 import { ClosedError, InvalidArgumentError, isInmeshError } from '../errors.ts';
 import { describeValue } from '../internal/describe.ts';
+import { sleep } from '../internal/sleep.ts';
 import type { ResolvedPolicy, ResolvedUpstream } from '../policy/types.ts';
 import { isPreflightRefusal } from '../registry/consul-preflight.ts';
 import { registerService, type ConsulRegistration } from '../registry/consul-register.ts';
@@ -32,6 +33,9 @@ import { secretRedactor } from './redact.ts';
 import { MeshRegistries } from './registries.ts';
 import { registrationOptions, type MeshRegistrationOptions } from './registration.ts';
 import { splitWarnings, warnOnce } from './warnings.ts';
+import { allOrThrow, checkShutdownOptions, installSignalHandlers, runShutdown, type ShutdownOptions, type ShutdownResult, type SignalOptions } from './lifecycle.ts';
+import { drainServers } from '../server/lifecycle.ts';
+import { safeLogger } from '../registry/logger.ts';
 import { InboundServer, type InboundGate, type InboundOptions } from '../server/inbound.ts';
 import { isServer, wrapListener, wrapServer, type RequestListener } from '../server/node.ts';
 import { ServerTelemetry } from '../telemetry/server.ts';
@@ -47,6 +51,7 @@ export type { MeshRegistrationOptions } from './registration.ts';
 export type { InboundOptions, InboundGate, InboundAdmission, EnterHints } from '../server/inbound.ts';
 export type { RequestListener } from '../server/node.ts';
 export type { AdminOptions, AdminServer } from '../admin/server.ts';
+export type { ShutdownOptions, ShutdownResult, ShutdownStep, ShutdownStepError, SignalOptions } from './lifecycle.ts';
 
 /**
  * Options of `createMesh()`. Everything here is optional: a setting given in
@@ -158,6 +163,25 @@ export interface Mesh {
    * for: its instance leaves again and it rejects with ClosedError.
    */
   close(options?: MeshCloseOptions): Promise<void>;
+  /**
+   * Leaves the mesh without dropping a request, in SHUTDOWN_ORDER: readiness
+   * fails and the Consul registrations go to maintenance → serve on for
+   * `propagationDelayMs` → the servers stop accepting, idle keep-alive sockets
+   * close, the responses left carry `Connection: close` → requests in flight
+   * are waited for up to `drainTimeoutMs` (then cut) → deregistration →
+   * `telemetry.shutdown()` → `close()`. The servers drained are those given to
+   * `mesh.server(server)` and `options.servers`. Every step runs even when an
+   * earlier one failed (each failure is logged and reported). Idempotent: a
+   * second call returns the first one's promise. See docs/server.md#shutdown.
+   */
+  shutdown(options?: ShutdownOptions): Promise<ShutdownResult>;
+  /**
+   * Opt-in: runs `shutdown(options)` on the first SIGTERM or SIGINT, then
+   * exits (0, or 1 when a step failed or requests were cut); a second signal
+   * exits at once (128 + the signal's number). Returns a function that removes
+   * the listeners. One set of listeners per mesh.
+   */
+  handleSignals(options?: SignalOptions): () => void;
 }
 
 function isRegistry(r: MeshOptions['registry']): r is Registry {
@@ -190,6 +214,12 @@ class MeshImpl implements Mesh {
   #inbound: InboundServer | undefined;
   readonly #admins = new Set<AdminServer>();
   readonly #clientMetrics: ClientMetrics | undefined;
+  /** Servers given to `server(server)`: drained by shutdown(). */
+  readonly #servers = new Set<Server>();
+  /** True from the start of shutdown(): readiness fails. */
+  #draining = false;
+  #shutdown: Promise<ShutdownResult> | undefined;
+  #removeSignalHandlers: (() => void) | undefined;
   readonly #redact: (text: string) => string;
   #closed = false;
 
@@ -365,7 +395,10 @@ class MeshImpl implements Mesh {
   server<S extends Server>(server: S, options?: InboundOptions): S;
   server(target: RequestListener | Server, options?: InboundOptions): RequestListener | Server {
     const gate = this.inbound(options);
-    return isServer(target) ? wrapServer(gate, target) : wrapListener(gate, target);
+    if (!isServer(target)) return wrapListener(gate, target);
+    wrapServer(gate, target);
+    this.#servers.add(target);
+    return target;
   }
 
   inbound(options?: InboundOptions): InboundGate {
@@ -376,7 +409,7 @@ class MeshImpl implements Mesh {
       telemetry: this.config.telemetry.enabled
         ? new ServerTelemetry({ tracer: this.#telemetryOptions?.tracer, meter: this.#telemetryOptions?.meter })
         : undefined,
-      closing: () => this.#closed,
+      closing: () => this.#draining || this.#closed,
       // With a Redis configured the inbound rate limit is shared, as every client one is.
       ...(this.policy.inbound.rateLimit === undefined || this.config.redisUrl === undefined ? {} : { redis: { url: this.config.redisUrl.reveal() } }),
       logger: this.#logger ?? consoleLogger,
@@ -461,6 +494,63 @@ class MeshImpl implements Mesh {
       this.#inbound?.close(),
       ...[...this.#admins].map((a) => a.close()),
     ]);
+  }
+
+  shutdown(options: ShutdownOptions = {}): Promise<ShutdownResult> {
+    if (this.#shutdown !== undefined) return this.#shutdown;
+    let checked: ReturnType<typeof checkShutdownOptions>;
+    try {
+      checked = checkShutdownOptions(options);
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new InvalidArgumentError(String(error)));
+    }
+    this.#shutdown = this.#runShutdown(checked);
+    return this.#shutdown;
+  }
+
+  async #runShutdown(o: ReturnType<typeof checkShutdownOptions>): Promise<ShutdownResult> {
+    const logger = safeLogger(this.#logger ?? consoleLogger);
+    let cut = 0;
+    const errors = await runShutdown(
+      {
+        maintenance: () => {
+          // Readiness fails from here on (the inbound chain reads `#draining`).
+          this.#draining = true;
+          return allOrThrow(
+            this.#registrations.map((r) => r.drain(o.reason)),
+            'registrations going to maintenance',
+          );
+        },
+        propagationDelay: () => sleep(o.propagationDelayMs, undefined),
+        drain: async () => {
+          const outcome = await drainServers([...new Set([...this.#servers, ...o.servers])], this.#inbound, o.drainTimeoutMs);
+          cut = outcome.cut;
+          if (outcome.timedOut) {
+            logger.warn(`shutdown: requests still in flight after drainTimeoutMs (${o.drainTimeoutMs} ms); their connections were cut`, { cut });
+          }
+        },
+        deregister: () =>
+          allOrThrow(
+            this.#registrations.map((r) => r.deregister()),
+            'deregistrations',
+          ),
+        telemetry: async () => {
+          await o.telemetry?.shutdown();
+        },
+        close: () => this.close(),
+      },
+      logger,
+    );
+    this.#removeSignalHandlers?.();
+    return { ok: errors.length === 0 && cut === 0, errors, cut };
+  }
+
+  handleSignals(options: SignalOptions = {}): () => void {
+    if (this.#removeSignalHandlers !== undefined) throw new InvalidArgumentError('mesh.handleSignals() was called already: one set of signal listeners per mesh');
+    checkShutdownOptions(options); // a bad option fails here, not at the signal
+    const remove = installSignalHandlers(() => this.shutdown(options), options, safeLogger(this.#logger ?? consoleLogger));
+    this.#removeSignalHandlers = remove;
+    return remove;
   }
 }
 

@@ -79,3 +79,17 @@ export const POLICY_DEFAULTS = {
 } as const;
 
 export type PolicyDefaults = typeof POLICY_DEFAULTS;
+
+/**
+ * Defaults of the shutdown sequence (`mesh.shutdown()`, `mesh.handleSignals()`,
+ * docs/server.md#shutdown). Not policy (a process's own lifecycle, given in
+ * code), kept here so that every default of inmesh is in this one file.
+ * Together they stay under Kubernetes' default terminationGracePeriodSeconds
+ * (30 s), after which the kubelet sends SIGKILL.
+ */
+export const SHUTDOWN_DEFAULTS = {
+  propagationDelayMs: 5_000, // ms; serving on after readiness fails and Consul maintenance, for callers' watches, probes and load balancers to stop sending (the usual preStop sleep)
+  drainTimeoutMs: 20_000, // ms; wait for in-flight requests after the servers stop accepting, then cut what is left
+  signals: ['SIGTERM', 'SIGINT'], // the signals handleSignals() listens to: SIGTERM from Kubernetes, systemd, Docker; SIGINT from a terminal
+  maintenanceReason: 'inmesh: shutting down', // text of the Consul maintenance mode (visible in the Consul UI and API)
+} as const;

@@ -129,6 +129,8 @@ class InboundCall implements InboundAdmission, DeadlineHolder {
   /** Set with `span` by the telemetry stage. */
   telemetry: ServerTelemetry | undefined;
   timer: NodeJS.Timeout | undefined;
+  /** Told when the response closes (the inbound side's count of requests in flight). */
+  readonly onFinish: (call: InboundCall) => void;
   refusal: RefusalReason | undefined;
   /** The error a refusal stands for (its code is `error.type`). */
   error: InmeshError | undefined;
@@ -142,8 +144,10 @@ class InboundCall implements InboundAdmission, DeadlineHolder {
     stages: readonly Stage[],
     routeOf: ((req: IncomingMessage) => string | undefined) | undefined,
     hints: EnterHints | undefined,
+    onFinish: (call: InboundCall) => void,
   ) {
     this.req = req;
+    this.onFinish = onFinish;
     this.res = res;
     this.stages = stages;
     this.routeOf = routeOf;
@@ -190,6 +194,7 @@ class InboundCall implements InboundAdmission, DeadlineHolder {
     this.done = true;
     if (!this.res.writableFinished) this.abort(new AbortedError());
     for (let i = this.entered - 1; i >= 0; i--) (this.stages[i] as Stage).exit?.(this);
+    this.onFinish(this);
   }
 }
 
@@ -244,6 +249,17 @@ export class InboundServer {
   readonly #service: string;
   readonly #bucket: InboundBucket | undefined;
   #inFlight = 0;
+  /** Every request from arrival until its response closes (probes and refusals included): what a drain waits for. */
+  readonly #active = new Set<InboundCall>();
+  #draining = false;
+  /** drain()'s callback, run each time a request ends while draining. */
+  #onEnded: (() => void) | undefined;
+  readonly #idleWaiters: (() => void)[] = [];
+  readonly #finish = (call: InboundCall): void => {
+    this.#active.delete(call);
+    this.#onEnded?.();
+    if (this.#active.size === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
+  };
 
   constructor(deps: InboundServerDeps) {
     this.#deps = deps;
@@ -258,6 +274,9 @@ export class InboundServer {
     }
     const stages = this.#stages(options);
     const routeOf = options.route;
+    const active = this.#active;
+    const finish = this.#finish;
+    const draining = (): boolean => this.#draining;
     const step = (call: InboundCall, from: number): InboundAdmission | undefined | Promise<InboundAdmission | undefined> => {
       for (let i = from; i < stages.length; i++) {
         const out = (stages[i] as Stage).enter(call);
@@ -283,7 +302,10 @@ export class InboundServer {
     };
     return {
       enter(req, res, hints) {
-        return step(new InboundCall(req, res, stages, routeOf, hints), 0);
+        const call = new InboundCall(req, res, stages, routeOf, hints, finish);
+        active.add(call);
+        if (draining()) closeAfterResponse(res);
+        return step(call, 0);
       },
     };
   }
@@ -403,10 +425,41 @@ export class InboundServer {
     return this.#deps.policy.maxConcurrent > 0 ? this.#inFlight : undefined;
   }
 
+  /** Requests in flight, whatever the limits: arrived, response not yet closed (what a drain waits for). */
+  get active(): number {
+    return this.#active.size;
+  }
+
+  /**
+   * Starts draining: every response not yet started, and every one of a
+   * request arriving from now on, carries `Connection: close`, so that each
+   * keep-alive socket is closed by the server after its current response
+   * instead of being reset while a client sends on it. `onEnded` runs each
+   * time a request ends from then on (a response already sent with
+   * keep-alive leaves its socket idle: the caller closes it). Idempotent.
+   */
+  drain(onEnded?: () => void): void {
+    if (this.#draining) return;
+    this.#draining = true;
+    this.#onEnded = onEnded;
+    for (const call of this.#active) closeAfterResponse(call.res);
+  }
+
+  /** Resolves once no request is in flight. */
+  idle(): Promise<void> {
+    if (this.#active.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
   /** Frees what the inbound side holds (the shared rate limit's Redis connection). */
   async close(): Promise<void> {
     await this.#bucket?.close();
   }
+}
+
+/** `Connection: close` on a response whose headers are not sent yet: node:http then ends the socket after it. */
+function closeAfterResponse(res: ServerResponse): void {
+  if (!res.headersSent) res.setHeader('connection', 'close');
 }
 
 function timeoutStage(service: string): Stage {

@@ -3,7 +3,16 @@ import { createServer as createHttpsServer } from 'node:https';
 import express from 'express';
 import Fastify from 'fastify';
 import { describe, expectTypeOf, it } from 'vitest';
-import { createMesh, currentDeadline, requestSignal } from '../../src/index.ts';
+import {
+  SHUTDOWN_DEFAULTS,
+  SHUTDOWN_ORDER,
+  createMesh,
+  currentDeadline,
+  requestSignal,
+  type ShutdownResult,
+  type ShutdownStep,
+  type SignalOptions,
+} from '../../src/index.ts';
 import { inmeshExpress } from '../../src/server/express.ts';
 import { inmeshFastify } from '../../src/server/fastify.ts';
 
@@ -42,5 +51,16 @@ describe('server public types', () => {
     // @ts-expect-error the mesh is required
     void f.register(inmeshFastify, {});
     f.get('/x', (request) => requestSignal(request).aborted);
+  });
+
+  it('mesh.shutdown() and its order, defaults and result are public', () => {
+    const mesh = createMesh();
+    expectTypeOf(mesh.shutdown({ propagationDelayMs: 0, drainTimeoutMs: SHUTDOWN_DEFAULTS.drainTimeoutMs })).toEqualTypeOf<Promise<ShutdownResult>>();
+    expectTypeOf(SHUTDOWN_ORDER[0]).toEqualTypeOf<'maintenance'>();
+    expectTypeOf<ShutdownResult['errors'][number]['step']>().toEqualTypeOf<ShutdownStep>();
+    const options: SignalOptions = { signals: ['SIGTERM'], exit: false };
+    expectTypeOf(mesh.handleSignals(options)).toEqualTypeOf<() => void>();
+    // @ts-expect-error: durations are numbers of ms
+    void mesh.shutdown({ drainTimeoutMs: '20s' });
   });
 });
