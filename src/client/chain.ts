@@ -10,7 +10,7 @@
  *
  *   telemetry → deadline → breaker → rateLimit → limit → retry → attemptTimeout → balance → (transport)
  *
- * - telemetry: one logical span + duration metric per call (telemetry/layer.ts).
+ * - telemetry: one logical INTERNAL span + duration metric per call (telemetry/layer.ts).
  * - deadline: fixes the absolute end of the call (total timeout, every attempt and backoff),
  *   bounded by the deadline of the inbound request the call is made for.
  * - breaker: the upstream's error-rate circuit breaker (opossum; resilience/breaker.ts); it
@@ -21,7 +21,8 @@
  * - retry: Envoy retry_on + budget + backoff (resilience/retry.ts).
  * - attemptTimeout: one deadline per attempt, min(per-try timeout, time left).
  * - balance: a fresh pick per attempt + pick.done() (per-endpoint health / ejection).
- * - transport: one undici Pool per endpoint (client/transport.ts), the innermost handler.
+ * - transport: one undici Pool per endpoint (client/transport.ts), the innermost handler,
+ *   wrapped in the telemetry's attempt hook (one CLIENT span per physical attempt) when telemetry is on.
  *
  * A factory returns undefined when the upstream's policy turns its layer off;
  * the layer is then absent and costs nothing. Layers whose need depends on the
@@ -123,7 +124,8 @@ export function assembleChain(upstream: Readonly<ResolvedUpstream>, deps: ChainD
     for (const c of closables) void c.close();
     throw error;
   }
-  const chain = composeChain(layers, transport);
+  const attemptHook = deps.telemetry?.attempt;
+  const chain = composeChain(layers, attemptHook === undefined ? transport : attemptHook(transport));
   return {
     ...chain,
     close: async () => {

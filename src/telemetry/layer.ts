@@ -1,20 +1,31 @@
 /**
- * The telemetry layer: the outermost layer of the client chain. One CLIENT span
- * per *logical* call (every retry inside it), W3C trace context injected into
- * the outbound headers, a duration histogram and an attempts counter.
+ * The telemetry of the client chain, in two places:
+ *
+ * - The telemetry layer, outermost in the chain: one INTERNAL span per
+ *   *logical* call (named `GET orders`, with `inmesh.attempts`), a duration
+ *   histogram and an attempts counter.
+ * - The attempt hook (`Telemetry.attempt`), wrapped around the transport: one
+ *   CLIENT span per *physical* attempt, a child of the logical span, with
+ *   `http.request.resend_count` on every attempt after the first (HTTP
+ *   semantic conventions: a resent request is its own CLIENT span). The W3C
+ *   trace context is injected per attempt, so the upstream's SERVER span hangs
+ *   off the attempt that reached it.
  *
  * Cost model (the hot path of every call goes through here):
- * - `enabled: false` returns `undefined`, so the chain has no telemetry layer.
+ * - `enabled: false` returns `undefined`, so the chain has no telemetry layer
+ *   and no attempt hook.
  * - Enabled with no tracer provider registered (and no tracer given): no span
  *   at all, only `propagation.inject()` of the active context (a no-op without
  *   a propagator; forwards an inbound trace context with one); the handler's
- *   promise is returned as is (no attribute object, no closure, no timer).
+ *   promise is returned as is (no attribute object, no closure, no timer). The
+ *   attempt hook does one WeakMap lookup that finds nothing and passes on.
  * - A sampled-out or otherwise non-recording span: the same, plus the span.
- * - Recording: the attributes, one context, one `then` and the metric records.
+ * - Recording: the attributes, one context, one `then` and the metric records,
+ *   and per attempt one more span and one more `then`.
  *
  * Attributes are set after `startSpan()` (not passed in its options) so that
- * the no-op case allocates nothing: a sampler therefore sees the span name
- * (the method), the kind and the parent, not the attributes.
+ * the no-op case allocates nothing: a sampler therefore sees the span name,
+ * the kind and the parent, not the attributes.
  */
 import {
   ProxyTracerProvider,
@@ -35,10 +46,13 @@ import {
   ATTR_ERROR_TYPE,
   ATTR_HTTP_REQUEST_METHOD,
   ATTR_HTTP_REQUEST_METHOD_ORIGINAL,
+  ATTR_HTTP_REQUEST_RESEND_COUNT,
   ATTR_HTTP_RESPONSE_STATUS_CODE,
   ATTR_INMESH_ATTEMPTS,
   ATTR_INMESH_ENDPOINT,
   ATTR_INMESH_SERVICE,
+  ATTR_NETWORK_PEER_ADDRESS,
+  ATTR_NETWORK_PEER_PORT,
   ATTR_PEER_SERVICE,
   ATTR_SERVER_ADDRESS,
   ATTR_SERVER_PORT,
@@ -54,7 +68,8 @@ import {
 import type { TelemetryLayerDeps } from './types.ts';
 import { SCOPE_NAME, VERSION } from './version.ts';
 
-const SPAN_OPTIONS: SpanOptions = { kind: SpanKind.CLIENT };
+const LOGICAL_SPAN_OPTIONS: SpanOptions = { kind: SpanKind.INTERNAL };
+const ATTEMPT_SPAN_OPTIONS: SpanOptions = { kind: SpanKind.CLIENT };
 // ProxyTracerProvider is deprecated for *users* of API 1.x (removed in 2.0); the
 // global provider is still one in 1.10, our whole peer range, and it is the only
 // public way to tell "no SDK" from "an SDK" without starting a span. An API 2
@@ -74,6 +89,8 @@ function noGlobalTracerProvider(): boolean {
 export interface Telemetry {
   /** The telemetry layer (one for every upstream: it reads the service from the request). */
   readonly layer: Layer;
+  /** The attempt hook, wrapped around the transport: one CLIENT span per physical attempt. */
+  readonly attempt: Layer;
 }
 
 /** What the chain assembler hands the telemetry layer factory. */
@@ -118,6 +135,10 @@ export function createTelemetry(deps: TelemetryLayerDeps): Telemetry | undefined
           }),
         };
   const { requestHook, responseHook } = deps;
+  // The recording logical span of each call in flight, for the attempt hook. A
+  // WeakMap keyed by the request (one object per call, shared by its attempts):
+  // nothing is added to MeshRequest, and an entry goes with its request.
+  const logicalSpans = new WeakMap<MeshRequest, Span>();
 
   const layer = (next: Handler): Handler =>
     (req: MeshRequest): Promise<MeshResponse> => {
@@ -126,15 +147,20 @@ export function createTelemetry(deps: TelemetryLayerDeps): Telemetry | undefined
         return next(req);
       }
       const method = normalizeMethod(req.method);
-      const span = tracer.startSpan(method === HTTP_REQUEST_METHOD_VALUE_OTHER ? 'HTTP' : method, SPAN_OPTIONS);
+      const span = tracer.startSpan(
+        `${method === HTTP_REQUEST_METHOD_VALUE_OTHER ? 'HTTP' : method} ${req.service}`,
+        LOGICAL_SPAN_OPTIONS,
+      );
       const recording = span.isRecording();
       let ctx: Context | undefined;
       if (recording) {
+        logicalSpans.set(req, span);
         setRequestAttributes(span, req, method);
         safeExecute('requestHook', requestHook, span, req);
       }
-      // Propagate whenever there is a trace to continue: our span, or (no SDK,
-      // or sampled out) the span context the no-op/non-recording span carries.
+      // Propagate whenever there is a trace to continue: our span (each attempt
+      // then injects its own span over it), or (no SDK, or sampled out) the span
+      // context the no-op/non-recording span carries.
       if (recording || isSpanContextValid(span.spanContext())) {
         ctx = trace.setSpan(context.active(), span);
         propagation.inject(ctx, req.headers);
@@ -144,8 +170,8 @@ export function createTelemetry(deps: TelemetryLayerDeps): Telemetry | undefined
       const start = performance.now();
       let pending: Promise<MeshResponse>;
       try {
-        // Running the chain inside our context makes physical-attempt spans
-        // (undici instrumentation) children of the logical span.
+        // Running the chain inside our context makes whatever starts spans
+        // inside it (the attempt hook, the breaker's events) children of the logical span.
         pending = recording && ctx !== undefined ? context.with(ctx, next, undefined, req) : next(req);
       } catch (err) {
         pending = Promise.reject(err instanceof Error ? err : new Error(String(err)));
@@ -161,7 +187,60 @@ export function createTelemetry(deps: TelemetryLayerDeps): Telemetry | undefined
         },
       );
     };
-  return { layer };
+  const attempt = (next: Handler): Handler =>
+    (req: MeshRequest): Promise<MeshResponse> => {
+      const parent = logicalSpans.get(req);
+      if (parent === undefined) return next(req);
+      const method = normalizeMethod(req.method);
+      const parentCtx = trace.setSpan(context.active(), parent);
+      const span = tracer.startSpan(method === HTTP_REQUEST_METHOD_VALUE_OTHER ? 'HTTP' : method, ATTEMPT_SPAN_OPTIONS, parentCtx);
+      if (!span.isRecording()) {
+        propagation.inject(parentCtx, req.headers);
+        return next(req);
+      }
+      setRequestAttributes(span, req, method);
+      if (req.attempt > 0) span.setAttribute(ATTR_HTTP_REQUEST_RESEND_COUNT, req.attempt);
+      const endpoint = req.endpoint;
+      if (endpoint !== undefined) {
+        span.setAttribute(ATTR_NETWORK_PEER_ADDRESS, endpoint.address);
+        span.setAttribute(ATTR_NETWORK_PEER_PORT, endpoint.port);
+      }
+      const ctx = trace.setSpan(parentCtx, span);
+      propagation.inject(ctx, req.headers);
+      let pending: Promise<MeshResponse>;
+      try {
+        pending = context.with(ctx, next, undefined, req);
+      } catch (err) {
+        pending = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      }
+      return pending.then(
+        (res) => {
+          finishAttempt(span, res, undefined);
+          return res;
+        },
+        (err: unknown) => {
+          finishAttempt(span, undefined, err);
+          throw err;
+        },
+      );
+    };
+  return { layer, attempt };
+}
+
+/** Ends an attempt's CLIENT span when its response head arrives (or it fails). */
+function finishAttempt(span: Span, res: MeshResponse | undefined, err: unknown): void {
+  if (res !== undefined) {
+    span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, res.statusCode);
+    if (res.statusCode >= 400) {
+      span.setAttribute(ATTR_ERROR_TYPE, String(res.statusCode));
+      span.setStatus({ code: SpanStatusCode.ERROR });
+    }
+  } else {
+    span.setAttribute(ATTR_ERROR_TYPE, errorTypeOf(err));
+    if (err instanceof Error) span.recordException(err);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+  }
+  span.end();
 }
 
 interface Instruments {

@@ -61,7 +61,9 @@ beforeAll(async () => {
     });
     return { statusCode, headers, body, trailers, endpoint: `127.0.0.1:${upstreamPort}`, attempts: 1 } satisfies MeshResponse;
   };
-  const call = createTelemetry({ enabled: true })!.layer(transport);
+  // As the chain assembles it: the logical layer outermost, the attempt hook around the transport.
+  const telemetry = createTelemetry({ enabled: true })!;
+  const call = telemetry.layer(telemetry.attempt(transport));
 
   front = createServer((req, res) => {
     withServerSpan(
@@ -97,15 +99,17 @@ describe('trace context across a node:http hop', () => {
     const [, traceId, parentId] = outbound.split('-');
     expect(traceId).toBe(INBOUND_TRACE);
 
-    // Span tree: remote parent -> SERVER (front) -> CLIENT (logical mesh call) -> upstream.
-    // the SERVER span ends on 'close', after the answer
+    // Span tree: remote parent -> SERVER (front) -> INTERNAL (logical mesh call)
+    // -> CLIENT (the attempt) -> upstream. The SERVER span ends on 'close', after the answer.
     const spans = await otel.spansWhen((all) => all.some((s) => s.kind === SpanKind.SERVER));
     const server = spans.find((s) => s.kind === SpanKind.SERVER)!;
+    const logical = spans.find((s) => s.kind === SpanKind.INTERNAL)!;
     const client = spans.find((s) => s.kind === SpanKind.CLIENT)!;
     expect(server.spanContext().traceId).toBe(INBOUND_TRACE);
     expect(server.parentSpanContext?.spanId).toBe(INBOUND_PARENT);
     expect(server.parentSpanContext?.isRemote).toBe(true);
-    expect(client.parentSpanContext?.spanId).toBe(server.spanContext().spanId);
+    expect(logical.parentSpanContext?.spanId).toBe(server.spanContext().spanId);
+    expect(client.parentSpanContext?.spanId).toBe(logical.spanContext().spanId);
     expect(parentId).toBe(client.spanContext().spanId);
 
     expect(server.name).toBe('GET');
@@ -201,7 +205,7 @@ describe('withServerSpan / extractContext', () => {
 });
 
 describe('with the real mesh.request', () => {
-  it('inbound traceparent -> SERVER span -> mesh CLIENT span -> upstream, one trace; retries counted', async () => {
+  it('inbound traceparent -> SERVER -> mesh INTERNAL -> one CLIENT span per attempt -> upstream, one trace; retries counted', async () => {
     otel.reset();
     // Two endpoints sharing one counter: the first request overall gets a 503
     // (retried by the default policy), the rest 200.
@@ -235,16 +239,24 @@ describe('with the real mesh.request', () => {
       await res.body.text();
       const spans = await otel.spansWhen((all) => all.some((s) => s.kind === SpanKind.SERVER));
       const serverSpan = spans.find((s) => s.kind === SpanKind.SERVER)!;
-      const client = spans.find((s) => s.kind === SpanKind.CLIENT)!;
+      const client = spans.find((s) => s.kind === SpanKind.INTERNAL)!;
       expect(client.spanContext().traceId).toBe(INBOUND_TRACE);
       expect(client.parentSpanContext?.spanId).toBe(serverSpan.spanContext().spanId);
+      // The attempts: CLIENT spans under the logical one, in the order they went out.
+      const attempts = spans
+        .filter((s) => s.kind === SpanKind.CLIENT)
+        .sort((a, b) => Number(a.attributes['http.request.resend_count'] ?? 0) - Number(b.attributes['http.request.resend_count'] ?? 0));
+      expect(attempts).toHaveLength(2);
+      expect(attempts.map((a) => a.attributes['http.request.resend_count'])).toEqual([undefined, 1]);
+      expect(attempts.map((a) => a.attributes['http.response.status_code'])).toEqual([503, 200]);
       expect(seen).toHaveLength(2);
-      for (const h of seen) {
+      seen.forEach((h, i) => {
         const [, traceId, parentId] = String(h.traceparent).split('-');
         expect(traceId).toBe(INBOUND_TRACE);
-        expect(parentId).toBe(client.spanContext().spanId);
-      }
-      expect(client.name).toBe('GET');
+        expect(parentId).toBe(attempts[i]!.spanContext().spanId);
+        expect(attempts[i]!.parentSpanContext?.spanId).toBe(client.spanContext().spanId);
+      });
+      expect(client.name).toBe('GET orders');
       expect(client.attributes['peer.service']).toBe('orders');
       expect(client.attributes['url.full']).toBe('http://orders/items?sig=REDACTED');
       expect(client.attributes['inmesh.attempts']).toBe(2);

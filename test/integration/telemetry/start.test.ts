@@ -95,7 +95,7 @@ describe('startTelemetry', () => {
     })(fakeRequest());
     await processor.forceFlush();
     const [span] = exporter.getFinishedSpans();
-    expect(span?.name).toBe('GET');
+    expect(span?.name).toBe('GET orders');
     expect(span?.resource.attributes['service.name']).toBe('checkout');
     // The default propagator (W3C trace context + baggage) is installed.
     expect(traceparent.split('-')[2]).toBe(span?.spanContext().spanId);

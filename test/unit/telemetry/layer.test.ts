@@ -2,7 +2,7 @@ import { DiagLogLevel, SpanKind, SpanStatusCode, context, diag, trace } from '@o
 import type { DiagLogger } from '@opentelemetry/api';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { UpstreamError } from '../../../src/errors.ts';
-import type { Handler, MeshResponse } from '../../../src/core/types.ts';
+import type { Handler, MeshRequest, MeshResponse } from '../../../src/core/types.ts';
 import { createTelemetry } from '../../../src/telemetry/layer.ts';
 import { HTTP_DURATION_BUCKETS } from '../../../src/telemetry/semconv.ts';
 import { fakeRequest, fakeResponse } from './fixtures.ts';
@@ -34,15 +34,15 @@ describe("createTelemetry", () => {
     expect(createTelemetry({ enabled: false })).toBeUndefined();
   });
 
-  it('makes one CLIENT span per logical call, named after the method, with semconv attributes', async () => {
+  it('makes one INTERNAL span per logical call, named after the method and service, with semconv attributes', async () => {
     const handler = layered(() => Promise.resolve(fakeResponse({ statusCode: 200, attempts: 2 })));
     const res = await handler(fakeRequest({ host: 'orders:8080', path: '/api/items?x=1' }));
     expect(res.statusCode).toBe(200);
     const spans = await otel.spans();
     expect(spans).toHaveLength(1);
     const span = spans[0]!;
-    expect(span.name).toBe('GET');
-    expect(span.kind).toBe(SpanKind.CLIENT);
+    expect(span.name).toBe('GET orders');
+    expect(span.kind).toBe(SpanKind.INTERNAL);
     expect(span.instrumentationScope.name).toBe('inmesh');
     expect(span.status.code).toBe(SpanStatusCode.UNSET);
     expect(span.attributes).toEqual({
@@ -85,7 +85,7 @@ describe("createTelemetry", () => {
     await context.with(trace.setSpan(context.active(), parent), () => handler(fakeRequest()));
     parent.end();
     const spans = await otel.spans();
-    const logical = spans.find((s) => s.name === 'GET')!;
+    const logical = spans.find((s) => s.name === 'GET orders')!;
     const attempt = spans.find((s) => s.name === 'attempt')!;
     expect(logical.spanContext().traceId).toBe(parent.spanContext().traceId);
     expect(logical.parentSpanContext?.spanId).toBe(parent.spanContext().spanId);
@@ -152,10 +152,58 @@ describe("createTelemetry", () => {
     await handler(fakeRequest({ method: 'PURGE' }));
     await handler(fakeRequest({ method: 'post' }));
     const [purge, post] = await otel.spans();
-    expect(purge!.name).toBe('HTTP');
+    expect(purge!.name).toBe('HTTP orders');
     expect(purge!.attributes['http.request.method']).toBe('_OTHER');
     expect(purge!.attributes['http.request.method_original']).toBe('PURGE');
-    expect(post!.name).toBe('POST');
+    expect(post!.name).toBe('POST orders');
+  });
+
+  it('the attempt hook makes one CLIENT span per physical attempt under the logical span, resend_count from the second', async () => {
+    const telemetry = createTelemetry({ enabled: true })!;
+    const seen: string[] = [];
+    const transport = telemetry.attempt((req) => {
+      seen.push(String(req.headers.traceparent));
+      return Promise.resolve(fakeResponse({ statusCode: req.attempt === 0 ? 503 : 200, attempts: req.attempt + 1 }));
+    });
+    // A stand-in for the retry layer: the same request object, attempt counted up.
+    const handler = telemetry.layer(async (req) => {
+      const first = await transport(req);
+      if (first.statusCode !== 503) return first;
+      req.attempt++;
+      req.endpoint = { address: '127.0.0.1', port: 8082 } as NonNullable<typeof req.endpoint>;
+      return transport(req);
+    });
+    await handler(fakeRequest({ endpoint: { address: '127.0.0.1', port: 8081 } as MeshRequest['endpoint'] }));
+    const spans = await otel.spans();
+    const logical = spans.find((s) => s.kind === SpanKind.INTERNAL)!;
+    const attempts = spans.filter((s) => s.kind === SpanKind.CLIENT);
+    expect(logical.attributes['inmesh.attempts']).toBe(2);
+    expect(attempts).toHaveLength(2);
+    const [a1, a2] = attempts.sort((x, y) => Number(x.attributes['network.peer.port']) - Number(y.attributes['network.peer.port']));
+    for (const a of [a1!, a2!]) {
+      expect(a.name).toBe('GET');
+      expect(a.parentSpanContext?.spanId).toBe(logical.spanContext().spanId);
+      expect(a.spanContext().traceId).toBe(logical.spanContext().traceId);
+    }
+    expect(a1!.attributes['http.request.resend_count']).toBeUndefined();
+    expect(a1!.attributes['http.response.status_code']).toBe(503);
+    expect(a1!.status.code).toBe(SpanStatusCode.ERROR);
+    expect(a2!.attributes['http.request.resend_count']).toBe(1);
+    expect(a2!.attributes['http.response.status_code']).toBe(200);
+    expect(a2!.attributes['network.peer.address']).toBe('127.0.0.1');
+    // Each attempt carries its own span as the parent of what the upstream records.
+    expect(TRACEPARENT.exec(seen[0]!)?.[2]).toBe(a1!.spanContext().spanId);
+    expect(TRACEPARENT.exec(seen[1]!)?.[2]).toBe(a2!.spanContext().spanId);
+  });
+
+  it('the attempt hook records a failed attempt with error.type and passes the error on', async () => {
+    const telemetry = createTelemetry({ enabled: true })!;
+    const err = Object.assign(new Error('refused'), { code: 'ECONNREFUSED' });
+    const handler = telemetry.layer(telemetry.attempt(() => Promise.reject(err)));
+    await expect(handler(fakeRequest())).rejects.toBe(err);
+    const attempt = (await otel.spans()).find((s) => s.kind === SpanKind.CLIENT)!;
+    expect(attempt.attributes['error.type']).toBe('ECONNREFUSED');
+    expect(attempt.status.code).toBe(SpanStatusCode.ERROR);
   });
 
   it('keeps credentials and signed query values out of url.full', async () => {

@@ -38,9 +38,14 @@ describe('telemetry layer without an SDK', () => {
     const startSpan = vi.fn();
     const spy = vi.spyOn(trace, 'getTracer').mockReturnValue({ startSpan, startActiveSpan: vi.fn() } as never);
     try {
-      const layer = createTelemetry({ enabled: true })!.layer;
-      await layer(() => Promise.resolve(fakeResponse()))(fakeRequest());
+      const { layer, attempt } = createTelemetry({ enabled: true })!;
+      const pending = Promise.resolve(fakeResponse());
+      const transport = attempt(() => pending);
+      let inner: Promise<unknown> | undefined;
+      await layer((req) => (inner = transport(req)))(fakeRequest());
       expect(startSpan).not.toHaveBeenCalled();
+      // The attempt hook passes the transport's own promise on: nothing extra per attempt.
+      expect(inner).toBe(pending);
     } finally {
       spy.mockRestore();
     }
@@ -63,7 +68,7 @@ describe('telemetry layer without an SDK', () => {
     const otel = registerOtel({ metrics: false });
     try {
       await layer(() => Promise.resolve(fakeResponse()))(fakeRequest());
-      expect((await otel.spans()).map((s) => s.name)).toEqual(['GET']);
+      expect((await otel.spans()).map((s) => s.name)).toEqual(['GET orders']);
     } finally {
       await otel.shutdown();
     }
