@@ -31,7 +31,7 @@ import { UpstreamHosts } from './hosts.ts';
 import { secretRedactor } from './redact.ts';
 import { MeshRegistries } from './registries.ts';
 import { registrationOptions, type MeshRegistrationOptions } from './registration.ts';
-import { splitWarnings, warnOnce } from './warnings.ts';
+import { warnOnce } from './warnings.ts';
 import { InboundServer, type InboundGate, type InboundOptions } from '../server/inbound.ts';
 import { isServer, wrapListener, wrapServer, type RequestListener } from '../server/node.ts';
 import { ServerTelemetry } from '../telemetry/server.ts';
@@ -76,7 +76,7 @@ export interface MeshOptions extends Omit<ConfigInput, 'policy' | 'telemetry'> {
   telemetry?: TelemetryOptions;
   /** Dispatcher for hosts that are not mesh services. @default a new undici Agent */
   passThrough?: Dispatcher;
-  /** Jitter source for retry backoff (tests). @default Math.random */
+  /** Random source for retry backoff jitter and the choice of a split's subset (tests). @default Math.random */
   random?: () => number;
   /**
    * The most upstreams one mesh runs at once. Each one holds a registry watch
@@ -219,7 +219,7 @@ class MeshImpl implements Mesh {
       ...(cwd === undefined ? {} : { cwd }),
     });
     this.policy = given ?? this.config.policy;
-    warnOnce([...this.config.warnings, ...splitWarnings(this.policy)], options.logger ?? consoleLogger);
+    warnOnce(this.config.warnings, options.logger ?? consoleLogger);
 
     const services: Record<string, readonly string[]> = Object.create(null) as Record<string, readonly string[]>;
     if (!isRegistry(registry) && registry?.static !== undefined) Object.assign(services, registry.static);
