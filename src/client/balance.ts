@@ -65,11 +65,12 @@ export interface DiscoveryState {
 
 /** Why nothing could be picked, in words (naming the split's subset, if any); the registry's failure as cause while discovery fails. */
 export function noEndpointsError(service: string, known: number, discovery: DiscoveryState | undefined, subset?: string): NoEndpointsError {
-  let detail = subset === undefined ? '' : `subset ${subset}: `;
-  detail += known > 0 ? `all endpoints ejected (${known} known, outlier detection ejected every one)` : 'no endpoints are known';
+  let detail = known > 0 ? `all endpoints ejected (${known} known, outlier detection ejected every one)` : 'no endpoints are known';
+  // An empty subset: no endpoint of the upstream carries its tags and meta (the registry's hint is about the upstream).
+  if (subset !== undefined) detail = known > 0 ? `subset ${subset}: ${detail}` : `subset ${subset}: no endpoint carries its tags and meta`;
   const error = discovery?.error;
   if (error === undefined) {
-    if (known === 0 && discovery?.emptyHint !== undefined) detail += ` (${discovery.emptyHint})`;
+    if (known === 0 && subset === undefined && discovery?.emptyHint !== undefined) detail += ` (${discovery.emptyHint})`;
     return new NoEndpointsError(service, detail);
   }
   const age = discovery?.stalenessMs ?? Number.POSITIVE_INFINITY;

@@ -167,7 +167,7 @@ describe('weighted split', () => {
     const error = await call(mesh).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NoEndpointsError);
     expect((error as Error).message).toContain('reviews');
-    expect((error as Error).message).toContain('subset v3');
+    expect((error as Error).message).toBe('reviews: subset v3: no endpoint carries its tags and meta');
     expect(f.v1a.hits + f.v1b.hits + f.v2.hits).toBe(0);
   });
 });
