@@ -7,10 +7,17 @@
  * when endpoints are known but outlier detection ejected every one, and, while
  * discovery is failing, the registry's last error as `cause` and the staleness
  * of the endpoint set in the message.
+ *
+ * With a `split` in the call's policy, the subset is chosen once per call
+ * (weighted, with the mesh's random source) and kept on `req.subset`, so every
+ * retry picks from the same subset's balancer. A subset with no endpoint to
+ * pick fails the call with a NoEndpointsError naming the subset: no fallback to
+ * other endpoints (src/policy/defaults.ts `split`).
  */
 import type { LoadBalancer, PickContext } from '../balancer/types.ts';
 import { NoEndpointsError } from '../errors.ts';
-import type { ResolvedHashOn, ResolvedUpstream } from '../policy/types.ts';
+import type { SubsetBalancers } from '../balancer/subsets.ts';
+import type { ResolvedHashOn, ResolvedSplitTarget, ResolvedUpstream } from '../policy/types.ts';
 import { classify, outcomeOfStatus } from '../resilience/classify.ts';
 import type { Handler, Layer, MeshRequest } from '../core/types.ts';
 
@@ -56,12 +63,14 @@ export interface DiscoveryState {
   readonly emptyHint?: string | undefined;
 }
 
-/** Why nothing could be picked, in words; the registry's failure as cause while discovery fails. */
-export function noEndpointsError(service: string, known: number, discovery: DiscoveryState | undefined): NoEndpointsError {
+/** Why nothing could be picked, in words (naming the split's subset, if any); the registry's failure as cause while discovery fails. */
+export function noEndpointsError(service: string, known: number, discovery: DiscoveryState | undefined, subset?: string): NoEndpointsError {
   let detail = known > 0 ? `all endpoints ejected (${known} known, outlier detection ejected every one)` : 'no endpoints are known';
+  // An empty subset: no endpoint of the upstream carries its tags and meta (the registry's hint is about the upstream).
+  if (subset !== undefined) detail = known > 0 ? `subset ${subset}: ${detail}` : `subset ${subset}: no endpoint carries its tags and meta`;
   const error = discovery?.error;
   if (error === undefined) {
-    if (known === 0 && discovery?.emptyHint !== undefined) detail += ` (${discovery.emptyHint})`;
+    if (known === 0 && subset === undefined && discovery?.emptyHint !== undefined) detail += ` (${discovery.emptyHint})`;
     return new NoEndpointsError(service, detail);
   }
   const age = discovery?.stalenessMs ?? Number.POSITIVE_INFINITY;
@@ -78,10 +87,31 @@ export interface BalanceDeps {
   readonly balancer: LoadBalancer;
   /** The discovery side, for the NoEndpointsError message. */
   readonly discovery?: (() => DiscoveryState) | undefined;
+  /** One balancer per subset of the upstream; undefined when it names none. */
+  readonly subsets?: SubsetBalancers | undefined;
+  /** Random source for the split choice (tests). @default Math.random */
+  readonly random?: (() => number) | undefined;
+}
+
+/** The subset a weighted split sends one call to: weight / sum of weights (entries of weight 0 never). */
+export function chooseSubset(split: readonly Readonly<ResolvedSplitTarget>[], random: () => number): string {
+  let total = 0;
+  for (const t of split) total += t.weight;
+  let r = random() * total;
+  let last = '';
+  for (const t of split) {
+    if (t.weight === 0) continue;
+    last = t.subset;
+    if (r < t.weight) return t.subset;
+    r -= t.weight;
+  }
+  // Only reached through rounding at the top end of `random()`.
+  return last;
 }
 
 export function createBalanceLayer(upstream: Readonly<ResolvedUpstream>, deps: BalanceDeps): Layer {
-  const { balancer, discovery } = deps;
+  const { balancer, discovery, subsets } = deps;
+  const random = deps.random ?? Math.random;
   const service = upstream.name;
   return (next: Handler): Handler =>
     async function balance(req) {
@@ -95,8 +125,20 @@ export function createBalanceLayer(upstream: Readonly<ResolvedUpstream>, deps: B
       }
       const hashKey = hashKeyOf(req);
       const ctx: PickContext | undefined = hashKey === undefined && exclude === undefined ? undefined : { hashKey, exclude };
-      const pick = balancer.pick(ctx);
-      if (pick === undefined) throw noEndpointsError(service, balancer.endpoints.length, discovery?.());
+      let from = balancer;
+      let subset: string | undefined;
+      const split = req.policy.split;
+      if (split !== undefined) {
+        subset = req.subset ??= chooseSubset(split, random);
+        const sb = subsets?.get(subset);
+        // Validation refuses a split naming an undefined subset; this guards a hand-built policy.
+        if (sb === undefined) throw new NoEndpointsError(service, `subset ${subset}: not defined by the upstream`);
+        from = sb;
+      }
+      const pick = from.pick(ctx);
+      if (pick === undefined) {
+        throw noEndpointsError(service, from.endpoints.length, discovery?.(), subset);
+      }
       req.endpoint = pick.endpoint;
       const start = performance.now();
       let res;

@@ -150,6 +150,7 @@ export function toMeshRequest(upstream: Readonly<ResolvedUpstream>, url: URL, in
     deadline: Infinity,
     deadlineMs: 0,
     tried: undefined,
+    subset: undefined,
     attempt: 0,
     endpoint: undefined,
   };

@@ -3,6 +3,7 @@
  * subscription feeding its load balancer), its endpoint pools, and its call
  * chain, which chain.ts assembles once from the resolved upstream.
  */
+import { SubsetBalancers } from '../balancer/subsets.ts';
 import type { EndpointStats, LoadBalancer, MeshLoadBalancer } from '../balancer/types.ts';
 import type { Endpoint, MeshRequest, MeshResponse } from '../core/types.ts';
 import { ClosedError } from '../errors.ts';
@@ -16,7 +17,7 @@ import { assembleChain, type ChainDeps, type UpstreamChain } from './chain.ts';
 import { createTransport, EndpointPools } from './transport.ts';
 
 /** What a runtime needs besides its upstream: discovery, and the deps of the layer factories. */
-export interface UpstreamDeps extends Omit<ChainDeps, 'balancer' | 'discovery'> {
+export interface UpstreamDeps extends Omit<ChainDeps, 'balancer' | 'discovery' | 'subsets'> {
   readonly registry: Registry;
   readonly createBalancer: (upstream: Readonly<ResolvedUpstream>) => LoadBalancer;
   /**
@@ -69,6 +70,8 @@ export class UpstreamRuntime {
   readonly name: string;
   readonly upstream: Readonly<ResolvedUpstream>;
   readonly balancer: LoadBalancer;
+  /** One balancer per subset the upstream names (for its splits); undefined when it names none. */
+  readonly subsets: SubsetBalancers | undefined;
   readonly pools: EndpointPools;
   /** The assembled call chain (its layers are inspectable by name). */
   readonly chain: UpstreamChain;
@@ -87,6 +90,7 @@ export class UpstreamRuntime {
     this.name = upstream.name;
     this.upstream = upstream;
     this.balancer = deps.createBalancer(upstream);
+    this.subsets = Object.keys(upstream.subsets).length === 0 ? undefined : new SubsetBalancers(upstream.subsets, () => deps.createBalancer(upstream));
     this.pools = new EndpointPools({
       timeouts: upstream.timeouts,
       limits: upstream.limits,
@@ -94,7 +98,7 @@ export class UpstreamRuntime {
     });
     this.chain = assembleChain(
       upstream,
-      { ...deps, balancer: this.balancer, discovery: () => this.#discoveryState() },
+      { ...deps, balancer: this.balancer, subsets: this.subsets, discovery: () => this.#discoveryState() },
       createTransport(this.pools),
     );
     const d = upstream.discovery;
@@ -139,6 +143,7 @@ export class UpstreamRuntime {
   #onEndpoints(endpoints: readonly Endpoint[]): void {
     if (this.#closed) return;
     this.balancer.update(endpoints);
+    this.subsets?.update(endpoints);
     this.pools.retain(endpoints);
   }
 
@@ -204,6 +209,7 @@ export class UpstreamRuntime {
     this.#closed = true;
     this.#subscription.close();
     this.balancer.close();
+    this.subsets?.close();
     await Promise.all([this.chain.close(), this.pools.close()]);
   }
 }

@@ -107,6 +107,8 @@ export interface MeshRequest {
   deadlineMs: number;
   /** Endpoint ids of this call's earlier attempts (made by the balance layer on the first retry). */
   tried: Set<string> | undefined;
+  /** The split's subset chosen for this call (set by the balance layer on the first attempt; retries keep it). */
+  subset?: string | undefined;
   /** 0 for the first try. */
   attempt: number;
   /** The endpoint picked for the current attempt (set by the balance layer, read by the transport). */

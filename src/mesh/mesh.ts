@@ -32,7 +32,7 @@ import { UpstreamHosts } from './hosts.ts';
 import { secretRedactor } from './redact.ts';
 import { MeshRegistries } from './registries.ts';
 import { registrationOptions, type MeshRegistrationOptions } from './registration.ts';
-import { splitWarnings, warnOnce } from './warnings.ts';
+import { warnOnce } from './warnings.ts';
 import { allOrThrow, checkShutdownOptions, installSignalHandlers, runShutdown, type ShutdownOptions, type ShutdownResult, type SignalOptions } from './lifecycle.ts';
 import { drainServers } from '../server/lifecycle.ts';
 import { safeLogger } from '../registry/logger.ts';
@@ -81,7 +81,7 @@ export interface MeshOptions extends Omit<ConfigInput, 'policy' | 'telemetry'> {
   telemetry?: TelemetryOptions;
   /** Dispatcher for hosts that are not mesh services. @default a new undici Agent */
   passThrough?: Dispatcher;
-  /** Jitter source for retry backoff (tests). @default Math.random */
+  /** Random source for retry backoff jitter and the choice of a split's subset (tests). @default Math.random */
   random?: () => number;
   /**
    * The most upstreams one mesh runs at once. Each one holds a registry watch
@@ -249,7 +249,7 @@ class MeshImpl implements Mesh {
       ...(cwd === undefined ? {} : { cwd }),
     });
     this.policy = given ?? this.config.policy;
-    warnOnce([...this.config.warnings, ...splitWarnings(this.policy)], options.logger ?? consoleLogger);
+    warnOnce(this.config.warnings, options.logger ?? consoleLogger);
 
     const services: Record<string, readonly string[]> = Object.create(null) as Record<string, readonly string[]>;
     if (!isRegistry(registry) && registry?.static !== undefined) Object.assign(services, registry.static);
