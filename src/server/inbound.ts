@@ -372,7 +372,10 @@ export class InboundServer {
     const refused = refusalAnswer('rate_limited', error, bucket.retryAfterSeconds);
     return {
       enter(call) {
-        return bucket.take().then((ok) => (ok ? undefined : call.refuse('rate_limited', error, refused)));
+        const ok = bucket.take();
+        if (ok === true) return undefined;
+        if (ok === false) return call.refuse('rate_limited', error, refused);
+        return ok.then((got) => (got ? undefined : call.refuse('rate_limited', error, refused)));
       },
     };
   }
