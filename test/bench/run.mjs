@@ -239,7 +239,9 @@ async function main() {
   console.log(`inmesh bench: Node ${machine.node}, ${machine.cpu}, load ${machine.loadBefore}`);
   console.log(
     `config: ${config.rounds} run(s) per cell (alternating order A..Z, Z..A, ..., best req/s kept), warm-up ${config.warmupMs} ms, ` +
-      `measure ${config.durationMs} ms, cap ${config.maxRequests} req/run, ${config.upstreams} upstream processes` +
+      `measure ${config.durationMs} ms, cap ${config.maxRequests} req/run` +
+      (cells.length > 0 ? `, ${config.upstreams} upstream processes` : '') +
+      (inboundCells.length > 0 ? ', inbound cells: a fresh server and load-generator process per run' : '') +
       (globalThis.gc ? ', gc before measuring' : '') +
       (process.env.BENCH_ISOLATE === '0' ? ', all runs in this process' : ', each run in a fresh client process'),
   );
