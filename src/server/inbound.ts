@@ -151,7 +151,8 @@ class InboundCall implements InboundAdmission, DeadlineHolder {
     this.route = hints?.route;
     (req as unknown as Record<symbol, unknown>)[kCall] = this;
     (res as unknown as Record<symbol, unknown>)[kCall] = this;
-    res.once('close', onResponseClose);
+    // 'on', not 'once': a response closes once, finish() is idempotent, and once() allocates a wrapper per request.
+    res.on('close', onResponseClose);
   }
 
   get signal(): AbortSignal {
