@@ -56,6 +56,12 @@ export interface RateLimitLayer extends Layer {
   ready(): Promise<void>;
   /** Later calls fail with ClosedError; the shared engine disconnects from Redis. Idempotent. */
   close(): Promise<void>;
+  /**
+   * Process-local engine only: takes a token at once, without a promise (the
+   * inbound chain admits a request synchronously with it). True: got one;
+   * false: over the limit; undefined: closed.
+   */
+  readonly takeNow?: () => boolean | undefined;
 }
 
 /**
@@ -91,11 +97,15 @@ function abortError(signal: AbortSignal, service: string): Error {
   return isInmeshError(reason) ? reason : new AbortedError({ cause: reason, service });
 }
 
-function finish<L extends Layer>(layer: L, props: { shared: boolean; ready: () => Promise<void>; close: () => Promise<void> }): L {
+function finish<L extends Layer>(
+  layer: L,
+  props: { shared: boolean; ready: () => Promise<void>; close: () => Promise<void>; takeNow?: () => boolean | undefined },
+): L {
   Object.defineProperties(layer, {
     shared: { value: props.shared, enumerable: true },
     ready: { value: props.ready },
     close: { value: props.close },
+    ...(props.takeNow === undefined ? {} : { takeNow: { value: props.takeNow } }),
   });
   return layer;
 }
@@ -134,6 +144,7 @@ function localBucket(service: string, rps: number, burst: number, now: () => num
       closed = true;
       return Promise.resolve();
     },
+    takeNow: () => (closed ? undefined : take()),
   });
 }
 

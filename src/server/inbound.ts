@@ -155,7 +155,8 @@ class InboundCall implements InboundAdmission, DeadlineHolder {
     this.route = hints?.route;
     (req as unknown as Record<symbol, unknown>)[kCall] = this;
     (res as unknown as Record<symbol, unknown>)[kCall] = this;
-    res.once('close', onResponseClose);
+    // 'on', not 'once': a response closes once, finish() is idempotent, and once() allocates a wrapper per request.
+    res.on('close', onResponseClose);
   }
 
   get signal(): AbortSignal {
@@ -394,7 +395,10 @@ export class InboundServer {
     const refused = refusalAnswer('rate_limited', error, bucket.retryAfterSeconds);
     return {
       enter(call) {
-        return bucket.take().then((ok) => (ok ? undefined : call.refuse('rate_limited', error, refused)));
+        const ok = bucket.take();
+        if (ok === true) return undefined;
+        if (ok === false) return call.refuse('rate_limited', error, refused);
+        return ok.then((got) => (got ? undefined : call.refuse('rate_limited', error, refused)));
       },
     };
   }

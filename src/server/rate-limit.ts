@@ -7,15 +7,18 @@
  * scripts, the same fail-open behaviour of the shared engine.
  */
 import type { MeshRequest, MeshResponse } from '../core/types.ts';
-import { RateLimitedError } from '../errors.ts';
+import { ClosedError, RateLimitedError } from '../errors.ts';
 import type { ResolvedInbound, ResolvedUpstream } from '../policy/types.ts';
 import { createRateLimitLayer, type RateLimitLogger } from '../resilience/rate-limit.ts';
 
 export interface InboundBucket {
   /** Seconds a refused caller should wait for the next token (the Retry-After value), at least 1. */
   readonly retryAfterSeconds: number;
-  /** Resolves true when the request got a token, false when it is over the limit. */
-  take(): Promise<boolean>;
+  /**
+   * True when the request got a token, false when it is over the limit: at
+   * once from the process-local bucket, through a promise from the shared one.
+   */
+  take(): boolean | Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -49,24 +52,25 @@ export function createInboundBucket(
   // The shared engine reads the request's signal only; the local one reads nothing.
   const request = { signal: undefined } as unknown as MeshRequest;
   let warned = false;
+  // A bucket that cannot decide (closed, Redis set-up error) lets requests
+  // through, like the shared engine does while Redis is unreachable.
+  const cannotDecide = (error: unknown): true => {
+    if (!warned) {
+      warned = true;
+      deps.logger?.warn('inbound rate limit cannot decide; requests are let through', {
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+    return true;
+  };
+  const takeNow = layer.takeNow;
   return {
     retryAfterSeconds: Math.max(1, Math.ceil(1 / rate.requestsPerSecond)),
-    take: () =>
-      admit(request).then(
-        () => true,
-        (error: unknown) => {
-          if (error instanceof RateLimitedError) return false;
-          // A bucket that cannot decide (closed, Redis set-up error) lets requests
-          // through, like the shared engine does while Redis is unreachable.
-          if (!warned) {
-            warned = true;
-            deps.logger?.warn('inbound rate limit cannot decide; requests are let through', {
-              error: error instanceof Error ? error.message : String(error),
-            });
-          }
-          return true;
-        },
-      ),
+    // The local bucket decides synchronously: no promise and no microtask per request.
+    take:
+      takeNow === undefined
+        ? () => admit(request).then(() => true, (error: unknown) => (error instanceof RateLimitedError ? false : cannotDecide(error)))
+        : () => takeNow() ?? cannotDecide(new ClosedError(`rate limit of inbound:${service}`, { service: `inbound:${service}` })),
     close: () => layer.close(),
   };
 }

@@ -46,7 +46,7 @@ async function meshRequest(ports, extra = {}, from = lib) {
  * exporter once a minute (so histograms and counters are recorded).
  * BENCH_TRACED_METRICS=0 leaves metrics out. Returns the shutdown function.
  */
-async function startBenchTelemetry() {
+export async function startBenchTelemetry() {
   const { BatchSpanProcessor } = await import('@opentelemetry/sdk-trace');
   const { PeriodicExportingMetricReader, AggregationTemporality } = await import('@opentelemetry/sdk-metrics');
   const noopSpanExporter = {

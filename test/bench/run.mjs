@@ -13,6 +13,8 @@
 // BENCH_MAX_REQUESTS (cap per run, 400000), BENCH_JSON (write results there),
 // BENCH_ABLATION=1 (add mesh cells with one layer off each; see mesh-clients.mjs),
 // BENCH_ALT_DIST=/path/to/other/dist (add mesh-request-alt: the same cell from another build, an A/B in one run),
+// BENCH_CELLS=inbound-plain,inbound-mesh,inbound-mesh-traced runs only the server-side cells (inbound.mjs),
+// BENCH_SERVER_EXEC_ARGV (extra node flags for the inbound server process, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"),
 // BENCH_PIN=1 (Linux, taskset: upstreams on CPU 1, each client run on CPU 0; steadier figures for A/B runs,
 // but not how a service runs, so the published tables are measured without it).
 import { execFileSync, fork } from 'node:child_process';
@@ -20,6 +22,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as peers from './clients.mjs';
+import { inboundCells as allInboundCells, runInbound } from './inbound.mjs';
 import { ablationCells, meshCells } from './mesh-clients.mjs';
 import { Samples, fmt, fmtInt, table } from './stats.mjs';
 
@@ -54,6 +57,10 @@ const cells = [
       ]
     : []),
 ].filter((c) => !only || only.includes(c.id));
+// Server-side cells (inbound.mjs): a server process and a load process per run.
+const inboundCells = (meshCells.length === 0 ? allInboundCells.filter((c) => c.variant === 'plain') : allInboundCells).filter(
+  (c) => !only || only.includes(c.id),
+);
 
 // ---- upstream processes ---------------------------------------------------
 
@@ -168,6 +175,57 @@ function runIsolated(cell, ports, concurrency) {
   });
 }
 
+// ---- inbound report ----------------------------------------------------------
+
+function median(xs) {
+  const v = xs.filter(Number.isFinite).sort((x, y) => x - y);
+  if (v.length === 0) return NaN;
+  const mid = v.length >> 1;
+  return v.length % 2 === 1 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+/**
+ * Server CPU per request of each inbound cell, and what the wrapper adds over
+ * the plain server: median over rounds, and the median of the paired
+ * differences (round k of the cell - round k of inbound-plain, run next to
+ * each other). The bar (≤ 3 µs added with tracing off) is judged on the paired
+ * median.
+ */
+function reportInbound(results) {
+  const rows = [];
+  const goals = [];
+  for (const concurrency of config.concurrency) {
+    const plain = results[concurrency]['inbound-plain'];
+    for (const cell of inboundCells) {
+      const r = results[concurrency][cell.id];
+      const cpu = median(r.rounds.map((x) => x.serverCpuPerReq));
+      const paired = (f) => (plain && cell.id !== 'inbound-plain' ? median(r.rounds.map((x, k) => f(x, plain.rounds[k]))) : NaN);
+      const added = paired((x, p) => x.serverCpuPerReq - p.serverCpuPerReq);
+      rows.push([
+        String(concurrency),
+        cell.id,
+        fmtInt(r.rps),
+        fmt(r.p50, 3),
+        fmt(r.p99, 3),
+        fmt(cpu, 1),
+        cell.id === 'inbound-plain' ? '' : fmt(added, 1),
+        cell.id === 'inbound-plain' ? '' : fmt(paired((x, p) => x.serverCpuPerReq / p.serverCpuPerReq)),
+        cell.id === 'inbound-plain' ? '' : fmt(paired((x, p) => x.rps / p.rps)),
+        r.errors ? String(r.errors) : '0',
+      ]);
+      if (cell.id === 'inbound-mesh' && plain) goals.push([`c=${concurrency} mesh.server() adds ≤ 3 µs server CPU/req (tracing off)`, added, added <= 3]);
+    }
+  }
+  console.log(
+    '\n' +
+      table(
+        ['in flight', 'cell', 'req/s (best)', 'p50 ms', 'p99 ms', 'server CPU µs/req (median)', 'added µs/req (paired median)', 'CPU ÷ plain (paired)', 'req/s ÷ plain (paired)', 'errors'],
+        rows,
+      ),
+  );
+  if (goals.length > 0) console.log('\n' + table(['goal', 'measured µs', 'met'], goals.map(([g, v, ok]) => [g, fmt(v, 1), ok ? 'yes' : 'NO'])));
+}
+
 // ---- main -------------------------------------------------------------------
 
 async function main() {
@@ -181,13 +239,15 @@ async function main() {
   console.log(`inmesh bench: Node ${machine.node}, ${machine.cpu}, load ${machine.loadBefore}`);
   console.log(
     `config: ${config.rounds} run(s) per cell (alternating order A..Z, Z..A, ..., best req/s kept), warm-up ${config.warmupMs} ms, ` +
-      `measure ${config.durationMs} ms, cap ${config.maxRequests} req/run, ${config.upstreams} upstream processes` +
+      `measure ${config.durationMs} ms, cap ${config.maxRequests} req/run` +
+      (cells.length > 0 ? `, ${config.upstreams} upstream processes` : '') +
+      (inboundCells.length > 0 ? ', inbound cells: a fresh server and load-generator process per run' : '') +
       (globalThis.gc ? ', gc before measuring' : '') +
       (process.env.BENCH_ISOLATE === '0' ? ', all runs in this process' : ', each run in a fresh client process'),
   );
   if (meshCells.length === 0) console.log('note: createMesh is not available in dist/ yet: mesh cells skipped');
 
-  const { ports, stop } = await startUpstreams(config.upstreams);
+  const { ports, stop } = cells.length > 0 ? await startUpstreams(config.upstreams) : { ports: [], stop: async () => {} };
   const results = {}; // results[concurrency][cellId] = best run
   try {
     for (const concurrency of config.concurrency) {
@@ -201,6 +261,17 @@ async function main() {
           results[concurrency][cell.id] = !best || r.rps > best.rps ? { ...r, runs: [...(best?.runs ?? []), r.rps] } : { ...best, runs: [...best.runs, r.rps] };
           process.stdout.write(
             `  c=${String(concurrency).padStart(2)} round ${round + 1} ${cell.id.padEnd(20)} ${fmtInt(r.rps).padStart(7)} req/s  p50 ${fmt(r.p50, 3)} ms  p99 ${fmt(r.p99, 3)} ms  cpu ${fmt(r.cpuPerReq, 0)} µs/req` +
+              (r.errors ? `  ERRORS ${r.errors} (${r.lastError})` : '') + '\n',
+          );
+        }
+        const inboundOrder = round % 2 === 0 ? inboundCells : [...inboundCells].reverse();
+        for (const cell of inboundOrder) {
+          const r = await runInbound(cell, concurrency, config);
+          const prev = results[concurrency][cell.id];
+          const rounds = [...(prev?.rounds ?? []), { rps: r.rps, serverCpuPerReq: r.serverCpuPerReq }];
+          results[concurrency][cell.id] = !prev || r.rps > prev.rps ? { ...r, rounds } : { ...prev, rounds };
+          process.stdout.write(
+            `  c=${String(concurrency).padStart(2)} round ${round + 1} ${cell.id.padEnd(20)} ${fmtInt(r.rps).padStart(7)} req/s  p50 ${fmt(r.p50, 3)} ms  p99 ${fmt(r.p99, 3)} ms  server cpu ${fmt(r.serverCpuPerReq, 1)} µs/req` +
               (r.errors ? `  ERRORS ${r.errors} (${r.lastError})` : '') + '\n',
           );
         }
@@ -241,8 +312,9 @@ async function main() {
       ]);
     }
   }
+  if (inboundCells.length > 0) reportInbound(results);
   const header = ['in flight', 'cell', 'req/s', 'p50 ms', 'p99 ms', 'req/s ÷ 1 Pool', 'req/s ÷ 3 Pools', 'p50 ÷ 3 Pools', 'CPU µs/req', 'CPU ÷ 3 Pools', 'errors'];
-  console.log('\n' + table(header, rows));
+  if (rows.length > 0) console.log('\n' + table(header, rows));
 
   // Goals: mesh.request >= 0.90x raw (3 Pools) throughput and p50 <= 1.10x; traced >= 0.75x.
   const goals = [];

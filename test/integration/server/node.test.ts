@@ -62,6 +62,27 @@ describe('inbound.maxConcurrent', () => {
 });
 
 describe('inbound.rateLimit', () => {
+  it('admits through the process-local bucket synchronously: the app runs inside the request event, with no promise in between', async () => {
+    const mesh = meshWith({ rateLimit: { requestsPerSecond: 1000, burst: 1000 }, maxConcurrent: 8 });
+    let inApp = false;
+    const seen: boolean[] = [];
+    const wrapped = mesh.server((_req, res) => {
+      inApp = true;
+      res.end('ok');
+    });
+    const server = createServer((req, res) => {
+      inApp = false;
+      wrapped(req, res);
+      seen.push(inApp);
+    });
+    const base = await listen(server);
+    cleanup.push(() => close(server));
+    const c = http();
+    expect((await c.get(`${base}/`)).status).toBe(200);
+    expect((await c.get(`${base}/`)).status).toBe(200);
+    expect(seen).toEqual([true, true]);
+  });
+
   it('answers 429 + Retry-After once the bucket is empty, without calling the app', async () => {
     let calls = 0;
     const mesh = meshWith({ rateLimit: { requestsPerSecond: 0.5, burst: 2 } });

@@ -142,3 +142,19 @@ describe('refillStep', () => {
     }
   });
 });
+
+describe('local bucket: takeNow', () => {
+  it('decides at once from the same bucket the layer draws from, and gives undefined once closed', async () => {
+    let t = 0;
+    const layer = createRateLimitLayer(upstream({ requestsPerSecond: 1, burst: 2, shared: false }), { now: () => t });
+    const takeNow = layer?.takeNow;
+    expect(takeNow).toBeTypeOf('function');
+    expect(takeNow?.()).toBe(true);
+    expect(takeNow?.()).toBe(true);
+    expect(takeNow?.()).toBe(false);
+    t = 1000;
+    expect(takeNow?.()).toBe(true);
+    await layer?.close();
+    expect(takeNow?.()).toBeUndefined();
+  });
+});
