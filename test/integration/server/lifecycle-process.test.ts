@@ -1,14 +1,15 @@
 /**
- * A rolling restart against the real Consul agent: two child-process instances
- * of one service register in Consul; a client streams a bounded number of
- * requests to the service through inmesh while one instance gets SIGTERM and
- * leaves through mesh.handleSignals(). No request fails.
+ * Rolling restarts against the real Consul agent: child-process instances of one
+ * service register in Consul; a client streams a bounded number of requests to
+ * the service through inmesh while instances get SIGTERM and leave through
+ * mesh.handleSignals() (and, in the second test, are replaced one at a time).
+ * No request fails.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createMesh } from '../../../src/mesh/mesh.ts';
 import { consulApi, sharedConsul, sharedConsulAddr } from '../../harness/consul.ts';
 
@@ -109,4 +110,59 @@ describe('rolling restart with the real Consul agent', () => {
     process.kill(b.child.pid as number, 'SIGTERM');
     expect(await b.exited).toBe(0);
   }, 60_000);
+
+  it('a rolling restart of three instances, each SIGTERMed and replaced in turn, while a client streams requests: 0 failures', async () => {
+    const name = `roll3-${randomBytes(3).toString('hex')}`;
+    const first = await Promise.all([startInstance(name), startInstance(name), startInstance(name)]);
+    const client = createMesh({ policy: { apiVersion: 'inmesh/v1' }, env: { CONSUL_HTTP_ADDR: sharedConsulAddr(), INMESH_TRACING: 'false' }, consulWatch: { minIntervalMs: 10 } });
+    closers.push(() => client.close());
+
+    const byPort = new Map<number, number>();
+    const failures: string[] = [];
+    let sent = 0;
+    let done = false;
+    const maxRequests = 50_000;
+    const stopAt = Date.now() + 60_000;
+    const worker = async (): Promise<void> => {
+      while (!done && sent < maxRequests && Date.now() < stopAt) {
+        sent++;
+        try {
+          const res = await client.request(`http://${name}.service.consul/work`);
+          await res.body.dump();
+          if (res.statusCode === 200) {
+            const port = Number(res.endpoint.split(':')[1]);
+            byPort.set(port, (byPort.get(port) ?? 0) + 1);
+          } else failures.push(`status ${res.statusCode}`);
+        } catch (error) {
+          failures.push(String(error));
+        }
+      }
+    };
+    const workers = Promise.all([worker(), worker(), worker(), worker()]);
+
+    const replacements: Instance[] = [];
+    for (const old of first) {
+      process.kill(old.child.pid as number, 'SIGTERM');
+      expect(await old.exited).toBe(0);
+      const fresh = await startInstance(name);
+      replacements.push(fresh);
+      // The replacement takes traffic before the next instance leaves.
+      const servedBefore = sent;
+      await vi.waitFor(() => expect(byPort.get(fresh.port) ?? 0).toBeGreaterThan(0), { timeout: 10_000, interval: 20 });
+      expect(sent).toBeGreaterThan(servedBefore);
+    }
+    const end = sent + 100;
+    await vi.waitFor(() => expect(sent).toBeGreaterThanOrEqual(end), { timeout: 10_000, interval: 20 });
+    done = true;
+    await workers;
+
+    expect(failures).toEqual([]);
+    for (const old of first) expect(byPort.get(old.port) ?? 0).toBeGreaterThan(0);
+    const left = await consulApi<{ Service: { Port: number } }[]>(sharedConsul().url, 'GET', `/v1/health/service/${name}`);
+    expect(left.data.map((e) => e.Service.Port).sort()).toEqual(replacements.map((r) => r.port).sort());
+    console.log(`rolling restart of 3: ${sent} requests, ${failures.length} failed, by port ${JSON.stringify(Object.fromEntries(byPort))}`);
+    await client.close();
+    for (const r of replacements) process.kill(r.child.pid as number, 'SIGTERM');
+    for (const r of replacements) expect(await r.exited).toBe(0);
+  }, 120_000);
 });
