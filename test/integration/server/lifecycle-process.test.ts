@@ -140,6 +140,10 @@ describe('rolling restart with the real Consul agent', () => {
     };
     const workers = Promise.all([worker(), worker(), worker(), worker()]);
 
+    // Every original instance takes traffic before the restart begins.
+    await vi.waitFor(() => {
+      for (const old of first) expect(byPort.get(old.port) ?? 0).toBeGreaterThan(0);
+    }, { timeout: 10_000, interval: 20 });
     const replacements: Instance[] = [];
     for (const old of first) {
       process.kill(old.child.pid as number, 'SIGTERM');
@@ -157,7 +161,6 @@ describe('rolling restart with the real Consul agent', () => {
     await workers;
 
     expect(failures).toEqual([]);
-    for (const old of first) expect(byPort.get(old.port) ?? 0).toBeGreaterThan(0);
     const left = await consulApi<{ Service: { Port: number } }[]>(sharedConsul().url, 'GET', `/v1/health/service/${name}`);
     expect(left.data.map((e) => e.Service.Port).sort()).toEqual(replacements.map((r) => r.port).sort());
     console.log(`rolling restart of 3: ${sent} requests, ${failures.length} failed, by port ${JSON.stringify(Object.fromEntries(byPort))}`);
