@@ -19,8 +19,9 @@ const LOWER = {
   server: ['core', 'registry', 'resilience', 'telemetry', 'config', 'policy', 'errors.ts', 'internal'],
   mesh: ['admin', 'server', 'client', 'config', 'core', 'registry', 'balancer', 'resilience', 'telemetry', 'policy', 'errors.ts', 'internal'],
   admin: ['policy', 'errors.ts', 'internal'],
-  cli: ['config', 'policy', 'errors.ts', 'internal'],
-  'index.ts': ['guard', 'mesh', 'admin', 'server', 'client', 'config', 'core', 'registry', 'balancer', 'resilience', 'telemetry', 'policy', 'errors.ts', 'internal'],
+  export: ['config', 'registry', 'policy', 'errors.ts', 'internal'],
+  cli: ['export', 'config', 'policy', 'errors.ts', 'internal'],
+  'index.ts': ['export', 'guard', 'mesh', 'admin', 'server', 'client', 'config', 'core', 'registry', 'balancer', 'resilience', 'telemetry', 'policy', 'errors.ts', 'internal'],
 };
 
 const escape = (s) => s.replace(/[.]/g, '\\.');

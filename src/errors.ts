@@ -24,6 +24,7 @@ export const ErrorCodes = {
   REGISTRY: 'INMESH_ERR_REGISTRY',
   ABORTED: 'INMESH_ERR_ABORTED',
   CLOSED: 'INMESH_ERR_CLOSED',
+  EXPORT: 'INMESH_ERR_EXPORT',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -227,6 +228,18 @@ export class ClosedError extends InmeshError {
   constructor(what = 'mesh', options: InmeshErrorOptions = {}) {
     super(ErrorCodes.CLOSED, `${what} is closed`, options);
     this.name = 'ClosedError';
+  }
+}
+
+/**
+ * A policy could not be exported: two callers' policies set different values
+ * for the same destination, the target version is unknown, or a value cannot be
+ * written for the target at all.
+ */
+export class ExportError extends InmeshError {
+  constructor(message: string, options: InmeshErrorOptions = {}) {
+    super(ErrorCodes.EXPORT, message, options);
+    this.name = 'ExportError';
   }
 }
 

@@ -32,6 +32,7 @@ export type { InboundAnswer, Respond, RefusalReason } from './server/answer.ts';
 export type { RequestListener } from './server/node.ts';
 // Guarding calls to non-HTTP resources (cache, database, queue) with a policy given in code.
 export { Guard, type ResourcePolicy, type GuardOptions, type GuardedFn } from './guard/guard.ts';
+export { exportPolicy, formatReport, renderFile, policyFields, EXPORT_TARGETS, type ExportTarget, type ExportCaller, type ExportOptions, type ExportResult, type ExportReport, type ExportedFile, type ReportEntry, type FieldVerdict } from './export/index.ts';
 // The policy model and configuration sources.
 export { parsePolicy, resolvePolicy, explainPolicy, matchRoute, upstreamFor, defaultUpstream, upstreamOrDefault } from './policy/index.ts';
 export { policySchema } from './policy/json-schema.ts';

@@ -1,0 +1,52 @@
+/**
+ * export/: writes a resolved policy as the documents of a sidecar mesh
+ * (Istio, Consul config entries, Gateway API, Envoy, Dapr), with a report of
+ * what became of every field. `exportPolicy` is the one driver every target
+ * goes through: merge the callers (refusing conflicts), run the target's
+ * exporter, complete the report.
+ */
+import { ExportError } from '../errors.ts';
+import { policyFields } from './fields.ts';
+import { mergeCallers } from './merge.ts';
+import { createReporter } from './report.ts';
+import { EXPORT_TARGETS, type ExportCaller, type ExportOptions, type ExportResult, type ExportTarget, type TargetExporter } from './types.ts';
+
+export { formatReport } from './report.ts';
+export { renderFile } from './render.ts';
+export { policyFields } from './fields.ts';
+export * from './types.ts';
+
+/** The exporter of each target; a target with none yet is refused by name. */
+const EXPORTERS: Partial<Record<ExportTarget, TargetExporter>> = {};
+
+export function isExportTarget(value: string): value is ExportTarget {
+  return (EXPORT_TARGETS as readonly string[]).includes(value);
+}
+
+/** The exporter of a target, or an ExportError naming it. */
+export function exporterFor(target: ExportTarget): TargetExporter {
+  const exporter = EXPORTERS[target];
+  if (exporter === undefined) throw new ExportError(`export to ${target} is not available yet`);
+  return exporter;
+}
+
+export function exportPolicy(target: ExportTarget, callers: readonly ExportCaller[], options: ExportOptions = {}): ExportResult {
+  const exporter = exporterFor(target);
+  const targetVersion = options.targetVersion ?? exporter.versions[0] ?? '';
+  if (!exporter.versions.includes(targetVersion)) {
+    throw new ExportError(`--target-version: ${target} ${JSON.stringify(targetVersion)} is not supported; supported: ${exporter.versions.join(', ')}`);
+  }
+  if (options.service !== undefined && callers.length !== 1) {
+    throw new ExportError(`--service names the caller's own service, so it takes exactly one policy (got ${callers.length})`);
+  }
+  const policy = mergeCallers(callers);
+  const report = createReporter(target, targetVersion, policyFields(policy));
+  if (options.service === undefined) {
+    report.droppedUnder('inbound', "inbound policy governs the caller's own service: give --service NAME (with one policy) to export it");
+  }
+  const files = exporter.export(
+    { policy, callers, targetVersion, service: options.service, namespace: options.namespace ?? 'default' },
+    report,
+  );
+  return { files, report: report.finish(files, callers.map((c) => c.source)) };
+}

@@ -1,0 +1,54 @@
+/**
+ * Several callers' policies merged into one per destination. Consul config
+ * entries, Istio DestinationRules and HTTPRoutes are set per destination service
+ * and apply to every caller, so two callers that want different values for the
+ * same destination cannot both have them: that is refused, naming both sources
+ * and the field, instead of letting the last one win.
+ */
+import { ExportError } from '../errors.ts';
+import type { ResolvedPolicy, ResolvedUpstream } from '../policy/types.ts';
+import { policyFields } from './fields.ts';
+import type { ExportCaller } from './types.ts';
+
+export function mergeCallers(callers: readonly ExportCaller[]): ResolvedPolicy {
+  const [first] = callers;
+  if (first === undefined) throw new ExportError('export needs at least one policy');
+  const fieldsOf = callers.map((c) => policyFields(c.policy));
+  const upstreams: Record<string, Readonly<ResolvedUpstream>> = Object.create(null) as Record<string, Readonly<ResolvedUpstream>>;
+  const owner = new Map<string, number>();
+  callers.forEach((caller, i) => {
+    if (i > 0) conflicts(callers, fieldsOf, 0, i, 'defaults');
+    for (const [name, upstream] of Object.entries(caller.policy.upstreams)) {
+      const j = owner.get(name);
+      if (j === undefined) {
+        owner.set(name, i);
+        upstreams[name] = upstream;
+      } else {
+        conflicts(callers, fieldsOf, j, i, `upstreams.${name}`);
+      }
+    }
+  });
+  return { apiVersion: 'inmesh/v1', defaults: first.policy.defaults, upstreams, inbound: first.policy.inbound };
+}
+
+function conflicts(callers: readonly ExportCaller[], fieldsOf: readonly Map<string, unknown>[], a: number, b: number, prefix: string): void {
+  const fa = fieldsOf[a] as Map<string, unknown>;
+  const fb = fieldsOf[b] as Map<string, unknown>;
+  const under = (field: string): boolean => field === prefix || field.startsWith(`${prefix}.`);
+  const keys = new Set([...fa.keys(), ...fb.keys()].filter(under));
+  for (const field of keys) {
+    const va = show(fa.get(field));
+    const vb = show(fb.get(field));
+    if (va !== vb) {
+      const sa = (callers[a] as ExportCaller).source;
+      const sb = (callers[b] as ExportCaller).source;
+      throw new ExportError(
+        `${field}: ${sa} sets ${va} and ${sb} sets ${vb}; the targets hold one value per destination, so make the two policies agree`,
+      );
+    }
+  }
+}
+
+function show(value: unknown): string {
+  return value === undefined ? 'nothing' : JSON.stringify(value);
+}

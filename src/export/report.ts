@@ -1,0 +1,62 @@
+/**
+ * The export report: what became of every field. The reporter refuses a field
+ * that is not in the policy (an exporter naming a path wrongly would otherwise
+ * pass unnoticed) and a field reported twice; `finish` marks every field no
+ * one mentioned as dropped.
+ */
+import { ExportError } from '../errors.ts';
+import type { ExportedFile, ExportReport, ExportTarget, FieldVerdict, ReportEntry, Reporter } from './types.ts';
+
+export interface ReportBuilder extends Reporter {
+  finish(files: readonly ExportedFile[], callers: readonly string[]): ExportReport;
+}
+
+export function createReporter(target: ExportTarget, targetVersion: string, fields: ReadonlyMap<string, unknown>): ReportBuilder {
+  const entries = new Map<string, ReportEntry>();
+
+  const record = (field: string, verdict: FieldVerdict, why: string | undefined, to: string | undefined): void => {
+    if (!fields.has(field)) throw new ExportError(`the ${target} exporter reported '${field}', which is not a field of the policy`);
+    if (entries.has(field)) throw new ExportError(`the ${target} exporter reported '${field}' twice`);
+    entries.set(field, { field, value: fields.get(field), verdict, why, to });
+  };
+
+  return {
+    exact: (field, to) => record(field, 'exact', undefined, to),
+    lossy: (field, why, to) => record(field, 'lossy', why, to),
+    dropped: (field, why) => record(field, 'dropped', why, undefined),
+    droppedUnder(prefix, why) {
+      for (const field of fields.keys()) {
+        if ((field === prefix || field.startsWith(`${prefix}.`)) && !entries.has(field)) record(field, 'dropped', why, undefined);
+      }
+    },
+    finish(files, callers) {
+      const list: ReportEntry[] = [];
+      for (const [field, value] of fields) {
+        list.push(entries.get(field) ?? { field, value, verdict: 'dropped', why: `the ${target} exporter does not map this field`, to: undefined });
+      }
+      const count = (v: FieldVerdict): number => list.filter((e) => e.verdict === v).length;
+      return {
+        target,
+        targetVersion,
+        callers: [...callers],
+        files: files.map((f) => ({ name: f.name, scope: f.scope })),
+        fields: list,
+        exact: count('exact'),
+        lossy: count('lossy'),
+        dropped: count('dropped'),
+      };
+    },
+  };
+}
+
+/** The report as text, one line per field, for stderr. */
+export function formatReport(report: ExportReport): string {
+  const lines = [`export to ${report.target} ${report.targetVersion} from ${report.callers.join(', ')}`];
+  for (const file of report.files) lines.push(`  file ${file.name}: applies to ${file.scope}`);
+  for (const e of report.fields) {
+    const detail = e.verdict === 'exact' ? `-> ${e.to ?? ''}` : e.verdict === 'lossy' ? `${e.why ?? ''} -> ${e.to ?? ''}` : (e.why ?? '');
+    lines.push(`  ${e.verdict.padEnd(7)} ${e.field} = ${JSON.stringify(e.value)}: ${detail}`);
+  }
+  lines.push(`${report.exact} exact, ${report.lossy} lossy, ${report.dropped} dropped`);
+  return lines.join('\n');
+}
