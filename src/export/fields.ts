@@ -3,7 +3,7 @@
  * by its dotted path (`upstreams.orders.retries.attempts`,
  * `upstreams.orders.routes.0.match.path`). An array of plain values (retryOn,
  * methods, tags) is one field; an array of objects is indexed; a field whose
- * value is undefined is not set and not listed.
+ * value is undefined, or an empty list, is not set and not listed.
  */
 import type { ResolvedPolicy } from '../policy/types.ts';
 
@@ -18,6 +18,7 @@ export function policyFields(policy: ResolvedPolicy): Map<string, unknown> {
 function walk(value: unknown, path: string, out: Map<string, unknown>): void {
   if (value === undefined) return;
   if (Array.isArray(value)) {
+    if (value.length === 0) return;
     if (value.every((v) => v === null || typeof v !== 'object')) out.set(path, value);
     else value.forEach((v, i) => walk(v, join(path, String(i)), out));
     return;
