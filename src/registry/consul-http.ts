@@ -23,6 +23,7 @@ import Consul from 'consul';
 import { RegistryError } from '../errors.ts';
 import { CONSUL_DEFAULTS, type ConsulConnection } from './consul-connection.ts';
 import { readBoundedBytes } from '../internal/read-file.ts';
+import { replaceControlCharacters } from '../internal/control-characters.ts';
 import type { Secret } from '../internal/secret.ts';
 
 /** How to reach the agent: the `ConsulConnection` shape from consul-connection.ts, every field optional. */
@@ -251,7 +252,7 @@ export class ConsulHttp {
       // The pair, then its password (the part after the first colon).
       for (const secret of [auth, auth.slice(auth.indexOf(':') + 1)]) if (secret !== '') clean = clean.split(secret).join('[redacted]');
     }
-    return clean.replace(/[\u0000-\u001f\u007f]/g, ' ').slice(0, 200);
+    return replaceControlCharacters(clean, ' ').slice(0, 200);
   }
 
   #translate(req: ConsulRequest, err: PapiError): RegistryError {

@@ -31,6 +31,7 @@ import { ConsulHttp, type ConsulConnectionOptions } from './consul-http.ts';
 import { createPreflight } from './consul-preflight.ts';
 import { consoleLogger, safeLogger } from './logger.ts';
 import { describeValue } from '../internal/describe.ts';
+import { hideUserinfo } from '../internal/userinfo.ts';
 import { checkAddress, checkPort, labelProblems } from './validate.ts';
 import type { Logger } from './types.ts';
 
@@ -155,7 +156,7 @@ export function checkLabels(tags: unknown, meta: unknown): void {
 
 /** A URL for a message: credentials removed, shortened and escaped. */
 function showUrl(url: URL | string): string {
-  if (typeof url === 'string') return describeValue(url.replace(/[^\s/]*@/g, '[userinfo]@'));
+  if (typeof url === 'string') return describeValue(hideUserinfo(url));
   const copy = new URL(url.href);
   copy.username = '';
   copy.password = '';

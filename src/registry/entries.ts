@@ -7,7 +7,8 @@
 import type { PolicyIssue } from '../errors.ts';
 import type { Endpoint } from './types.ts';
 import { describeValue } from '../internal/describe.ts';
-import { labelProblems, parseHostPort, validateEndpoint, withoutUserinfo, type ValidateOptions } from './validate.ts';
+import { hideUserinfo } from '../internal/userinfo.ts';
+import { labelProblems, parseHostPort, validateEndpoint, type ValidateOptions } from './validate.ts';
 
 /** One endpoint as written in code or a file. */
 export type EndpointEntry =
@@ -26,10 +27,10 @@ const ENTRY_KEYS = new Set(['address', 'port', 'id', 'tags', 'meta', 'weight', '
 
 /** The entry as an issue shows it: credentials (`user:password@`) in a string or an address replaced. */
 function shown(entry: unknown): unknown {
-  if (typeof entry === 'string') return withoutUserinfo(entry);
+  if (typeof entry === 'string') return hideUserinfo(entry);
   if (typeof entry === 'object' && entry !== null && !Array.isArray(entry)) {
     const address = (entry as { address?: unknown }).address;
-    if (typeof address === 'string' && address.includes('@')) return { ...entry, address: withoutUserinfo(address) };
+    if (typeof address === 'string' && address.includes('@')) return { ...entry, address: hideUserinfo(address) };
   }
   return entry;
 }

@@ -23,6 +23,8 @@
 import { isIP } from 'node:net';
 import type { Endpoint } from './types.ts';
 import { describeValue } from '../internal/describe.ts';
+import { hasControlCharacter } from '../internal/control-characters.ts';
+import { hideUserinfo } from '../internal/userinfo.ts';
 
 export interface ValidateOptions {
   /** Accept link-local and cloud metadata addresses. Default false. */
@@ -54,7 +56,6 @@ const METADATA_HOSTS = new Set(['metadata.google.internal', 'metadata', 'metadat
 export const MAX_TAGS = 64;
 const MAX_META = 64;
 const MAX_STRING = 512;
-const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /** True for a strict RFC 1123 host name (not an IP, not an inet_aton form). */
 export function isStrictHostname(name: string): boolean {
@@ -122,7 +123,7 @@ export function refuseIp(address: string, family: number, allowLinkLocal: boolea
 export function checkAddress(address: unknown, options: ValidateOptions = {}): string | undefined {
   if (typeof address !== 'string' || address.length === 0) return 'address is missing or not a string';
   if (address.includes('@')) return 'address must not carry credentials (user:password@)';
-  if (address.length > 253 || CONTROL.test(address) || /[\s/@\\%#?[\]]/.test(address)) {
+  if (address.length > 253 || hasControlCharacter(address) || /[\s/@\\%#?[\]]/.test(address)) {
     return 'address contains characters no host name or IP literal has';
   }
   const family = isIP(address);
@@ -141,7 +142,7 @@ export function checkPort(port: unknown): string | undefined {
 }
 
 function cleanString(value: unknown): string | undefined {
-  return typeof value === 'string' && value.length <= MAX_STRING && !CONTROL.test(value) ? value : undefined;
+  return typeof value === 'string' && value.length <= MAX_STRING && !hasControlCharacter(value) ? value : undefined;
 }
 
 
@@ -149,7 +150,7 @@ function cleanString(value: unknown): string | undefined {
 function stringProblem(value: unknown): string | undefined {
   if (typeof value !== 'string') return `must be a string, got ${value === null ? 'null' : typeof value}`;
   if (value.length > MAX_STRING) return `must be at most ${MAX_STRING} characters, got ${value.length}`;
-  if (CONTROL.test(value)) return 'must not contain control characters (CR, LF, NUL, ...)';
+  if (hasControlCharacter(value)) return 'must not contain control characters (CR, LF, NUL, ...)';
   return undefined;
 }
 
@@ -197,7 +198,7 @@ export function labelProblems(tags: unknown, meta: unknown): string[] {
 export function validateEndpoint(raw: RawEndpoint, options: ValidateOptions = {}): ValidationResult {
   const addressProblem = checkAddress(raw.address, options);
   if (addressProblem) {
-    const shown = typeof raw.address === 'string' ? withoutUserinfo(raw.address) : raw.address;
+    const shown = typeof raw.address === 'string' ? hideUserinfo(raw.address) : raw.address;
     return { ok: false, reason: `${addressProblem}: ${describeValue(shown)}` };
   }
   const portProblem = checkPort(raw.port);
@@ -234,15 +235,6 @@ export function validateEndpoint(raw: RawEndpoint, options: ValidateOptions = {}
     ...(zone ? { zone } : {}),
   });
   return tagsCut > 0 ? { ok: true, endpoint, tagsCut } : { ok: true, endpoint };
-}
-
-/**
- * An endpoint string with everything up to its last `@` replaced by
- * `[userinfo]@`, so that a message about it never shows a password.
- */
-export function withoutUserinfo(text: string): string {
-  const at = text.lastIndexOf('@');
-  return at < 0 ? text : `[userinfo]@${text.slice(at + 1)}`;
 }
 
 /**
