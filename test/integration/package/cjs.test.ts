@@ -3,13 +3,14 @@
 // which is where p-retry (ESM-only, bundled into the CJS build) runs. Also the
 // package export of the JSON Schema (inmesh/schema.json), at the end.
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuild } from '../../harness/build.ts';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const distCjs = join(root, 'dist', 'index.cjs');
@@ -17,26 +18,6 @@ const telemetryCjs = join(root, 'dist', 'telemetry.cjs');
 const expressCjs = join(root, 'dist', 'express.cjs');
 const fastifyCjs = join(root, 'dist', 'fastify.cjs');
 const distSchema = join(root, 'dist', 'policy.schema.json');
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-/** Builds dist/ when it is missing or older than src/ (with this Node first on PATH). */
-function ensureBuild(): void {
-  if ([distCjs, telemetryCjs, expressCjs, fastifyCjs, distSchema].every((f) => existsSync(f)) && statSync(distCjs).mtimeMs >= newestMtime(join(root, 'src'))) return;
-  const build = spawnSync('npm', ['run', 'build'], {
-    cwd: root,
-    encoding: 'utf8',
-    env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` },
-  });
-  if (build.status !== 0) throw new Error(`npm run build failed:\n${build.stdout}\n${build.stderr}`);
-}
 
 function runCjs(script: string, flags: readonly string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
