@@ -6,7 +6,7 @@
 //
 //   node inbound-load.mjs <port> <concurrency> <warmupMs> <durationMs> <maxRequests>
 import { Pool } from 'undici';
-import { Samples } from './stats.mjs';
+import { Samples, drive } from './stats.mjs';
 
 const [port, concurrency, warmupMs, durationMs, maxRequests] = process.argv.slice(2).map(Number);
 const pool = new Pool(`http://127.0.0.1:${port}`, { connections: concurrency, pipelining: 1 });
@@ -17,37 +17,14 @@ async function call() {
   if (statusCode !== 200) throw new Error(`status ${statusCode}`);
 }
 
-async function drive(ms, samples) {
-  const end = performance.now() + ms;
-  let issued = 0;
-  let errors = 0;
-  let lastError;
-  const worker = async () => {
-    while (issued < maxRequests) {
-      const start = performance.now();
-      if (start >= end) break;
-      issued++;
-      try {
-        await call();
-        samples?.add(performance.now() - start);
-      } catch (err) {
-        errors++;
-        lastError = err;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  return { errors, lastError };
-}
-
-await drive(warmupMs, undefined);
+await drive(call, concurrency, warmupMs, maxRequests, undefined);
 await new Promise((resolve) => {
   process.once('message', resolve); // 'go'
   process.send({ warm: true });
 });
 const samples = new Samples(Math.min(maxRequests, 1_000_000));
 const t0 = performance.now();
-const { errors, lastError } = await drive(durationMs, samples);
+const { errors, lastError } = await drive(call, concurrency, durationMs, maxRequests, samples);
 const elapsed = performance.now() - t0;
 await pool.close();
 process.send({ ...samples.summary(elapsed), errors, lastError: lastError && String(lastError.message ?? lastError) }, () => process.exit(0));

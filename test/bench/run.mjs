@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import * as peers from './clients.mjs';
 import { inboundCells as allInboundCells, runInbound } from './inbound.mjs';
 import { ablationCells, meshCells } from './mesh-clients.mjs';
-import { Samples, fmt, fmtInt, table } from './stats.mjs';
+import { Samples, drive, fmt, fmtInt, table } from './stats.mjs';
 
 const quick = process.env.BENCH_QUICK === '1';
 const num = (name, dflt) => {
@@ -89,30 +89,7 @@ async function startUpstreams(n) {
   return { ports, stop };
 }
 
-// ---- load loop --------------------------------------------------------------
-
-async function drive(call, concurrency, ms, maxRequests, samples) {
-  const end = performance.now() + ms;
-  let issued = 0;
-  let errors = 0;
-  let lastError;
-  const worker = async () => {
-    while (issued < maxRequests) {
-      const start = performance.now();
-      if (start >= end) break;
-      issued++;
-      try {
-        await call();
-        samples?.add(performance.now() - start);
-      } catch (err) {
-        errors++;
-        lastError = err;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  return { errors, lastError };
-}
+// ---- one cell -----------------------------------------------------------------
 
 async function runOnce(cell, ports, concurrency) {
   const client = await cell.create(ports);

@@ -41,3 +41,31 @@ export function table(header, rows) {
   const line = (cells) => `| ${cells.map((c, i) => String(c).padEnd(widths[i])).join(' | ')} |`;
   return [line(header), `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`, ...rows.map(line)].join('\n');
 }
+
+/**
+ * The load loop of every cell: `concurrency` workers each calling `call()` in
+ * turn until `ms` have passed or `maxRequests` calls were issued (both bounds
+ * always hold), recording each call's latency in `samples` when given.
+ */
+export async function drive(call, concurrency, ms, maxRequests, samples) {
+  const end = performance.now() + ms;
+  let issued = 0;
+  let errors = 0;
+  let lastError;
+  const worker = async () => {
+    while (issued < maxRequests) {
+      const start = performance.now();
+      if (start >= end) break;
+      issued++;
+      try {
+        await call();
+        samples?.add(performance.now() - start);
+      } catch (err) {
+        errors++;
+        lastError = err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return { errors, lastError };
+}
