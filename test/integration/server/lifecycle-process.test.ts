@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createMesh } from '../../../src/mesh/mesh.ts';
+import { createMesh, type Mesh } from '../../../src/mesh/mesh.ts';
 import { consulApi, sharedConsul, sharedConsulAddr } from '../../harness/consul.ts';
 
 const fixture = fileURLToPath(new URL('./fixtures/shutdown-instance.ts', import.meta.url));
@@ -58,6 +58,21 @@ async function startInstance(name: string): Promise<Instance> {
   return { child, port, output: () => out + err, exited };
 }
 
+
+/** One streamed request: counts a 200 by the answering instance's port, anything else as a failure. */
+async function callOnce(client: Mesh, name: string, byPort: Map<number, number>, failures: string[]): Promise<void> {
+  try {
+    const res = await client.request(`http://${name}.service.consul/work`);
+    await res.body.dump();
+    if (res.statusCode === 200) {
+      const port = Number(res.endpoint.split(':')[1]);
+      byPort.set(port, (byPort.get(port) ?? 0) + 1);
+    } else failures.push(`status ${res.statusCode}`);
+  } catch (error) {
+    failures.push(String(error));
+  }
+}
+
 describe('rolling restart with the real Consul agent', () => {
   it('SIGTERM to one of two registered instances while a client streams requests: 0 failures, exit 0, the instance leaves Consul', async () => {
     const name = `roll-${randomBytes(3).toString('hex')}`;
@@ -82,16 +97,7 @@ describe('rolling restart with the real Consul agent', () => {
           signalled = true;
           process.kill(a.child.pid as number, 'SIGTERM');
         }
-        try {
-          const res = await client.request(`http://${name}.service.consul/work`);
-          await res.body.dump();
-          if (res.statusCode === 200) {
-            const port = Number(res.endpoint.split(':')[1]);
-            byPort.set(port, (byPort.get(port) ?? 0) + 1);
-          } else failures.push(`status ${res.statusCode}`);
-        } catch (error) {
-          failures.push(String(error));
-        }
+        await callOnce(client, name, byPort, failures);
       }
     };
     await Promise.all([worker(), worker(), worker(), worker()]);
@@ -126,16 +132,7 @@ describe('rolling restart with the real Consul agent', () => {
     const worker = async (): Promise<void> => {
       while (!done && sent < maxRequests && Date.now() < stopAt) {
         sent++;
-        try {
-          const res = await client.request(`http://${name}.service.consul/work`);
-          await res.body.dump();
-          if (res.statusCode === 200) {
-            const port = Number(res.endpoint.split(':')[1]);
-            byPort.set(port, (byPort.get(port) ?? 0) + 1);
-          } else failures.push(`status ${res.statusCode}`);
-        } catch (error) {
-          failures.push(String(error));
-        }
+        await callOnce(client, name, byPort, failures);
       }
     };
     const workers = Promise.all([worker(), worker(), worker(), worker()]);
