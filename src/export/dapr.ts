@@ -7,10 +7,11 @@
  *
  * How Dapr reads what is written here (daprd `pkg/resiliency`, Dapr's
  * resiliency docs):
+ * - An app id listed in `targets.apps` takes only the policies its target
+ *   names; the `Default*` policies apply to app ids not listed at all.
  * - A timeout policy bounds each attempt (daprd runs it inside the retry loop),
  *   so it carries `timeouts.perTry`; the model's total deadline has no place.
- *   A timeout of `0s` is none. A zero is still written as a named `0s` policy,
- *   because an app target without a timeout falls back to the default one.
+ *   A timeout of `0s` is none, and is written as such, every value explicit.
  * - `maxRetries` counts retries after the first try, as `retries.attempts`;
  *   `0` is written as such: a named retry policy also turns off daprd's built-in
  *   sidecar-to-sidecar retries, which would otherwise still run.
@@ -19,6 +20,9 @@
  * - `matching.httpStatusCodes` (Dapr 1.15+) keeps only the listed statuses
  *   retryable; transport errors are always retried. Older versions retry every
  *   error, so the field is left out and reported dropped.
+ * - daprd keeps one breaker per app id and method (the invoked path), up to
+ *   the target's circuitBreakerCacheSize (default 100) of them; inmesh keeps
+ *   one per upstream.
  * - The breaker's `trip` is a CEL expression over the counts of gobreaker
  *   (requests, totalSuccesses, totalFailures, consecutiveSuccesses,
  *   consecutiveFailures, all int), evaluated on each failure; `interval` is a
@@ -56,7 +60,7 @@ const TRANSPORT_CONDITIONS = ['connect-failure', 'refused-stream', 'reset'] as c
 
 const NO_POOL = 'daprd manages its connections to an app itself, with no setting';
 const NO_LB = 'Dapr service invocation picks an instance through its name-resolution component, with no setting';
-const NO_OUTLIER = 'Dapr ejects no single instance (its circuit breaker covers the whole app id)';
+const NO_OUTLIER = 'Dapr ejects no single instance (its circuit breakers are per app id and method, over every instance)';
 const NO_MATCH =
   "a Resiliency target is a whole app id, with no request matching: calls this route matches get the upstream's policies";
 const NO_SPLIT = 'Dapr service invocation has no subsets or traffic split: every instance of an app id takes calls';
@@ -197,7 +201,7 @@ class PolicyWriter {
       );
       this.report.exact(`${p}.perTry`, `${at} (0 = no per-attempt timeout of its own; the total stands in)`);
     } else {
-      // 0s is "no timeout" to daprd; written so that the default timeout policy does not apply instead.
+      // daprd reads 0s as no timeout.
       this.timeouts[name] = goDuration(0);
       this.report.exact(`${p}.request`, `${at} = 0s (none)`);
       this.report.exact(`${p}.perTry`, `${at} = 0s (none)`);
@@ -279,7 +283,7 @@ class PolicyWriter {
     const tumbling = 'Dapr counts in a tumbling window (all counts cleared every interval) where inmesh rolls its window';
     this.report.lossy(
       `${p}.enabled`,
-      'Dapr counts every failed call; inmesh counts a failure only while no endpoint of the upstream answers (a partial outage is left to outlier detection)',
+      'daprd keeps one breaker per app id and method (path), where inmesh keeps one per upstream, and counts every failed call, where inmesh counts a failure only while no endpoint of the upstream answers (a partial outage is left to outlier detection)',
       at,
     );
     this.report.lossy(`${p}.errorThresholdPercent`, tumbling, `${at}.trip`);
