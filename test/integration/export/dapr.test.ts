@@ -142,6 +142,16 @@ describe('dapr zero, disabled and lossy cases', () => {
     expect(at(25n, 9n)).toBe(false);
     expect(at(25n, 10n)).toBe(true);
     expect(at(100n, 40n)).toBe(true);
+    const fractional = one({ apiVersion: 'inmesh/v1', upstreams: { a: { circuitBreaker: { errorThresholdPercent: 12.5, minimumRequests: 8 } } } });
+    const fractionalTrip = fractional.doc.spec.policies.circuitBreakers?.['a-breaker']?.trip ?? '';
+    expect(fractionalTrip).toBe('requests >= 8 && totalFailures * 1000 >= requests * 125');
+    expect(tripProblems(fractionalTrip)).toEqual([]);
+  });
+
+  it('reports an unlimited inbound maxConcurrent as exact (no annotation) with --service', () => {
+    const { report } = one({ apiVersion: 'inmesh/v1', inbound: { maxConcurrent: 0 }, upstreams: { a: {} } }, { service: 'web' });
+    expect(entry(report.fields, 'inbound.maxConcurrent')?.verdict).toBe('exact');
+    expect(entry(report.fields, 'inbound.timeouts.request')?.verdict).toBe('dropped');
   });
 
   it('refuses two upstreams that call the same app id', () => {
