@@ -156,6 +156,7 @@ describe('dapr zero, disabled and lossy cases', () => {
 
   it('refuses two upstreams that call the same app id', () => {
     expect(() => one({ apiVersion: 'inmesh/v1', upstreams: { a: { discovery: { service: 'orders' } }, orders: {} } })).toThrow(ExportError);
+    expect(() => one({ apiVersion: 'inmesh/v1', upstreams: { a: { discovery: { service: 'orders' } }, orders: {} } })).toThrow(/both call app id 'orders'/);
   });
 
   it('merges several callers into one unscoped Resiliency and refuses conflicting values naming both files', () => {
