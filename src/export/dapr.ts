@@ -28,7 +28,7 @@
  *   consecutiveFailures, all int), evaluated on each failure; `interval` is a
  *   tumbling window (counts cleared every interval), `timeout` the open time
  *   before half-open, `maxRequests` the probes let through half-open.
- * - daprd skips a policy it cannot decode (it logs and goes on), so what is
+ * - daprd skips a whole Resiliency it cannot decode (it logs and goes on), so what is
  *   written here must already be valid: test/integration/export/dapr*.test.ts
  *   checks every document against the CRD made strict plus daprd's decode rules.
  */

@@ -1,7 +1,7 @@
 /**
  * Checks a Dapr Resiliency the way daprd would read it, offline. The CRD
  * (test/fixtures/dapr-crds/resiliency.yaml, as Dapr's Helm chart ships it) is
- * loose: the API server keeps unknown fields and daprd skips a policy it cannot
+ * loose: the API server keeps unknown fields and daprd skips a Resiliency it cannot
  * decode, logging and going on. So the check is stricter than the CRD:
  * - its openAPIV3Schema with every object closed (unknown fields refused), plus
  *   `retries.<name>.matching` for Dapr 1.15+ (not in the CRD copy; daprd's
