@@ -50,7 +50,7 @@ const GW_NO_POLICY = 'none: HTTPRoute carries routing only; balancing, health an
 const DAPR_NO_LB = 'none: Dapr service invocation picks an instance through its name-resolution component, with no setting';
 const DAPR_NO_MATCH = 'none: a Resiliency target is a whole app id, with no request matching';
 const DAPR_NO_POOL = 'none: daprd manages its connections to an app itself';
-const DAPR_NO_OUTLIER = 'none: Dapr ejects no single instance (its circuit breaker covers the whole app id)';
+const DAPR_NO_OUTLIER = 'none: Dapr ejects no single instance (its circuit breakers are per app id and method, over every instance)';
 const EWMA_NONE = 'none: no latency-aware balancer';
 const IDEMPOTENT_NONE = 'none: the proxy retries whatever the route allows';
 const LIMITS_OFF_NONE = 'none: no off switch; every threshold at its maximum instead';
@@ -283,7 +283,7 @@ export const timeoutsSchema = block(
     request: field(
       duration(0),
       'Total deadline of a call, every attempt and backoff included. "0s" = none.',
-      { istio: 'VirtualService http[].timeout', consul: 'service-router Routes[].Destination.RequestTimeout (0 there means Envoy\'s 15 s, not none)', gatewayApi: 'HTTPRoute rules[].timeouts.request', envoy: 'route.route.timeout', dapr: 'none: a Dapr timeout policy bounds each attempt, not the call with its retries' },
+      { istio: 'VirtualService http[].timeout', consul: 'service-router Routes[].Destination.RequestTimeout (0 there means Envoy\'s 15 s, not none)', gatewayApi: 'HTTPRoute rules[].timeouts.request', envoy: 'route.route.timeout', dapr: 'Resiliency policies.timeouts{} only when perTry is 0s, and then per attempt: a Dapr timeout bounds each attempt, not the call with its retries' },
       { unit: 'duration', default: ms(D.timeouts.request) },
     ),
     perTry: field(
@@ -355,7 +355,7 @@ export const retriesSchema = block(
         base: field(
           duration(1, 60_000),
           'Backoff base: retry n waits a random time in [0, base × (2^n − 1)] (full jitter), capped at `max`.',
-          { istio: 'VirtualService http[].retries.backoff', consul: 'none: 1.8.7 uses Envoy\'s fixed 25 ms base', gatewayApi: 'HTTPRoute rules[].retry.backoff (a minimum wait)', envoy: 'route.route.retry_policy.retry_back_off.base_interval', dapr: 'Resiliency policies.retries{}.duration (constant policy; exponential starts at a fixed 500 ms)' },
+          { istio: 'VirtualService http[].retries.backoff', consul: 'none: 1.8.7 uses Envoy\'s fixed 25 ms base', gatewayApi: 'HTTPRoute rules[].retry.backoff (a minimum wait)', envoy: 'route.route.retry_policy.retry_back_off.base_interval', dapr: 'none: export writes policy exponential, which starts at a fixed 500 ms and grows ×1.5 with ±50 % randomization (a constant duration would lose the growth and the cap)' },
           { unit: 'duration', default: ms(D.retries.backoffBase) },
         ),
         max: field(
@@ -487,7 +487,7 @@ export const circuitBreakerSchema = block(
     enabled: field(
       bool(),
       'Turn the error-rate breaker on or off.',
-      { istio: BREAKER_NONE, consul: BREAKER_NONE, gatewayApi: BREAKER_NONE, envoy: BREAKER_NONE, dapr: 'Resiliency targets.apps{}.circuitBreaker (the breaker is named for the app only when enabled)', sdkOnly: true, nearest: BREAKER_NEAREST },
+      { istio: BREAKER_NONE, consul: BREAKER_NONE, gatewayApi: BREAKER_NONE, envoy: BREAKER_NONE, dapr: 'Resiliency targets.apps{}.circuitBreaker (named only when enabled; daprd keeps one breaker per app id and method)', sdkOnly: true, nearest: BREAKER_NEAREST },
       { default: D.circuitBreaker.enabled },
     ),
     errorThresholdPercent: field(
