@@ -8,6 +8,7 @@
 import { ExportError } from '../errors.ts';
 import { envoyExporter } from './envoy.ts';
 import { policyFields } from './fields.ts';
+import { gatewayApiExporter } from './gateway-api.ts';
 import { mergeCallers } from './merge.ts';
 import { createReporter } from './report.ts';
 import { EXPORT_TARGETS, type ExportCaller, type ExportOptions, type ExportResult, type ExportTarget, type TargetExporter } from './types.ts';
@@ -20,6 +21,7 @@ export * from './types.ts';
 /** The exporter of each target; a target with none yet is refused by name. */
 const EXPORTERS: Partial<Record<ExportTarget, TargetExporter>> = {
   envoy: envoyExporter,
+  'gateway-api': gatewayApiExporter,
 };
 
 export function isExportTarget(value: string): value is ExportTarget {
