@@ -181,7 +181,7 @@ export const discoverySchema = block(
     passingOnly: field(
       bool(),
       'Only instances whose health checks all pass.',
-      { istio: 'none: Istio sends only to ready endpoints (Kubernetes readiness)', consul: 'service-resolver Subsets.<name>.OnlyPassing (without it Consul also sends to instances whose checks warn)', gatewayApi: 'none: Kubernetes readiness decides', envoy: 'EDS lb_endpoints[].health_status', dapr: 'none: the name-resolution component decides (consul: passing only)' },
+      { istio: 'none: Istio sends only to ready endpoints (Kubernetes readiness)', consul: 'service-resolver Subsets.<name>.OnlyPassing (without it Consul also sends to instances whose checks warn)', gatewayApi: 'none: Kubernetes readiness decides (no warning state)', envoy: 'EDS lb_endpoints[].health_status', dapr: 'none: the name-resolution component decides (consul: passing only)' },
       { default: D.discovery.passingOnly },
     ),
     endpoints: field(
@@ -317,13 +317,13 @@ export const retryBudgetSchema = block(
     percent: field(
       percent(),
       'Retries in flight may be at most this percent of the requests in flight.',
-      { istio: 'DestinationRule trafficPolicy.retryBudget.percent', consul: 'none: Consul has no retry budget', gatewayApi: 'none: only the experimental BackendTrafficPolicy retryConstraint (GEP-3388), a rate, not a share of requests in flight', envoy: 'cluster.circuit_breakers.thresholds[].retry_budget.budget_percent (no budget: max_retries 4294967295, since an unset max_retries means 3)', dapr: 'none: Dapr has no retry budget' },
+      { istio: 'DestinationRule trafficPolicy.retryBudget.percent', consul: 'none: Consul has no retry budget', gatewayApi: 'none: only the experimental XBackendTrafficPolicy (gateway.networking.x-k8s.io, its own CRD) retryConstraint (GEP-3388), a rate, not a share of requests in flight', envoy: 'cluster.circuit_breakers.thresholds[].retry_budget.budget_percent (no budget: max_retries 4294967295, since an unset max_retries means 3)', dapr: 'none: Dapr has no retry budget' },
       { unit: 'percent', default: D.retries.budgetPercent },
     ),
     minConcurrency: field(
       int(0, 1_000_000),
       'Retries are always allowed while fewer than this many are in flight.',
-      { istio: 'DestinationRule trafficPolicy.retryBudget.minRetryConcurrency', consul: 'none: Consul has no retry budget', gatewayApi: 'none: only the experimental BackendTrafficPolicy retryConstraint (GEP-3388), a rate, not a share of requests in flight', envoy: 'cluster.circuit_breakers.thresholds[].retry_budget.min_retry_concurrency', dapr: 'none: Dapr has no retry budget' },
+      { istio: 'DestinationRule trafficPolicy.retryBudget.minRetryConcurrency', consul: 'none: Consul has no retry budget', gatewayApi: 'none: only the experimental XBackendTrafficPolicy (gateway.networking.x-k8s.io, its own CRD) retryConstraint (GEP-3388), a rate, not a share of requests in flight', envoy: 'cluster.circuit_breakers.thresholds[].retry_budget.min_retry_concurrency', dapr: 'none: Dapr has no retry budget' },
       { unit: 'count', default: D.retries.budgetMinConcurrency },
     ),
   },
@@ -597,7 +597,7 @@ export const routeMatchSchema = block(
     pathPrefix: field(
       z.string({ error: 'expected a path starting with /' }).regex(/^\//, { error: 'expected a path starting with /' }),
       'The path starts with this (plain string prefix, as Envoy and Istio).',
-      { istio: 'VirtualService http[].match[].uri.prefix', consul: 'service-router Routes[].Match.HTTP.PathPrefix', gatewayApi: 'HTTPRoute rules[].matches[].path.value', envoy: 'route.match.prefix', dapr: DAPR_NO_MATCH, note: 'Gateway API\'s PathPrefix matches whole path segments (/api matches /api/x, not /apix): an exporter may write it only for a prefix ending in / and must report it lossy otherwise.' },
+      { istio: 'VirtualService http[].match[].uri.prefix', consul: 'service-router Routes[].Match.HTTP.PathPrefix', gatewayApi: 'HTTPRoute rules[].matches[].path.value', envoy: 'route.match.prefix', dapr: DAPR_NO_MATCH, note: 'Gateway API\'s PathPrefix matches whole path segments and ignores a trailing / (/api matches /api/x, not /apix; /sku/ also matches /sku): the exporter writes PathPrefix and reports it lossy for any prefix but /.' },
     ),
     headers: list(headerMatchSchema, 'header matches')
       .optional()
@@ -664,7 +664,7 @@ export const splitTargetSchema = block(
         'x-inmesh-maps': {
           istio: 'VirtualService http[].route[].destination.subset',
           consul: 'service-splitter Splits[].ServiceSubset',
-          gatewayApi: 'HTTPRoute rules[].backendRefs[].name (a Service per subset)',
+          gatewayApi: 'HTTPRoute rules[].backendRefs[].name (a Service per subset, named <service>-<subset>, not written by the exporter)',
           envoy: 'route.route.weighted_clusters.clusters[].metadata_match.filter_metadata[envoy.lb] (one cluster per upstream with lb_subset_config)',
           dapr: 'none: Dapr has no traffic split',
         } satisfies FieldMapping,
