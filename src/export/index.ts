@@ -7,7 +7,9 @@
  */
 import { ExportError } from '../errors.ts';
 import { daprExporter } from './dapr.ts';
+import { envoyExporter } from './envoy.ts';
 import { policyFields } from './fields.ts';
+import { gatewayApiExporter } from './gateway-api.ts';
 import { mergeCallers } from './merge.ts';
 import { createReporter } from './report.ts';
 import { EXPORT_TARGETS, type ExportCaller, type ExportOptions, type ExportResult, type ExportTarget, type TargetExporter } from './types.ts';
@@ -20,6 +22,8 @@ export * from './types.ts';
 /** The exporter of each target; a target with none yet is refused by name. */
 const EXPORTERS: Partial<Record<ExportTarget, TargetExporter>> = {
   dapr: daprExporter,
+  envoy: envoyExporter,
+  'gateway-api': gatewayApiExporter,
 };
 
 export function isExportTarget(value: string): value is ExportTarget {

@@ -163,7 +163,7 @@ export const discoverySchema = block(
     registry: field(
       oneOf(['consul', 'static', 'file']),
       'Where endpoints come from: the Consul catalogue, a fixed list (`endpoints`), or a watched file (`file`).',
-      { istio: 'none: endpoints come from Kubernetes or a ServiceEntry, not from a DestinationRule', consul: 'catalog/health API: /v1/health/service/<service>', gatewayApi: 'none: backends are Kubernetes Services', envoy: 'cluster.type (EDS for consul/file, STATIC for static)', dapr: 'Configuration nameResolution.component (consul, kubernetes, mdns): not a Resiliency field' },
+      { istio: 'none: endpoints come from Kubernetes or a ServiceEntry, not from a DestinationRule', consul: 'catalog/health API: /v1/health/service/<service>', gatewayApi: 'none: backends are Kubernetes Services', envoy: 'cluster.type (EDS for consul/file; STATIC for static IP endpoints, STRICT_DNS for host names)', dapr: 'Configuration nameResolution.component (consul, kubernetes, mdns): not a Resiliency field' },
       { default: D.discovery.registry },
     ),
     service: field(
@@ -175,13 +175,13 @@ export const discoverySchema = block(
     tags: field(
       list(text('a tag'), 'tags'),
       'Only instances carrying all of these tags.',
-      { istio: 'DestinationRule subsets[].labels', consul: 'service-resolver Subsets.<name>.Filter ("<tag>" in Service.Tags) + DefaultSubset', gatewayApi: 'none: a subset is a separate Service in rules[].backendRefs', envoy: 'cluster.lb_subset_config', dapr: 'none: service invocation reaches every instance of an app id', note: 'Sidecars express a tag filter as a subset; export creates one.' },
+      { istio: 'DestinationRule subsets[].labels', consul: 'service-resolver Subsets.<name>.Filter ("<tag>" in Service.Tags) + DefaultSubset', gatewayApi: 'none: a subset is a separate Service in rules[].backendRefs', envoy: 'cluster.lb_subset_config.default_subset (endpoint metadata envoy.lb `tag.<tag>: true`, published by the EDS server)', dapr: 'none: service invocation reaches every instance of an app id', note: 'Sidecars express a tag filter as a subset; export creates one.' },
       { default: D.discovery.tags },
     ),
     passingOnly: field(
       bool(),
       'Only instances whose health checks all pass.',
-      { istio: 'none: Istio sends only to ready endpoints (Kubernetes readiness)', consul: 'service-resolver Subsets.<name>.OnlyPassing (without it Consul also sends to instances whose checks warn)', gatewayApi: 'none: Kubernetes readiness decides', envoy: 'EDS lb_endpoints[].health_status', dapr: 'none: the name-resolution component decides (consul: passing only)' },
+      { istio: 'none: Istio sends only to ready endpoints (Kubernetes readiness)', consul: 'service-resolver Subsets.<name>.OnlyPassing (without it Consul also sends to instances whose checks warn)', gatewayApi: 'none: Kubernetes readiness decides (no warning state)', envoy: 'EDS lb_endpoints[].health_status', dapr: 'none: the name-resolution component decides (consul: passing only)' },
       { default: D.discovery.passingOnly },
     ),
     endpoints: field(
@@ -202,7 +202,7 @@ export const discoverySchema = block(
       { istio: 'none: a ServiceEntry lists static endpoints, no DestinationRule field', consul: 'none: Consul knows only registered services', gatewayApi: 'none: backends are Services', envoy: 'cluster.load_assignment (type STATIC)', dapr: 'none: app ids are resolved by the name-resolution component' },
       { default: D.discovery.endpoints },
     ),
-    file: field(text('a file path'), 'File registry: path of a JSON or YAML file of endpoints, watched for changes. Required with `registry: file`.', { istio: 'none: no file-based discovery', consul: 'none: Consul knows only registered services', gatewayApi: 'none: backends are Services', envoy: 'eds_cluster_config.eds_config.path_config_source', dapr: 'none: app ids are resolved by the name-resolution component' }),
+    file: field(text('a file path'), 'File registry: path of a JSON or YAML file of endpoints, watched for changes. Required with `registry: file`.', { istio: 'none: no file-based discovery', consul: 'none: Consul knows only registered services', gatewayApi: 'none: backends are Services', envoy: 'cluster.eds_cluster_config.eds_config.path_config_source.path (a ClusterLoadAssignment file, not inmesh\'s endpoint list)', dapr: 'none: app ids are resolved by the name-resolution component' }),
   },
   'an object with registry, service, datacenter, tags, passingOnly, endpoints, file',
 );
@@ -295,7 +295,7 @@ export const timeoutsSchema = block(
     idle: field(
       duration(1),
       'How long an idle keep-alive socket is kept in the pool.',
-      { istio: 'DestinationRule trafficPolicy.connectionPool.http.idleTimeout', consul: 'none: no connection idle timeout in config entries (router Destination.IdleTimeout is a stream-idle timeout, newer than 1.8, refused by 1.8.7)', gatewayApi: 'none: HTTPRoute has no connection settings', envoy: 'cluster.common_http_protocol_options.idle_timeout', dapr: DAPR_NO_POOL },
+      { istio: 'DestinationRule trafficPolicy.connectionPool.http.idleTimeout', consul: 'none: no connection idle timeout in config entries (router Destination.IdleTimeout is a stream-idle timeout, newer than 1.8, refused by 1.8.7)', gatewayApi: 'none: HTTPRoute has no connection settings', envoy: 'cluster.typed_extension_protocol_options[envoy.extensions.upstreams.http.v3.HttpProtocolOptions].common_http_protocol_options.idle_timeout', dapr: DAPR_NO_POOL },
       { unit: 'duration', default: ms(D.timeouts.idle) },
     ),
   },
@@ -317,13 +317,13 @@ export const retryBudgetSchema = block(
     percent: field(
       percent(),
       'Retries in flight may be at most this percent of the requests in flight.',
-      { istio: 'DestinationRule trafficPolicy.retryBudget.percent', consul: 'none: Consul has no retry budget', gatewayApi: 'none: only the experimental BackendTrafficPolicy retryConstraint (GEP-3388), a rate, not a share of requests in flight', envoy: 'cluster.circuit_breakers.thresholds[].retry_budget.budget_percent', dapr: 'none: Dapr has no retry budget' },
+      { istio: 'DestinationRule trafficPolicy.retryBudget.percent', consul: 'none: Consul has no retry budget', gatewayApi: 'none: only the experimental XBackendTrafficPolicy (gateway.networking.x-k8s.io, its own CRD) retryConstraint (GEP-3388), a rate, not a share of requests in flight', envoy: 'cluster.circuit_breakers.thresholds[].retry_budget.budget_percent (no budget: max_retries 4294967295, since an unset max_retries means 3)', dapr: 'none: Dapr has no retry budget' },
       { unit: 'percent', default: D.retries.budgetPercent },
     ),
     minConcurrency: field(
       int(0, 1_000_000),
       'Retries are always allowed while fewer than this many are in flight.',
-      { istio: 'DestinationRule trafficPolicy.retryBudget.minRetryConcurrency', consul: 'none: Consul has no retry budget', gatewayApi: 'none: only the experimental BackendTrafficPolicy retryConstraint (GEP-3388), a rate, not a share of requests in flight', envoy: 'cluster.circuit_breakers.thresholds[].retry_budget.min_retry_concurrency', dapr: 'none: Dapr has no retry budget' },
+      { istio: 'DestinationRule trafficPolicy.retryBudget.minRetryConcurrency', consul: 'none: Consul has no retry budget', gatewayApi: 'none: only the experimental XBackendTrafficPolicy (gateway.networking.x-k8s.io, its own CRD) retryConstraint (GEP-3388), a rate, not a share of requests in flight', envoy: 'cluster.circuit_breakers.thresholds[].retry_budget.min_retry_concurrency', dapr: 'none: Dapr has no retry budget' },
       { unit: 'count', default: D.retries.budgetMinConcurrency },
     ),
   },
@@ -387,7 +387,7 @@ export const retriesSchema = block(
     maxRetryAfter: field(
       duration(0),
       'Honour `Retry-After` on 429/503 up to this long; a longer wait is not retried. "0s" = ignore the header.',
-      { istio: 'none: Istio does not honour Retry-After', consul: 'none: Consul does not honour Retry-After', gatewayApi: 'none: HTTPRoute has no Retry-After setting', envoy: 'route.route.retry_policy.rate_limited_retry_back_off.max_interval', dapr: 'none: Dapr does not honour Retry-After' },
+      { istio: 'none: Istio does not honour Retry-After', consul: 'none: Consul does not honour Retry-After', gatewayApi: 'none: HTTPRoute has no Retry-After setting', envoy: 'route.route.retry_policy.rate_limited_retry_back_off.max_interval (reset_headers retry-after, SECONDS: no HTTP date)', dapr: 'none: Dapr does not honour Retry-After' },
       { unit: 'duration', default: ms(D.retries.maxRetryAfter) },
     ),
   },
@@ -399,13 +399,13 @@ export const outlierDetectionSchema = block(
     consecutive5xx: field(
       int(0, 1_000_000),
       'Eject an endpoint after this many consecutive 5xx; local timeouts, resets and connect failures count (Envoy). 0 = off.',
-      { istio: 'DestinationRule trafficPolicy.outlierDetection.consecutive5xxErrors', consul: 'service-defaults UpstreamConfig.Defaults.PassiveHealthCheck.MaxFailures (1.10+)', gatewayApi: GW_NO_POLICY, envoy: 'cluster.outlier_detection.consecutive_5xx', dapr: DAPR_NO_OUTLIER },
+      { istio: 'DestinationRule trafficPolicy.outlierDetection.consecutive5xxErrors', consul: 'service-defaults UpstreamConfig.Defaults.PassiveHealthCheck.MaxFailures (1.10+)', gatewayApi: GW_NO_POLICY, envoy: 'cluster.outlier_detection.consecutive_5xx (0 = off: enforcing_consecutive_5xx 0)', dapr: DAPR_NO_OUTLIER },
       { unit: 'count', default: D.outlierDetection.consecutive5xx },
     ),
     consecutiveGatewayErrors: field(
       int(0, 1_000_000),
       'Eject after this many consecutive 502/503/504 or connect failures. 0 = off. Useful only below `consecutive5xx`.',
-      { istio: 'DestinationRule trafficPolicy.outlierDetection.consecutiveGatewayErrors', consul: 'none: Consul configures consecutive 5xx only', gatewayApi: GW_NO_POLICY, envoy: 'cluster.outlier_detection.consecutive_gateway_failure (with enforcing_consecutive_gateway_failure 100)', dapr: DAPR_NO_OUTLIER },
+      { istio: 'DestinationRule trafficPolicy.outlierDetection.consecutiveGatewayErrors', consul: 'none: Consul configures consecutive 5xx only', gatewayApi: GW_NO_POLICY, envoy: 'cluster.outlier_detection.consecutive_gateway_failure (with enforcing_consecutive_gateway_failure 100; 0 = off: enforcing 0)', dapr: DAPR_NO_OUTLIER },
       { unit: 'count', default: D.outlierDetection.consecutiveGatewayErrors },
     ),
     interval: field(
@@ -461,7 +461,7 @@ export const limitsSchema = block(
     maxPendingRequests: field(
       int(0, 4_294_967_295),
       'Most requests waiting for a connection; beyond it calls are shed (never counted against an endpoint).',
-      { istio: 'DestinationRule trafficPolicy.connectionPool.http.http1MaxPendingRequests', consul: 'service-defaults UpstreamConfig.Defaults.Limits.MaxPendingRequests (1.10+)', gatewayApi: GW_NO_POLICY, envoy: 'cluster.circuit_breakers.thresholds[].max_pending_requests', dapr: DAPR_NO_POOL, note: 'Istio\'s field is int32 and reads 0 as unlimited.' },
+      { istio: 'DestinationRule trafficPolicy.connectionPool.http.http1MaxPendingRequests', consul: 'service-defaults UpstreamConfig.Defaults.Limits.MaxPendingRequests (1.10+)', gatewayApi: GW_NO_POLICY, envoy: 'cluster.circuit_breakers.thresholds[].max_pending_requests (Envoy queues only requests waiting for a connection; over max_requests it refuses at once)', dapr: DAPR_NO_POOL, note: 'Istio\'s field is int32 and reads 0 as unlimited.' },
       { unit: 'count', default: D.limits.maxPendingRequests },
     ),
     maxRequests: field(
@@ -473,7 +473,7 @@ export const limitsSchema = block(
     maxRequestsPerConnection: field(
       int(0, 4_294_967_295),
       'Close a connection after this many requests. 0 = unlimited.',
-      { istio: 'DestinationRule trafficPolicy.connectionPool.http.maxRequestsPerConnection', consul: 'none: Consul has no per-connection request cap', gatewayApi: GW_NO_POLICY, envoy: 'cluster.common_http_protocol_options.max_requests_per_connection', dapr: DAPR_NO_POOL, note: 'Istio\'s field is int32 (0 = unlimited there too).' },
+      { istio: 'DestinationRule trafficPolicy.connectionPool.http.maxRequestsPerConnection', consul: 'none: Consul has no per-connection request cap', gatewayApi: GW_NO_POLICY, envoy: 'cluster.typed_extension_protocol_options[envoy.extensions.upstreams.http.v3.HttpProtocolOptions].common_http_protocol_options.max_requests_per_connection (omitted for 0: unlimited)', dapr: DAPR_NO_POOL, note: 'Istio\'s field is int32 (0 = unlimited there too).' },
       { unit: 'count', default: D.limits.maxRequestsPerConnection },
     ),
   },
@@ -525,13 +525,13 @@ export const rateLimitSchema = block(
     requestsPerSecond: field(
       positive(RATE_MAX),
       'Token refill rate. Required when the block is set.',
-      { istio: 'none: needs an EnvoyFilter (local_ratelimit on the outbound cluster)', consul: 'none: service-defaults RateLimits (Enterprise, 1.17+) limits the destination\'s inbound requests, not one caller\'s', gatewayApi: 'none: HTTPRoute has no rate limit', envoy: 'http local_ratelimit token_bucket.tokens_per_fill / fill_interval', dapr: 'none: Dapr\'s ratelimit middleware limits requests into the app, not calls out of it' },
+      { istio: 'none: needs an EnvoyFilter (local_ratelimit on the outbound cluster)', consul: 'none: service-defaults RateLimits (Enterprise, 1.17+) limits the destination\'s inbound requests, not one caller\'s', gatewayApi: 'none: HTTPRoute has no rate limit', envoy: 'virtual_hosts[].typed_per_filter_config[envoy.filters.http.local_ratelimit].token_bucket.tokens_per_fill / fill_interval (the filter must be in the listener\'s http_filters)', dapr: 'none: Dapr\'s ratelimit middleware limits requests into the app, not calls out of it' },
       { unit: 'requests/s' },
     ),
     burst: field(
       int(1, RATE_MAX),
       'Bucket size: requests allowed at once after a quiet period. Defaults to requestsPerSecond (rounded up).',
-      { istio: 'none: needs an EnvoyFilter (local_ratelimit on the outbound cluster)', consul: 'none: service-defaults RateLimits (Enterprise, 1.17+) limits the destination\'s inbound requests, not one caller\'s', gatewayApi: 'none: HTTPRoute has no rate limit', envoy: 'http local_ratelimit token_bucket.max_tokens', dapr: 'none: Dapr\'s ratelimit middleware has no burst setting' },
+      { istio: 'none: needs an EnvoyFilter (local_ratelimit on the outbound cluster)', consul: 'none: service-defaults RateLimits (Enterprise, 1.17+) limits the destination\'s inbound requests, not one caller\'s', gatewayApi: 'none: HTTPRoute has no rate limit', envoy: 'virtual_hosts[].typed_per_filter_config[envoy.filters.http.local_ratelimit].token_bucket.max_tokens', dapr: 'none: Dapr\'s ratelimit middleware has no burst setting' },
       { unit: 'count' },
     ),
     shared: field(
@@ -572,7 +572,7 @@ export const headerMatchSchema = block(
     exact: field(z.string({ error: 'expected a string' }), 'The header equals this.', { istio: 'VirtualService http[].match[].headers{}.exact', consul: 'service-router Routes[].Match.HTTP.Header[].Exact', gatewayApi: 'HTTPRoute rules[].matches[].headers[].value', envoy: 'route.match.headers[].string_match.exact', dapr: DAPR_NO_MATCH, note: 'Gateway API: type Exact.' }),
     prefix: field(text('a non-empty prefix'), 'The header starts with this.', { istio: 'VirtualService http[].match[].headers{}.prefix', consul: 'service-router Routes[].Match.HTTP.Header[].Prefix', gatewayApi: 'HTTPRoute rules[].matches[].headers[].value', envoy: 'route.match.headers[].string_match.prefix', dapr: DAPR_NO_MATCH, note: 'Gateway API has no header prefix match: an exporter must write type RegularExpression with the quoted prefix followed by `.*`.' }),
     regex: field(text('a regular expression'), 'The whole header matches this regular expression: RE2 syntax, anchored, matched in linear time (as Envoy\'s safe_regex).', { istio: 'VirtualService http[].match[].headers{}.regex', consul: 'service-router Routes[].Match.HTTP.Header[].Regex', gatewayApi: 'HTTPRoute rules[].matches[].headers[].value', envoy: 'route.match.headers[].string_match.safe_regex', dapr: DAPR_NO_MATCH, note: 'Every target takes RE2; validation refuses what RE2 refuses. Gateway API: type RegularExpression (implementation-specific support).' }),
-    present: field(bool(), 'true: the header is present; false: it is absent.', { istio: 'VirtualService http[].match[].withoutHeaders', consul: 'service-router Routes[].Match.HTTP.Header[].Present (absent: Present true with Invert true)', gatewayApi: 'HTTPRoute rules[].matches[].headers[].value', envoy: 'route.match.headers[].present_match', dapr: DAPR_NO_MATCH, note: 'Istio matches presence with `headers: {name: {regex: ".*"}}` and absence with withoutHeaders; Gateway API matches presence as RegularExpression `.*` and cannot match absence.' }),
+    present: field(bool(), 'true: the header is present; false: it is absent.', { istio: 'VirtualService http[].match[].withoutHeaders', consul: 'service-router Routes[].Match.HTTP.Header[].Present (absent: Present true with Invert true)', gatewayApi: 'HTTPRoute rules[].matches[].headers[].value', envoy: 'route.match.headers[].present_match (absent: present_match true + invert_match true)', dapr: DAPR_NO_MATCH, note: 'Istio matches presence with `headers: {name: {regex: ".*"}}` and absence with withoutHeaders; Gateway API matches presence as RegularExpression `.*` and cannot match absence.' }),
   },
   'an object with name and one of exact, prefix, regex, present',
 )
@@ -597,7 +597,7 @@ export const routeMatchSchema = block(
     pathPrefix: field(
       z.string({ error: 'expected a path starting with /' }).regex(/^\//, { error: 'expected a path starting with /' }),
       'The path starts with this (plain string prefix, as Envoy and Istio).',
-      { istio: 'VirtualService http[].match[].uri.prefix', consul: 'service-router Routes[].Match.HTTP.PathPrefix', gatewayApi: 'HTTPRoute rules[].matches[].path.value', envoy: 'route.match.prefix', dapr: DAPR_NO_MATCH, note: 'Gateway API\'s PathPrefix matches whole path segments (/api matches /api/x, not /apix): an exporter may write it only for a prefix ending in / and must report it lossy otherwise.' },
+      { istio: 'VirtualService http[].match[].uri.prefix', consul: 'service-router Routes[].Match.HTTP.PathPrefix', gatewayApi: 'HTTPRoute rules[].matches[].path.value', envoy: 'route.match.prefix', dapr: DAPR_NO_MATCH, note: 'Gateway API\'s PathPrefix matches whole path segments and ignores a trailing / (/api matches /api/x, not /apix; /sku/ also matches /sku): the exporter writes PathPrefix and reports it lossy for any prefix but /.' },
     ),
     headers: list(headerMatchSchema, 'header matches')
       .optional()
@@ -633,7 +633,7 @@ export const subsetSchema = block(
         istio: 'DestinationRule subsets[].labels',
         consul: 'service-resolver Subsets.<name>.Filter ("<tag>" in Service.Tags, joined with and)',
         gatewayApi: 'none: the subset becomes its own Service selecting these endpoints, named in HTTPRoute rules[].backendRefs[].name',
-        envoy: 'cluster.lb_subset_config.subset_selectors[].keys (endpoint metadata envoy.lb)',
+        envoy: 'cluster.lb_subset_config.subset_selectors[].keys (endpoint metadata envoy.lb `tag.<tag>: true`)',
         dapr: 'none: service invocation reaches every instance of an app id',
         note: 'Kubernetes has no tags: Istio needs each tag written as a label (lossy).',
       },
@@ -664,8 +664,8 @@ export const splitTargetSchema = block(
         'x-inmesh-maps': {
           istio: 'VirtualService http[].route[].destination.subset',
           consul: 'service-splitter Splits[].ServiceSubset',
-          gatewayApi: 'HTTPRoute rules[].backendRefs[].name (a Service per subset)',
-          envoy: 'route.route.weighted_clusters.clusters[].name (one cluster per subset)',
+          gatewayApi: 'HTTPRoute rules[].backendRefs[].name (a Service per subset, named <service>-<subset>, not written by the exporter)',
+          envoy: 'route.route.weighted_clusters.clusters[].metadata_match.filter_metadata[envoy.lb] (one cluster per upstream with lb_subset_config)',
           dapr: 'none: Dapr has no traffic split',
         } satisfies FieldMapping,
       }),
