@@ -51,8 +51,9 @@ const server = app.listen(Number(process.env.PORT ?? 8080), '127.0.0.1', () => {
     })
     .then((registration) => {
       // The server of `app.listen()` is not known to the mesh: name it, so that it is drained.
-      // propagationDelayMs: longer than the callers' Consul watch interval.
-      mesh.handleSignals({ servers: [server], propagationDelayMs: 2_000, drainTimeoutMs: 10_000 });
+      // The defaults (SHUTDOWN_DEFAULTS): 5 s of propagation delay, longer than the callers'
+      // Consul watch interval, then up to 20 s of drain.
+      mesh.handleSignals({ servers: [server] });
       console.log(`listening on http://127.0.0.1:${port}, registered in Consul as ${name} (${registration.id})`);
     })
     .catch((error: unknown) => {
