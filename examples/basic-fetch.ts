@@ -5,6 +5,7 @@
  *   INMESH_ENDPOINTS_ORDERS=127.0.0.1:8080,127.0.0.1:8081 \
  *     npx node --experimental-transform-types examples/basic-fetch.ts
  *
+ * In an installed package the import is `inmesh`.
  * (test/integration/examples.test.ts runs it against two loopback servers.)
  */
 import { createMesh, isInmeshError } from '../src/index.ts';
