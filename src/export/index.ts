@@ -8,6 +8,7 @@
 import { ExportError } from '../errors.ts';
 import { policyFields } from './fields.ts';
 import { mergeCallers } from './merge.ts';
+import { istioExporter } from './istio.ts';
 import { createReporter } from './report.ts';
 import { EXPORT_TARGETS, type ExportCaller, type ExportOptions, type ExportResult, type ExportTarget, type TargetExporter } from './types.ts';
 
@@ -17,7 +18,9 @@ export { policyFields } from './fields.ts';
 export * from './types.ts';
 
 /** The exporter of each target; a target with none yet is refused by name. */
-const EXPORTERS: Partial<Record<ExportTarget, TargetExporter>> = {};
+const EXPORTERS: Partial<Record<ExportTarget, TargetExporter>> = {
+  istio: istioExporter,
+};
 
 export function isExportTarget(value: string): value is ExportTarget {
   return (EXPORT_TARGETS as readonly string[]).includes(value);
