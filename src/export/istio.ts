@@ -376,6 +376,15 @@ function exportUpstream(u: ResolvedUpstream, input: ExportInput, r: FieldReporte
     });
   };
 
+  // The exporter's own http[] and subset names must not collide with the policy's (the importer reads them back by name).
+  for (const route of u.routes) {
+    if (route.name === 'default' || route.name === 'other-callers') {
+      throw new ExportError(`istio: ${up}.routes: a route named ${JSON.stringify(route.name)} collides with the VirtualService entry the exporter writes; rename the route`);
+    }
+  }
+  for (const sname of Object.keys(u.subsets)) {
+    if (sname.startsWith('route-')) throw new ExportError(`istio: ${up}.subsets.${sname}: names starting with "route-" are the exporter's own route subsets; rename the subset`);
+  }
   const sourceLabels = input.service === undefined ? undefined : { app: input.service };
   const http: Doc[] = [];
   u.routes.forEach((route, i) => {

@@ -80,17 +80,28 @@ describe('istio export of the full fixture', () => {
     const original = fixture();
     const docs = result.files.flatMap((f) => parseAllDocuments(renderFile(f)).map((d) => d.toJSON() as unknown));
     for (const d of docs) expect(validateCrdObject(CRDS, d)).toEqual([]);
-    const imported = resolve(importIstio(docs), 'imported');
-    const exact = result.report.fields.filter((e) => e.verdict === 'exact');
-    expect(exact.length).toBeGreaterThan(100);
-    const mismatches: string[] = [];
-    for (const e of exact) {
-      const back = valueAt(imported, e.field, original);
-      if (JSON.stringify(back) !== JSON.stringify(e.value)) mismatches.push(`${e.field}: exported ${JSON.stringify(e.value)}, imported ${JSON.stringify(back)}`);
-    }
-    expect(mismatches).toEqual([]);
+    expect(result.report.fields.filter((e) => e.verdict === 'exact').length).toBeGreaterThan(100);
+    expect(roundTripMismatches(result, docs, original)).toEqual([]);
+  });
+
+  it('the round trip comparison catches a changed value (so the check above can fail)', () => {
+    const docs = result.files.flatMap((f) => parseAllDocuments(renderFile(f)).map((d) => d.toJSON() as Doc));
+    const dr = docs.find((d) => d['kind'] === 'DestinationRule' && d['metadata']['name'] === 'orders') as Doc;
+    dr['spec']['trafficPolicy']['connectionPool']['tcp']['maxConnections'] = 201;
+    expect(roundTripMismatches(result, docs, fixture())).toEqual(['upstreams.orders.limits.maxConnections: exported 200, imported 201']);
   });
 });
+
+/** Every field reported exact whose value differs after importing `docs` back. */
+function roundTripMismatches(result: ExportResult, docs: readonly unknown[], original: ResolvedPolicy): string[] {
+  const imported = resolve(importIstio(docs), 'imported');
+  const mismatches: string[] = [];
+  for (const e of result.report.fields.filter((f) => f.verdict === 'exact')) {
+    const back = valueAt(imported, e.field, original);
+    if (JSON.stringify(back) !== JSON.stringify(e.value)) mismatches.push(`${e.field}: exported ${JSON.stringify(e.value)}, imported ${JSON.stringify(back)}`);
+  }
+  return mismatches;
+}
 
 /**
  * The value at a report path in the imported policy. Header matches are ANDed,
@@ -206,6 +217,11 @@ describe('istio export: zero, int32 and duration edge cases', () => {
     expect(vs.http.at(-1)).toEqual({ name: 'other-callers', route: [{ destination: { host: 'svc.default.svc.cluster.local' } }] });
     expect(r.report.files[0]?.scope).toMatch(/^workloads labelled app=web in namespace default/);
     expect(problemsOf(r)).toEqual([]);
+  });
+
+  it('refuses route and subset names that collide with the ones the exporter writes, naming the field', () => {
+    expect(() => exportDoc(upstream({ routes: [{ name: 'default', match: { pathPrefix: '/a' } }] }))).toThrow(/upstreams\.svc\.routes: a route named "default"/);
+    expect(() => exportDoc(upstream({ subsets: { 'route-a': { tags: ['a'] } } }))).toThrow(/upstreams\.svc\.subsets\.route-a/);
   });
 
   it('writes every served version the CRD has and refuses others', () => {
