@@ -236,7 +236,7 @@ function trafficPolicy(u: ResolvedUpstream, call: ResolvedCallPolicy, prefix: st
   if (o.maxEjectionPercent === 0) {
     r.lossy(`${od}.maxEjectionPercent`, "Istio reads 0 as its default of 10 %: written as 1 (Envoy still ejects one host when 1 % rounds to none)", `${to}.outlierDetection.maxEjectionPercent`);
   } else r.exact(`${od}.maxEjectionPercent`, `${to}.outlierDetection.maxEjectionPercent`);
-  r.exact(`${od}.panicThresholdPercent`, `${to}.outlierDetection.minHealthPercent (Envoy healthy_panic_threshold; 0 = never there too)`);
+  r.exact(`${od}.panicThresholdPercent`, `${to}.outlierDetection.minHealthPercent (passed straight to Envoy's healthy_panic_threshold, 0 = never there too; Istio forces 0 for services it sends unready endpoints to)`);
   if (o.maxEjectionTime === ENVOY_MAX_EJECTION_TIME) r.exact(`${od}.maxEjectionTime`, "none: Istio has no field; Envoy's default of 300 s applies");
   else r.dropped(`${od}.maxEjectionTime`, "Istio has no ejection-time cap: Envoy's 300 s applies");
 
