@@ -233,9 +233,12 @@ function trafficPolicy(u: ResolvedUpstream, call: ResolvedCallPolicy, prefix: st
   r.exact(`${od}.consecutiveGatewayErrors`, `${to}.outlierDetection.consecutiveGatewayErrors (0 = off there too)`);
   r.exact(`${od}.interval`, `${to}.outlierDetection.interval`);
   r.exact(`${od}.baseEjectionTime`, `${to}.outlierDetection.baseEjectionTime`);
+  // The model always lets one endpoint be ejected; Envoy does so only with always_eject_one_host, which Istio does not set.
+  const noOneHost = 'Istio cannot set always_eject_one_host: while the percent of the endpoints is less than one endpoint, Envoy ejects none, where the model ejects one';
   if (o.maxEjectionPercent === 0) {
-    r.lossy(`${od}.maxEjectionPercent`, "Istio reads 0 as its default of 10 %: written as 1 (Envoy still ejects one host when 1 % rounds to none)", `${to}.outlierDetection.maxEjectionPercent`);
-  } else r.exact(`${od}.maxEjectionPercent`, `${to}.outlierDetection.maxEjectionPercent`);
+    r.lossy(`${od}.maxEjectionPercent`, `Istio reads 0 as its default of 10 %: written as 1, the smallest it can express; ${noOneHost}`, `${to}.outlierDetection.maxEjectionPercent`);
+  } else if (o.maxEjectionPercent === 100) r.exact(`${od}.maxEjectionPercent`, `${to}.outlierDetection.maxEjectionPercent`);
+  else r.lossy(`${od}.maxEjectionPercent`, noOneHost, `${to}.outlierDetection.maxEjectionPercent`);
   r.exact(`${od}.panicThresholdPercent`, `${to}.outlierDetection.minHealthPercent (passed straight to Envoy's healthy_panic_threshold, 0 = never there too; Istio forces 0 for services it sends unready endpoints to)`);
   if (o.maxEjectionTime === ENVOY_MAX_EJECTION_TIME) r.exact(`${od}.maxEjectionTime`, "none: Istio has no field; Envoy's default of 300 s applies");
   else r.dropped(`${od}.maxEjectionTime`, "Istio has no ejection-time cap: Envoy's 300 s applies");

@@ -163,6 +163,9 @@ describe('istio export: zero, int32 and duration edge cases', () => {
     expect(od).toMatchObject({ maxEjectionPercent: 1, minHealthPercent: 0, consecutive5xxErrors: 0 });
     expect(entry(r, 'upstreams.svc.outlierDetection.maxEjectionPercent')?.verdict).toBe('lossy');
     expect(entry(r, 'upstreams.svc.outlierDetection.panicThresholdPercent')?.verdict).toBe('exact');
+    // Only 100 % matches the model's "at least one endpoint may be ejected" without Envoy's always_eject_one_host.
+    expect(entry(exportDoc(upstream({ outlierDetection: { maxEjectionPercent: 100 } })), 'upstreams.svc.outlierDetection.maxEjectionPercent')?.verdict).toBe('exact');
+    expect(entry(exportDoc(upstream({ outlierDetection: { maxEjectionPercent: 40 } })), 'upstreams.svc.outlierDetection.maxEjectionPercent')?.verdict).toBe('lossy');
     expect(problemsOf(r)).toEqual([]);
   });
 
