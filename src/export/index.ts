@@ -11,6 +11,7 @@ import { envoyExporter } from './envoy.ts';
 import { policyFields } from './fields.ts';
 import { gatewayApiExporter } from './gateway-api.ts';
 import { mergeCallers } from './merge.ts';
+import { istioExporter } from './istio.ts';
 import { createReporter } from './report.ts';
 import { EXPORT_TARGETS, type ExportCaller, type ExportOptions, type ExportResult, type ExportTarget, type TargetExporter } from './types.ts';
 
@@ -24,6 +25,7 @@ const EXPORTERS: Partial<Record<ExportTarget, TargetExporter>> = {
   dapr: daprExporter,
   envoy: envoyExporter,
   'gateway-api': gatewayApiExporter,
+  istio: istioExporter,
 };
 
 export function isExportTarget(value: string): value is ExportTarget {
