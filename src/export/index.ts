@@ -6,6 +6,7 @@
  * exporter, complete the report.
  */
 import { ExportError } from '../errors.ts';
+import { consulExporter } from './consul.ts';
 import { policyFields } from './fields.ts';
 import { mergeCallers } from './merge.ts';
 import { createReporter } from './report.ts';
@@ -17,7 +18,9 @@ export { policyFields } from './fields.ts';
 export * from './types.ts';
 
 /** The exporter of each target; a target with none yet is refused by name. */
-const EXPORTERS: Partial<Record<ExportTarget, TargetExporter>> = {};
+const EXPORTERS: Partial<Record<ExportTarget, TargetExporter>> = {
+  consul: consulExporter,
+};
 
 export function isExportTarget(value: string): value is ExportTarget {
   return (EXPORT_TARGETS as readonly string[]).includes(value);
