@@ -1,6 +1,7 @@
 /**
  * Consul config entries back to a policy document: the reverse of consul.ts,
  * for the round trip (export → write to Consul → read back → import → resolve)
+ * and the caller's own service-defaults (UpstreamConfig, LocalRequestTimeoutMs),
  * and for teams that start from entries already in Consul. It reads what the
  * exporter writes (service-resolver, service-splitter, service-router; the
  * LoadBalancer and RetryOn of newer lines too). What a Consul sidecar never does
@@ -11,7 +12,7 @@
 import { ExportError } from '../errors.ts';
 import { formatDuration } from '../policy/duration.ts';
 import type { PolicyDocument } from '../policy/index.ts';
-import { ALL_SUBSET, GATEWAY_ERROR_CODES } from './consul.ts';
+import { ALL_SUBSET, ENVOY_MAX_THRESHOLD, GATEWAY_ERROR_CODES } from './consul.ts';
 
 type Entry = Record<string, unknown>;
 type Doc = Record<string, unknown>;
@@ -86,12 +87,18 @@ function loadBalancerOf(lb: Entry): Doc {
 /** A policy document with one upstream per service found in the entries. */
 export function importConsulEntries(entries: readonly Entry[]): PolicyDocument {
   const upstreams: Record<string, Doc> = {};
+  let inbound: Doc | undefined;
   // Consul has no error-rate breaker: the imported policy runs none either.
   const upstream = (name: string): Doc => (upstreams[name] ??= { discovery: { registry: 'consul', service: name }, circuitBreaker: { enabled: false } });
   for (const entry of entries) {
     const name = String(entry.Name);
     const where = `${String(entry.Kind)} ${name}`;
-    if (entry.Kind === 'service-resolver') {
+    if (entry.Kind === 'service-defaults') {
+      // The caller's own entry (written with --service): its inbound timeout and its settings per upstream.
+      if (typeof entry.LocalRequestTimeoutMs === 'number') inbound = { timeouts: { request: formatDuration(entry.LocalRequestTimeoutMs) } };
+      const overrides = (entry.UpstreamConfig as Entry | undefined)?.Overrides;
+      for (const o of Array.isArray(overrides) ? (overrides as Entry[]) : []) upstreamConfig(upstream(String(o.Name)), o, `${where} UpstreamConfig`);
+    } else if (entry.Kind === 'service-resolver') {
       const u = upstream(name);
       const discovery = u.discovery as Doc;
       if (entry.ConnectTimeout !== undefined) u.timeouts = { ...(u.timeouts as Doc | undefined), connect: formatDuration(parseGoDuration(entry.ConnectTimeout, `${where} ConnectTimeout`)) };
@@ -127,8 +134,30 @@ export function importConsulEntries(entries: readonly Entry[]): PolicyDocument {
       u.routes = routes.map((route, i) => routeOf(route, `${where} Routes[${i}]`));
     }
   }
-  const doc: PolicyDocument = { apiVersion: 'inmesh/v1', upstreams };
+  const doc: PolicyDocument = { apiVersion: 'inmesh/v1', upstreams, ...(inbound === undefined ? {} : { inbound }) };
   return doc;
+}
+
+/** One UpstreamConfig override: outlier detection and limits of calls to that upstream. */
+function upstreamConfig(u: Doc, o: Entry, where: string): void {
+  const check = (o.PassiveHealthCheck ?? {}) as Entry;
+  const od: Doc = {};
+  if (check.EnforcingConsecutive5xx === 0) od.consecutive5xx = 0;
+  else if (typeof check.MaxFailures === 'number') od.consecutive5xx = check.MaxFailures;
+  if (check.Interval !== undefined) od.interval = formatDuration(parseGoDuration(check.Interval, `${where} Interval`));
+  if (typeof check.MaxEjectionPercent === 'number') od.maxEjectionPercent = check.MaxEjectionPercent;
+  if (check.BaseEjectionTime !== undefined) od.baseEjectionTime = formatDuration(parseGoDuration(check.BaseEjectionTime, `${where} BaseEjectionTime`));
+  u.outlierDetection = od;
+  const limits = (o.Limits ?? {}) as Entry;
+  const l: Doc = {};
+  // Envoy's largest threshold is how the exporter writes "limits off".
+  if (limits.MaxPendingRequests === ENVOY_MAX_THRESHOLD || limits.MaxConcurrentRequests === ENVOY_MAX_THRESHOLD) l.enabled = false;
+  else {
+    if (typeof limits.MaxPendingRequests === 'number') l.maxPendingRequests = limits.MaxPendingRequests;
+    if (typeof limits.MaxConcurrentRequests === 'number') l.maxRequests = limits.MaxConcurrentRequests;
+  }
+  if (typeof limits.MaxConnections === 'number') l.maxConnections = limits.MaxConnections;
+  u.limits = l;
 }
 
 function routeOf(route: Entry, where: string): Doc {

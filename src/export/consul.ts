@@ -32,7 +32,7 @@ import type { ExportedFile, ExportInput, Reporter, TargetExporter } from './type
 /** Name of the resolver subset that holds the upstream's own tag filter / passing-only setting. */
 export const ALL_SUBSET = 'all';
 /** Envoy's largest threshold (uint32): the nearest to the model's "limits off". */
-const ENVOY_MAX_THRESHOLD = 4_294_967_295;
+export const ENVOY_MAX_THRESHOLD = 4_294_967_295;
 /** Status codes Envoy's `gateway-error` condition retries. */
 export const GATEWAY_ERROR_CODES = [502, 503, 504] as const;
 

@@ -56,6 +56,16 @@ function fieldValue(policy: ResolvedPolicy, field: string): unknown {
   return field.endsWith('.retryOn') && Array.isArray(v) ? [...(v as string[])].sort() : v;
 }
 
+/** The fields reported exact whose value the imported entries do not give back. */
+function roundTripDiff(original: ResolvedPolicy, report: ExportReport, entries: readonly Entry[]) {
+  const back = resolveDoc(importConsulEntries(entries));
+  const exact = report.fields.filter((f) => f.verdict === 'exact');
+  expect(exact.length).toBeGreaterThan(100);
+  return exact
+    .filter((f) => !isDeepStrictEqual(fieldValue(back, f.field), fieldValue(original, f.field)))
+    .map((f) => ({ field: f.field, exported: fieldValue(original, f.field), imported: fieldValue(back, f.field) }));
+}
+
 function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
   const err: string[] = [];
@@ -83,7 +93,21 @@ describe('consul export: golden files', () => {
   }
 });
 
+describe('consul export: round trip of the newer line (offline: no 1.15 agent here)', () => {
+  it('1.15 with --service: the exported entries import to the same value for every field reported exact', () => {
+    const original = resolveFile(FIXTURE);
+    const { files, report } = exportPolicy('consul', [{ source: FIXTURE, policy: original }], { targetVersion: '1.15', service: 'web' });
+    // JSON as written to disk: what `consul config write` would read.
+    const entries = files.map((f) => JSON.parse(renderFile(f)) as Entry);
+    expect(roundTripDiff(original, report, entries)).toEqual([]);
+  });
+});
+
 describe('consul export: zero values and edge cases', () => {
+  it('never sees a regex RE2 refuses: the model refuses lookaround before export (Consul passes Regex to Envoy\'s RE2)', () => {
+    expect(() => resolveDoc({ apiVersion: 'inmesh/v1', upstreams: { svc: { routes: [{ match: { headers: [{ name: 'x', regex: '(?=a)b' }] } }] } } })).toThrow(/regex/i);
+  });
+
   const exportOne = (upstream: unknown, version = '1.8.7', service?: string) =>
     exportPolicy('consul', [{ source: 't', policy: resolveDoc({ apiVersion: 'inmesh/v1', upstreams: { svc: upstream } }) }], { targetVersion: version, ...(service ? { service } : {}) });
   const doc = (files: ReturnType<typeof exportOne>['files'], kind: string): Entry => files.find((f) => f.name.endsWith(`${kind}.json`))?.documents[0] as Entry;
@@ -228,11 +252,7 @@ describe('consul export --apply against a real Consul 1.8.7 agent', () => {
       const entry = file.documents[0] as Entry;
       stored.push(await get(`/v1/config/${String(entry.Kind)}/${String(entry.Name)}`));
     }
-    const back = resolveDoc(importConsulEntries(stored));
-    const exact = report.fields.filter((f) => f.verdict === 'exact');
-    expect(exact.length).toBeGreaterThan(100);
-    const differ = exact.filter((f) => !isDeepStrictEqual(fieldValue(back, f.field), fieldValue(original, f.field))).map((f) => ({ field: f.field, exported: fieldValue(original, f.field), imported: fieldValue(back, f.field) }));
-    expect(differ).toEqual([]);
+    expect(roundTripDiff(original, report, stored)).toEqual([]);
   });
 
   it('a zero-retry route is stored without a retry condition, and its chain compiles', async () => {
@@ -249,7 +269,7 @@ describe('consul export --apply against a real Consul 1.8.7 agent', () => {
     await get('/v1/discovery-chain/zero');
   });
 
-  it("names the entry and Consul's answer when a write is refused, never the token", async () => {
+  it("names the entry and Consul's answer when a write is refused, never the token; reads CONSUL_HTTP_TOKEN_FILE", async () => {
     const bad = { name: 'bad.4-service-router.json', format: 'json' as const, scope: 'test', documents: [{ Kind: 'service-router', Name: 'bad', Routes: [{ Match: { HTTP: { PathExact: 'no-slash' } } }] }] };
     const err = await consulExporter.apply?.([bad], { CONSUL_HTTP_ADDR: agent.httpAddr, CONSUL_HTTP_TOKEN: master }).then(
       () => undefined,
@@ -260,6 +280,11 @@ describe('consul export --apply against a real Consul 1.8.7 agent', () => {
     expect(message).toContain('service-router bad (bad.4-service-router.json)');
     expect(message).toMatch(/answered 500: .*PathExact/);
     expect(message).not.toContain(master);
+    const tokenFile = join(out, 'token');
+    writeFileSync(tokenFile, `${master}\n`);
+    const good = { ...bad, name: 'good.1-service-defaults.json', documents: [{ Kind: 'service-defaults', Name: 'good', Protocol: 'http' }] };
+    await consulExporter.apply?.([good], { CONSUL_HTTP_ADDR: agent.httpAddr, CONSUL_HTTP_TOKEN_FILE: tokenFile });
+    expect(await get('/v1/config/service-defaults/good')).toMatchObject({ Protocol: 'http' });
     const refused = await consulExporter.apply?.([bad], { CONSUL_HTTP_ADDR: agent.httpAddr, CONSUL_HTTP_TOKEN: randomUUID() }).then(
       () => undefined,
       (e: unknown) => e as Error,
