@@ -33,17 +33,26 @@ export function parseGoDuration(value: unknown, where: string): number {
 
 const text = (value: unknown): string => (typeof value === 'string' ? value : '');
 
+/** A go-bexpr string literal: double-quoted (Go escapes) or a raw backtick string. */
+const LITERAL = '"(?:[^"\\\\]|\\\\.)*"|`[^`]*`';
+const TERM = new RegExp(`\\s*(?:(${LITERAL}) in Service\\.Tags|Service\\.Meta\\.([A-Za-z_][A-Za-z0-9_-]*) == (${LITERAL}))\\s*(and\\b|$)`, 'y');
+
+function unquote(literal: string): string {
+  return literal.startsWith('`') ? literal.slice(1, -1) : (JSON.parse(literal) as string);
+}
+
 /** The tags and meta pairs of a subset Filter the exporter writes (`"t" in Service.Tags`, `Service.Meta.k == "v"`, joined with and). */
 function parseFilter(filter: string, where: string): { tags: string[]; meta: Record<string, string> } {
   const tags: string[] = [];
   const meta: Record<string, string> = {};
-  if (filter.trim() === '') return { tags, meta };
-  for (const term of filter.split(/ and (?=(?:[^"\\]|\\.)*(?:"(?:[^"\\]|\\.)*"(?:[^"\\]|\\.)*)*$)/)) {
-    const tag = /^\s*("(?:[^"\\]|\\.)*") in Service\.Tags\s*$/.exec(term);
-    const pair = /^\s*Service\.Meta\.([A-Za-z_][A-Za-z0-9_-]*) == ("(?:[^"\\]|\\.)*")\s*$/.exec(term);
-    if (tag?.[1] !== undefined) tags.push(JSON.parse(tag[1]) as string);
-    else if (pair?.[1] !== undefined && pair[2] !== undefined) meta[pair[1]] = JSON.parse(pair[2]) as string;
-    else throw new ExportError(`${where}: the filter term ${JSON.stringify(term)} is not a tag or meta match`);
+  TERM.lastIndex = 0;
+  while (TERM.lastIndex < filter.length) {
+    const at = TERM.lastIndex;
+    const m = TERM.exec(filter);
+    if (m === null) throw new ExportError(`${where}: the filter ${JSON.stringify(filter)} is not tag and meta matches joined with and (at ${at})`);
+    if (m[1] !== undefined) tags.push(unquote(m[1]));
+    else if (m[2] !== undefined && m[3] !== undefined) meta[m[2]] = unquote(m[3]);
+    if (m[4] === '') break;
   }
   return { tags, meta };
 }

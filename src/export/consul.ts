@@ -134,9 +134,16 @@ function builtInUpstream(): Readonly<ResolvedUpstream> {
   return builtIn;
 }
 
-/** A bexpr string literal (go-bexpr reads Go-style double-quoted strings). */
-function literal(value: string): string {
-  return JSON.stringify(value);
+/**
+ * A string literal of Consul's filter language (go-bexpr). Its double-quoted
+ * form takes no escaped quote (1.8.7 answers `invalid syntax`), so a value with a
+ * double quote is written as a raw backtick string; a value with both cannot be
+ * written at all.
+ */
+export function filterLiteral(value: string, field: string): string {
+  if (!value.includes('"')) return JSON.stringify(value);
+  if (!value.includes('`')) return `\`${value}\``;
+  throw new ExportError(`${field}: ${JSON.stringify(value)} holds both " and \`, which Consul's filter language cannot quote`);
 }
 
 function fileName(service: string, step: number, kind: string): string {
@@ -282,13 +289,18 @@ function resolver(p: string, service: string, upstream: Readonly<ResolvedUpstrea
   else tally.dropped(`${p}.discovery.registry`, `Consul sends only to instances registered in its catalog, not to a ${d.registry} registry: register them`);
   for (const f of ['endpoints', 'file']) tally.dropped(`${p}.discovery.${f}`, 'Consul sends only to instances registered in its catalog: register them');
 
-  const base = d.tags.map((t) => `${literal(t)} in Service.Tags`);
+  const base = d.tags.map((t) => `${filterLiteral(t, `${p}.discovery.tags`)} in Service.Tags`);
   const subsets: Record<string, Record<string, unknown>> = {};
   const subset = (terms: string[]): Record<string, unknown> => ({ Filter: terms.join(' and '), ...(d.passingOnly ? { OnlyPassing: true } : {}) });
   for (const [name, s] of Object.entries(upstream.subsets)) {
     // The model's subset names are Consul's (policy/schema.ts); one name is the exporter's own.
     if (name === ALL_SUBSET) throw new ExportError(`${p}.subsets.${name}: '${ALL_SUBSET}' is the subset the Consul exporter writes for the upstream's own filter; rename the subset`);
-    const terms = [...base, ...s.tags.map((t) => `${literal(t)} in Service.Tags`), ...Object.entries(s.meta).map(([k, v]) => `Service.Meta.${k} == ${literal(v)}`)];
+    const sp = `${p}.subsets.${name}`;
+    const terms = [
+      ...base,
+      ...s.tags.map((t) => `${filterLiteral(t, `${sp}.tags`)} in Service.Tags`),
+      ...Object.entries(s.meta).map(([k, v]) => `Service.Meta.${k} == ${filterLiteral(v, `${sp}.meta.${k}`)}`),
+    ];
     if (Object.keys(s.meta).some((k) => !/^[A-Za-z_][A-Za-z0-9_-]*$/.test(k))) {
       throw new ExportError(`${p}.subsets.${name}.meta: a key Consul's filter syntax cannot name as Service.Meta.<key>: ${Object.keys(s.meta).join(', ')}`);
     }
@@ -530,7 +542,7 @@ function upstreamSettings(p: string, service: string, upstream: Readonly<Resolve
     }
     tally.exact(`${od}.interval`, `${at}.PassiveHealthCheck.Interval`);
     check.MaxEjectionPercent = o.maxEjectionPercent;
-    if (o.maxEjectionPercent === 0) tally.lossy(`${od}.maxEjectionPercent`, 'inmesh always lets one endpoint be ejected; Envoy with 0 % ejects none', `${at}.PassiveHealthCheck.MaxEjectionPercent`);
+    if (o.maxEjectionPercent === 0) tally.lossy(`${od}.maxEjectionPercent`, "inmesh always lets one endpoint be ejected; what Envoy does with 0 % depends on its version (newer ones eject none unless always_eject_one_host, which Consul does not set)", `${at}.PassiveHealthCheck.MaxEjectionPercent`);
     else tally.exact(`${od}.maxEjectionPercent`, `${at}.PassiveHealthCheck.MaxEjectionPercent`);
     check.BaseEjectionTime = goDuration(o.baseEjectionTime);
     tally.exact(`${od}.baseEjectionTime`, `${at}.PassiveHealthCheck.BaseEjectionTime`);

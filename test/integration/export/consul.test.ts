@@ -169,6 +169,10 @@ describe('consul export: zero values and edge cases', () => {
     expect(verdict(report, 'upstreams.svc.split.0.weight')).toMatchObject({ verdict: 'lossy' });
   });
 
+  it('refuses a tag Consul\'s filter language cannot quote (both " and a backtick), naming the field', () => {
+    expect(() => exportOne({ subsets: { a: { tags: ['a"b`c'] } }, split: [{ subset: 'a' }] })).toThrow(/upstreams\.svc\.subsets\.a\.tags: .*cannot quote/);
+  });
+
   it("refuses a subset named like the exporter's own, naming the field", () => {
     expect(() => exportOne({ subsets: { all: { tags: ['x'] } }, split: [{ subset: 'all' }] })).toThrow(ExportError);
     expect(() => exportOne({ subsets: { all: { tags: ['x'] } }, split: [{ subset: 'all' }] })).toThrow(/upstreams\.svc\.subsets\.all/);
@@ -242,6 +246,30 @@ describe('consul export --apply against a real Consul 1.8.7 agent', () => {
       ids[name] = rows.map((r) => r.Service.ID).sort();
     }
     expect(ids).toEqual({ all: ['orders-v1', 'orders-v2', 'orders-v2-other'], stable: ['orders-v1'], canary: ['orders-v2'] });
+  });
+
+  it('writes tags and meta values with quotes, backslashes and " and " as filter literals the agent reads back as written', async () => {
+    const odd = { quote: 'has "quote"', and: 'x and y', slash: 'back\\slash' };
+    const policy = resolveDoc({ apiVersion: 'inmesh/v1', upstreams: { odd: { subsets: { q: { tags: [odd.quote] }, a: { tags: [odd.and], meta: { k: odd.slash } } }, split: [{ subset: 'q' }, { subset: 'a' }] } } });
+    const { files, report } = exportPolicy('consul', [{ source: 'odd', policy }]);
+    await consulExporter.apply?.(files, { CONSUL_HTTP_ADDR: agent.httpAddr, CONSUL_HTTP_TOKEN: master });
+    const register = (id: string, tags: string[], meta: Record<string, string>) =>
+      consulApi(agent.url, 'PUT', '/v1/agent/service/register', { ID: id, Name: 'odd', Port: 9, Address: '127.0.0.1', Tags: tags, Meta: meta }, master);
+    await register('odd-q', [odd.quote], {});
+    await register('odd-a', [odd.and], { k: odd.slash });
+    await register('odd-x', ['x', 'y'], { k: 'back' });
+    // Consul gives an empty Filter back as no field.
+    const resolver = await get<{ Subsets: Record<string, { Filter?: string }> }>('/v1/config/service-resolver/odd');
+    const ids: Record<string, string[]> = {};
+    for (const [name, subset] of Object.entries(resolver.Subsets)) {
+      const rows = await get<{ Service: { ID: string } }[]>(`/v1/health/service/odd?filter=${encodeURIComponent(subset.Filter ?? '')}`);
+      ids[name] = rows.map((r) => r.Service.ID).sort();
+    }
+    expect(ids).toEqual({ q: ['odd-q'], a: ['odd-a'], all: ['odd-a', 'odd-q', 'odd-x'] });
+    // And the import parses them back.
+    const back = resolveDoc(importConsulEntries([resolver]));
+    expect(back.upstreams.odd?.subsets).toEqual(policy.upstreams.odd?.subsets);
+    expect(report.fields.find((f) => f.field === 'upstreams.odd.subsets.a.meta.k')).toMatchObject({ verdict: 'exact' });
   });
 
   it('round trip: the entries read back import to the same resolved value for every field reported exact', async () => {
