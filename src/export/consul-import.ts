@@ -35,13 +35,13 @@ const text = (value: unknown): string => (typeof value === 'string' ? value : ''
 
 /** A go-bexpr string literal: double-quoted (Go escapes) or a raw backtick string. */
 const LITERAL = '"(?:[^"\\\\]|\\\\.)*"|`[^`]*`';
-const TERM = new RegExp(`\\s*(?:(${LITERAL}) in Service\\.Tags|Service\\.Meta\\.([A-Za-z_][A-Za-z0-9_-]*) == (${LITERAL}))\\s*(and\\b|$)`, 'y');
+const TERM = new RegExp(`\\s*(?:(${LITERAL}) in Service\\.Tags|Service\\.Meta(?:\\.([A-Za-z0-9_]+)|\\[("(?:[^"\\\\]|\\\\.)*")\\]) == (${LITERAL}))\\s*(and\\b|$)`, 'y');
 
 function unquote(literal: string): string {
   return literal.startsWith('`') ? literal.slice(1, -1) : (JSON.parse(literal) as string);
 }
 
-/** The tags and meta pairs of a subset Filter the exporter writes (`"t" in Service.Tags`, `Service.Meta.k == "v"`, joined with and). */
+/** The tags and meta pairs of a subset Filter the exporter writes (`"t" in Service.Tags`, `Service.Meta.k == "v"` or `Service.Meta["k-2"] == "v"`, joined with and). */
 function parseFilter(filter: string, where: string): { tags: string[]; meta: Record<string, string> } {
   const tags: string[] = [];
   const meta: Record<string, string> = {};
@@ -50,9 +50,10 @@ function parseFilter(filter: string, where: string): { tags: string[]; meta: Rec
     const at = TERM.lastIndex;
     const m = TERM.exec(filter);
     if (m === null) throw new ExportError(`${where}: the filter ${JSON.stringify(filter)} is not tag and meta matches joined with and (at ${at})`);
+    const key = m[2] ?? (m[3] === undefined ? undefined : unquote(m[3]));
     if (m[1] !== undefined) tags.push(unquote(m[1]));
-    else if (m[2] !== undefined && m[3] !== undefined) meta[m[2]] = unquote(m[3]);
-    if (m[4] === '') break;
+    else if (key !== undefined && m[4] !== undefined) meta[key] = unquote(m[4]);
+    if (m[5] === '') break;
   }
   return { tags, meta };
 }

@@ -146,6 +146,11 @@ export function filterLiteral(value: string, field: string): string {
   throw new ExportError(`${field}: ${JSON.stringify(value)} holds both " and \`, which Consul's filter language cannot quote`);
 }
 
+/** `Service.Meta.<key>`, or the index form `Service.Meta["<key>"]` for a key that is not an identifier of the filter language. */
+export function metaSelector(key: string): string {
+  return /^[A-Za-z0-9_]+$/.test(key) ? `Service.Meta.${key}` : `Service.Meta[${JSON.stringify(key)}]`;
+}
+
 function fileName(service: string, step: number, kind: string): string {
   return `${service}.${step}-${kind}.json`;
 }
@@ -299,11 +304,8 @@ function resolver(p: string, service: string, upstream: Readonly<ResolvedUpstrea
     const terms = [
       ...base,
       ...s.tags.map((t) => `${filterLiteral(t, `${sp}.tags`)} in Service.Tags`),
-      ...Object.entries(s.meta).map(([k, v]) => `Service.Meta.${k} == ${filterLiteral(v, `${sp}.meta.${k}`)}`),
+      ...Object.entries(s.meta).map(([k, v]) => `${metaSelector(k)} == ${filterLiteral(v, `${sp}.meta.${k}`)}`),
     ];
-    if (Object.keys(s.meta).some((k) => !/^[A-Za-z_][A-Za-z0-9_-]*$/.test(k))) {
-      throw new ExportError(`${p}.subsets.${name}.meta: a key Consul's filter syntax cannot name as Service.Meta.<key>: ${Object.keys(s.meta).join(', ')}`);
-    }
     subsets[name] = subset(terms);
     tally.exact(`${p}.subsets.${name}.tags`, `${to} Subsets.${name}.Filter`);
     for (const k of Object.keys(s.meta)) tally.exact(`${p}.subsets.${name}.meta.${k}`, `${to} Subsets.${name}.Filter`);

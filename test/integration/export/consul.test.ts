@@ -250,14 +250,14 @@ describe('consul export --apply against a real Consul 1.8.7 agent', () => {
 
   it('writes tags and meta values with quotes, backslashes and " and " as filter literals the agent reads back as written', async () => {
     const odd = { quote: 'has "quote"', and: 'x and y', slash: 'back\\slash' };
-    const policy = resolveDoc({ apiVersion: 'inmesh/v1', upstreams: { odd: { subsets: { q: { tags: [odd.quote] }, a: { tags: [odd.and], meta: { k: odd.slash } } }, split: [{ subset: 'q' }, { subset: 'a' }] } } });
+    const policy = resolveDoc({ apiVersion: 'inmesh/v1', upstreams: { odd: { subsets: { q: { tags: [odd.quote] }, a: { tags: [odd.and], meta: { k: odd.slash, 'k-2': 'v' } } }, split: [{ subset: 'q' }, { subset: 'a' }] } } });
     const { files, report } = exportPolicy('consul', [{ source: 'odd', policy }]);
     await consulExporter.apply?.(files, { CONSUL_HTTP_ADDR: agent.httpAddr, CONSUL_HTTP_TOKEN: master });
     const register = (id: string, tags: string[], meta: Record<string, string>) =>
       consulApi(agent.url, 'PUT', '/v1/agent/service/register', { ID: id, Name: 'odd', Port: 9, Address: '127.0.0.1', Tags: tags, Meta: meta }, master);
     await register('odd-q', [odd.quote], {});
-    await register('odd-a', [odd.and], { k: odd.slash });
-    await register('odd-x', ['x', 'y'], { k: 'back' });
+    await register('odd-a', [odd.and], { k: odd.slash, 'k-2': 'v' });
+    await register('odd-x', ['x', 'y'], { k: odd.slash });
     // Consul gives an empty Filter back as no field.
     const resolver = await get<{ Subsets: Record<string, { Filter?: string }> }>('/v1/config/service-resolver/odd');
     const ids: Record<string, string[]> = {};
