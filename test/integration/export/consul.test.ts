@@ -297,6 +297,16 @@ describe('consul export --apply against a real Consul 1.8.7 agent', () => {
     await get('/v1/discovery-chain/zero');
   });
 
+  it('writes a split entry of weight 0 (no calls) as Weight 0, which the agent stores and compiles', async () => {
+    const policy = resolveDoc({ apiVersion: 'inmesh/v1', upstreams: { dark: { subsets: { a: { tags: ['a'] }, b: { tags: ['b'] } }, split: [{ subset: 'a', weight: 3 }, { subset: 'b', weight: 0 }] } } });
+    const { files, report } = exportPolicy('consul', [{ source: 'dark', policy }]);
+    expect(report.fields.find((f) => f.field === 'upstreams.dark.split.1.weight')).toMatchObject({ verdict: 'exact' });
+    await consulExporter.apply?.(files, { CONSUL_HTTP_ADDR: agent.httpAddr, CONSUL_HTTP_TOKEN: master });
+    const splitter = await get<{ Splits: { Weight?: number; ServiceSubset: string }[] }>('/v1/config/service-splitter/dark');
+    expect(splitter.Splits.map((s) => [s.ServiceSubset, s.Weight ?? 0])).toEqual([['a', 100], ['b', 0]]);
+    await get('/v1/discovery-chain/dark');
+  });
+
   it("names the entry and Consul's answer when a write is refused, never the token; reads CONSUL_HTTP_TOKEN_FILE", async () => {
     const bad = { name: 'bad.4-service-router.json', format: 'json' as const, scope: 'test', documents: [{ Kind: 'service-router', Name: 'bad', Routes: [{ Match: { HTTP: { PathExact: 'no-slash' } } }] }] };
     const err = await consulExporter.apply?.([bad], { CONSUL_HTTP_ADDR: agent.httpAddr, CONSUL_HTTP_TOKEN: master }).then(
