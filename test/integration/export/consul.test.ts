@@ -297,6 +297,14 @@ describe('consul export --apply against a real Consul 1.8.7 agent', () => {
     await get('/v1/discovery-chain/zero');
   });
 
+  it('the agent stores a Regex RE2 refuses: a write does not check regexes, the model\'s RE2 validation does', async () => {
+    await consulApi(agent.url, 'PUT', '/v1/config', { Kind: 'service-defaults', Name: 're', Protocol: 'http' }, master);
+    const router = { Kind: 'service-router', Name: 're', Routes: [{ Match: { HTTP: { Header: [{ Name: 'x', Regex: '(?=a)b' }] } }, Destination: { Service: 're' } }] };
+    const answer = await consulApi(agent.url, 'PUT', '/v1/config', router, master);
+    expect(answer.data).toBe(true);
+    expect(() => resolveDoc({ apiVersion: 'inmesh/v1', upstreams: { re: { routes: [{ match: { headers: [{ name: 'x', regex: '(?=a)b' }] } }] } } })).toThrow(/regex/i);
+  });
+
   it('writes a split entry of weight 0 (no calls) as Weight 0, which the agent stores and compiles', async () => {
     const policy = resolveDoc({ apiVersion: 'inmesh/v1', upstreams: { dark: { subsets: { a: { tags: ['a'] }, b: { tags: ['b'] } }, split: [{ subset: 'a', weight: 3 }, { subset: 'b', weight: 0 }] } } });
     const { files, report } = exportPolicy('consul', [{ source: 'dark', policy }]);
