@@ -8,6 +8,7 @@
 import { ExportError } from '../errors.ts';
 import { daprExporter } from './dapr.ts';
 import { envoyExporter } from './envoy.ts';
+import { consulExporter } from './consul.ts';
 import { policyFields } from './fields.ts';
 import { gatewayApiExporter } from './gateway-api.ts';
 import { mergeCallers } from './merge.ts';
@@ -26,6 +27,7 @@ const EXPORTERS: Partial<Record<ExportTarget, TargetExporter>> = {
   envoy: envoyExporter,
   'gateway-api': gatewayApiExporter,
   istio: istioExporter,
+  consul: consulExporter,
 };
 
 export function isExportTarget(value: string): value is ExportTarget {

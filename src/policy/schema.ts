@@ -171,17 +171,17 @@ export const discoverySchema = block(
       'Name of the service in the registry. Defaults to the upstream\'s key; cannot be set in `defaults`.',
       { istio: 'DestinationRule host', consul: 'service-resolver Name, service-router/service-splitter Name (the catalogue service name)', gatewayApi: 'HTTPRoute parentRefs[].name (GAMMA: the Service the route configures) and rules[].backendRefs[].name', envoy: 'cluster.eds_cluster_config.service_name', dapr: 'Resiliency targets.apps{} (the app id)' },
     ),
-    datacenter: field(text('a datacenter name'), 'Consul datacenter to query instead of the agent\'s own.', { istio: 'none: one flat mesh; multi-cluster is not policy', consul: 'service-resolver Redirect.Datacenter; catalogue query ?dc=', gatewayApi: 'none: one cluster', envoy: 'none: one flat endpoint set per cluster', dapr: 'none: Dapr\'s consul name resolution queries the agent\'s own datacenter' }),
+    datacenter: field(text('a datacenter name'), 'Consul datacenter to query instead of the agent\'s own.', { istio: 'none: one flat mesh; multi-cluster is not policy', consul: 'service-resolver Redirect.Datacenter', gatewayApi: 'none: one cluster', envoy: 'none: one flat endpoint set per cluster', dapr: 'none: Dapr\'s consul name resolution queries the agent\'s own datacenter' }),
     tags: field(
       list(text('a tag'), 'tags'),
       'Only instances carrying all of these tags.',
-      { istio: 'DestinationRule subsets[].labels', consul: 'service-resolver Subsets.<name>.Filter ("<tag>" in Service.Tags) + DefaultSubset', gatewayApi: 'none: a subset is a separate Service in rules[].backendRefs', envoy: 'cluster.lb_subset_config.default_subset (endpoint metadata envoy.lb `tag.<tag>: true`, published by the EDS server)', dapr: 'none: service invocation reaches every instance of an app id', note: 'Sidecars express a tag filter as a subset; export creates one.' },
+      { istio: 'DestinationRule subsets[].labels', consul: 'service-resolver Subsets.<name>.Filter ("<tag>" in Service.Tags, on every subset; subset `all` + DefaultSubset when there is no other)', gatewayApi: 'none: a subset is a separate Service in rules[].backendRefs', envoy: 'cluster.lb_subset_config.default_subset (endpoint metadata envoy.lb `tag.<tag>: true`, published by the EDS server)', dapr: 'none: service invocation reaches every instance of an app id', note: 'Sidecars express a tag filter as a subset; export creates one.' },
       { default: D.discovery.tags },
     ),
     passingOnly: field(
       bool(),
       'Only instances whose health checks all pass.',
-      { istio: 'none: Istio sends only to ready endpoints (Kubernetes readiness)', consul: 'service-resolver Subsets.<name>.OnlyPassing (without it Consul also sends to instances whose checks warn)', gatewayApi: 'none: Kubernetes readiness decides (no warning state)', envoy: 'EDS lb_endpoints[].health_status', dapr: 'none: the name-resolution component decides (consul: passing only)' },
+      { istio: 'none: Istio sends only to ready endpoints (Kubernetes readiness)', consul: 'service-resolver Subsets.<name>.OnlyPassing on every subset (false is lossy: Consul still never sends to instances whose checks are critical)', gatewayApi: 'none: Kubernetes readiness decides (no warning state)', envoy: 'EDS lb_endpoints[].health_status', dapr: 'none: the name-resolution component decides (consul: passing only)' },
       { default: D.discovery.passingOnly },
     ),
     endpoints: field(
@@ -283,13 +283,13 @@ export const timeoutsSchema = block(
     request: field(
       duration(0),
       'Total deadline of a call, every attempt and backoff included. "0s" = none.',
-      { istio: 'VirtualService http[].timeout', consul: 'service-router Routes[].Destination.RequestTimeout (0 there means Envoy\'s 15 s, not none)', gatewayApi: 'HTTPRoute rules[].timeouts.request', envoy: 'route.route.timeout', dapr: 'Resiliency policies.timeouts{} only when perTry is 0s, and then per attempt: a Dapr timeout bounds each attempt, not the call with its retries' },
+      { istio: 'VirtualService http[].timeout', consul: 'service-router Routes[].Destination.RequestTimeout, the upstream\'s own on a last catch-all route (0 there means Envoy\'s 15 s: none is written as 24h, lossy)', gatewayApi: 'HTTPRoute rules[].timeouts.request', envoy: 'route.route.timeout', dapr: 'Resiliency policies.timeouts{} only when perTry is 0s, and then per attempt: a Dapr timeout bounds each attempt, not the call with its retries' },
       { unit: 'duration', default: ms(D.timeouts.request) },
     ),
     perTry: field(
       duration(0),
       'Deadline of one attempt. "0s" = none (only `request` applies). At most `request`.',
-      { istio: 'VirtualService http[].retries.perTryTimeout', consul: 'none: 1.8.7 has no per-try timeout', gatewayApi: 'HTTPRoute rules[].timeouts.backendRequest', envoy: 'route.route.retry_policy.per_try_timeout', dapr: 'Resiliency policies.timeouts{}' },
+      { istio: 'VirtualService http[].retries.perTryTimeout', consul: 'none: service-router has no per-try timeout in any version (0 is exact)', gatewayApi: 'HTTPRoute rules[].timeouts.backendRequest', envoy: 'route.route.retry_policy.per_try_timeout', dapr: 'Resiliency policies.timeouts{}' },
       { unit: 'duration', default: ms(D.timeouts.perTry) },
     ),
     idle: field(
@@ -335,13 +335,13 @@ export const retriesSchema = block(
     attempts: field(
       int(0, 10),
       'Retries after the first try (Istio `attempts`, Envoy `num_retries`): 2 means at most 3 tries. 0 = no retries. gRPC\'s maxAttempts is this + 1.',
-      { istio: 'VirtualService http[].retries.attempts', consul: 'service-router Routes[].Destination.NumRetries (0 with a retry condition still retries once)', gatewayApi: 'HTTPRoute rules[].retry.attempts (minimum 1: no way to say none)', envoy: 'route.route.retry_policy.num_retries', dapr: 'Resiliency policies.retries{}.maxRetries' },
+      { istio: 'VirtualService http[].retries.attempts', consul: 'service-router Routes[].Destination.NumRetries (0 with a retry condition still retries once: 0 is written with no condition)', gatewayApi: 'HTTPRoute rules[].retry.attempts (minimum 1: no way to say none)', envoy: 'route.route.retry_policy.num_retries', dapr: 'Resiliency policies.retries{}.maxRetries' },
       { unit: 'count', default: D.retries.attempts },
     ),
     retryOn: field(
       list(oneOf(RETRY_ON), 'retry conditions'),
       'What is retried, in Envoy\'s `retry_on` words: connect-failure, refused-stream, reset, 5xx, gateway-error (502/503/504), retriable-4xx (409), retriable-status-codes.',
-      { istio: 'VirtualService http[].retries.retryOn', consul: 'service-router Routes[].Destination.RetryOnConnectFailure, RetryOnStatusCodes (RetryOn[] is newer than 1.8)', gatewayApi: 'HTTPRoute rules[].retry.codes (status codes only)', envoy: 'route.route.retry_policy.retry_on', dapr: 'Resiliency policies.retries{}.matching.httpStatusCodes (Dapr 1.15+, not in the CRD copy)' },
+      { istio: 'VirtualService http[].retries.retryOn', consul: 'service-router Routes[].Destination.RetryOnConnectFailure, RetryOnStatusCodes (gateway-error: 502, 503, 504); RetryOn[] (1.15+) for the rest', gatewayApi: 'HTTPRoute rules[].retry.codes (status codes only)', envoy: 'route.route.retry_policy.retry_on', dapr: 'Resiliency policies.retries{}.matching.httpStatusCodes (Dapr 1.15+, not in the CRD copy)' },
       { default: D.retries.retryOn },
     ),
     retriableStatusCodes: field(
@@ -355,13 +355,13 @@ export const retriesSchema = block(
         base: field(
           duration(1, 60_000),
           'Backoff base: retry n waits a random time in [0, base × (2^n − 1)] (full jitter), capped at `max`.',
-          { istio: 'VirtualService http[].retries.backoff', consul: 'none: 1.8.7 uses Envoy\'s fixed 25 ms base', gatewayApi: 'HTTPRoute rules[].retry.backoff (a minimum wait)', envoy: 'route.route.retry_policy.retry_back_off.base_interval', dapr: 'none: export writes policy exponential, which starts at a fixed 500 ms and grows ×1.5 with ±50 % randomization (a constant duration would lose the growth and the cap)' },
+          { istio: 'VirtualService http[].retries.backoff', consul: 'none: Consul sets no retry backoff (Envoy\'s 25 ms base applies)', gatewayApi: 'HTTPRoute rules[].retry.backoff (a minimum wait)', envoy: 'route.route.retry_policy.retry_back_off.base_interval', dapr: 'none: export writes policy exponential, which starts at a fixed 500 ms and grows ×1.5 with ±50 % randomization (a constant duration would lose the growth and the cap)' },
           { unit: 'duration', default: ms(D.retries.backoffBase) },
         ),
         max: field(
           duration(1, 300_000),
           'Backoff cap. At least `base`.',
-          { istio: 'none: Istio takes a single backoff value (max = 10 × base)', consul: 'none: 1.8.7 uses Envoy\'s fixed backoff', gatewayApi: 'none: implementations choose the cap', envoy: 'route.route.retry_policy.retry_back_off.max_interval', dapr: 'Resiliency policies.retries{}.maxInterval' },
+          { istio: 'none: Istio takes a single backoff value (max = 10 × base)', consul: 'none: Consul sets no retry backoff (Envoy\'s 250 ms cap applies)', gatewayApi: 'none: implementations choose the cap', envoy: 'route.route.retry_policy.retry_back_off.max_interval', dapr: 'Resiliency policies.retries{}.maxInterval' },
           { unit: 'duration', default: ms(D.retries.backoffMax) },
         ),
       },
@@ -399,7 +399,7 @@ export const outlierDetectionSchema = block(
     consecutive5xx: field(
       int(0, 1_000_000),
       'Eject an endpoint after this many consecutive 5xx; local timeouts, resets and connect failures count (Envoy). 0 = off.',
-      { istio: 'DestinationRule trafficPolicy.outlierDetection.consecutive5xxErrors', consul: 'service-defaults UpstreamConfig.Defaults.PassiveHealthCheck.MaxFailures (1.10+)', gatewayApi: GW_NO_POLICY, envoy: 'cluster.outlier_detection.consecutive_5xx (0 = off: enforcing_consecutive_5xx 0)', dapr: DAPR_NO_OUTLIER },
+      { istio: 'DestinationRule trafficPolicy.outlierDetection.consecutive5xxErrors', consul: 'the caller\'s service-defaults UpstreamConfig.Overrides[].PassiveHealthCheck.MaxFailures (1.10+; 0 = EnforcingConsecutive5xx 0, since MaxFailures 0 is Envoy\'s 5)', gatewayApi: GW_NO_POLICY, envoy: 'cluster.outlier_detection.consecutive_5xx (0 = off: enforcing_consecutive_5xx 0)', dapr: DAPR_NO_OUTLIER },
       { unit: 'count', default: D.outlierDetection.consecutive5xx },
     ),
     consecutiveGatewayErrors: field(
@@ -411,13 +411,13 @@ export const outlierDetectionSchema = block(
     interval: field(
       duration(1),
       'How often ejections are reviewed (ejected endpoints whose time is up return).',
-      { istio: 'DestinationRule trafficPolicy.outlierDetection.interval', consul: 'service-defaults UpstreamConfig.Defaults.PassiveHealthCheck.Interval (1.10+)', gatewayApi: GW_NO_POLICY, envoy: 'cluster.outlier_detection.interval', dapr: DAPR_NO_OUTLIER },
+      { istio: 'DestinationRule trafficPolicy.outlierDetection.interval', consul: 'the caller\'s service-defaults UpstreamConfig.Overrides[].PassiveHealthCheck.Interval (1.10+)', gatewayApi: GW_NO_POLICY, envoy: 'cluster.outlier_detection.interval', dapr: DAPR_NO_OUTLIER },
       { unit: 'duration', default: ms(D.outlierDetection.interval) },
     ),
     baseEjectionTime: field(
       duration(1),
       'Ejection time = this × number of times the endpoint was ejected, capped at `maxEjectionTime`.',
-      { istio: 'DestinationRule trafficPolicy.outlierDetection.baseEjectionTime', consul: 'service-defaults UpstreamConfig.Defaults.PassiveHealthCheck.BaseEjectionTime (1.15+)', gatewayApi: GW_NO_POLICY, envoy: 'cluster.outlier_detection.base_ejection_time', dapr: DAPR_NO_OUTLIER },
+      { istio: 'DestinationRule trafficPolicy.outlierDetection.baseEjectionTime', consul: 'the caller\'s service-defaults UpstreamConfig.Overrides[].PassiveHealthCheck.BaseEjectionTime (1.15+)', gatewayApi: GW_NO_POLICY, envoy: 'cluster.outlier_detection.base_ejection_time', dapr: DAPR_NO_OUTLIER },
       { unit: 'duration', default: ms(D.outlierDetection.baseEjectionTime) },
     ),
     maxEjectionTime: field(
@@ -429,7 +429,7 @@ export const outlierDetectionSchema = block(
     maxEjectionPercent: field(
       percent(),
       'At most this percent of endpoints ejected at once; at least one may always be.',
-      { istio: 'DestinationRule trafficPolicy.outlierDetection.maxEjectionPercent', consul: 'service-defaults UpstreamConfig.Defaults.PassiveHealthCheck.EnforcingConsecutive5xx / MaxEjectionPercent (newer than 1.10)', gatewayApi: GW_NO_POLICY, envoy: 'cluster.outlier_detection.max_ejection_percent (+ always_eject_one_host)', dapr: DAPR_NO_OUTLIER, note: 'Istio reads 0 as its default of 10 %.' },
+      { istio: 'DestinationRule trafficPolicy.outlierDetection.maxEjectionPercent', consul: 'the caller\'s service-defaults UpstreamConfig.Overrides[].PassiveHealthCheck.MaxEjectionPercent (1.15+; 0 ejects none there, lossy)', gatewayApi: GW_NO_POLICY, envoy: 'cluster.outlier_detection.max_ejection_percent (+ always_eject_one_host)', dapr: DAPR_NO_OUTLIER, note: 'Istio reads 0 as its default of 10 %.' },
       { unit: 'percent', default: D.outlierDetection.maxEjectionPercent },
     ),
     panicThresholdPercent: field(
@@ -455,19 +455,19 @@ export const limitsSchema = block(
     maxConnections: field(
       int(1, 4_294_967_295),
       'Most connections open to the whole upstream.',
-      { istio: 'DestinationRule trafficPolicy.connectionPool.tcp.maxConnections', consul: 'service-defaults UpstreamConfig.Defaults.Limits.MaxConnections (1.10+)', gatewayApi: GW_NO_POLICY, envoy: 'cluster.circuit_breakers.thresholds[].max_connections', dapr: DAPR_NO_POOL, note: 'Istio\'s field is int32.' },
+      { istio: 'DestinationRule trafficPolicy.connectionPool.tcp.maxConnections', consul: 'the caller\'s service-defaults UpstreamConfig.Overrides[].Limits.MaxConnections (1.10+)', gatewayApi: GW_NO_POLICY, envoy: 'cluster.circuit_breakers.thresholds[].max_connections', dapr: DAPR_NO_POOL, note: 'Istio\'s field is int32.' },
       { unit: 'count', default: D.limits.maxConnections },
     ),
     maxPendingRequests: field(
       int(0, 4_294_967_295),
       'Most requests waiting for a connection; beyond it calls are shed (never counted against an endpoint).',
-      { istio: 'DestinationRule trafficPolicy.connectionPool.http.http1MaxPendingRequests', consul: 'service-defaults UpstreamConfig.Defaults.Limits.MaxPendingRequests (1.10+)', gatewayApi: GW_NO_POLICY, envoy: 'cluster.circuit_breakers.thresholds[].max_pending_requests (Envoy queues only requests waiting for a connection; over max_requests it refuses at once)', dapr: DAPR_NO_POOL, note: 'Istio\'s field is int32 and reads 0 as unlimited.' },
+      { istio: 'DestinationRule trafficPolicy.connectionPool.http.http1MaxPendingRequests', consul: 'the caller\'s service-defaults UpstreamConfig.Overrides[].Limits.MaxPendingRequests (1.10+; limits off: 4294967295, lossy)', gatewayApi: GW_NO_POLICY, envoy: 'cluster.circuit_breakers.thresholds[].max_pending_requests (Envoy queues only requests waiting for a connection; over max_requests it refuses at once)', dapr: DAPR_NO_POOL, note: 'Istio\'s field is int32 and reads 0 as unlimited.' },
       { unit: 'count', default: D.limits.maxPendingRequests },
     ),
     maxRequests: field(
       int(1, 4_294_967_295),
       'Most requests in flight to the whole upstream.',
-      { istio: 'DestinationRule trafficPolicy.connectionPool.http.http2MaxRequests', consul: 'service-defaults UpstreamConfig.Defaults.Limits.MaxConcurrentRequests (1.10+)', gatewayApi: GW_NO_POLICY, envoy: 'cluster.circuit_breakers.thresholds[].max_requests', dapr: DAPR_NO_POOL, note: 'Istio\'s field is int32.' },
+      { istio: 'DestinationRule trafficPolicy.connectionPool.http.http2MaxRequests', consul: 'the caller\'s service-defaults UpstreamConfig.Overrides[].Limits.MaxConcurrentRequests (1.10+; limits off: 4294967295, lossy)', gatewayApi: GW_NO_POLICY, envoy: 'cluster.circuit_breakers.thresholds[].max_requests', dapr: DAPR_NO_POOL, note: 'Istio\'s field is int32.' },
       { unit: 'count', default: D.limits.maxRequests },
     ),
     maxRequestsPerConnection: field(
@@ -791,7 +791,7 @@ export const inboundSchema = block(
         request: field(
           duration(0),
           'Deadline of handling one request; "0s" = none.',
-          { istio: 'none: needs a Sidecar resource (inbound timeout)', consul: 'none: service-defaults LocalRequestTimeoutMs is newer than 1.8 (1.15+)', gatewayApi: 'none: HTTPRoute configures callers, not the server', envoy: 'inbound route timeout', dapr: 'none: a Resiliency timeout for the app\'s own inbound calls needs targets.components' },
+          { istio: 'none: needs a Sidecar resource (inbound timeout)', consul: 'the service\'s own service-defaults LocalRequestTimeoutMs (1.15+, with --service)', gatewayApi: 'none: HTTPRoute configures callers, not the server', envoy: 'inbound route timeout', dapr: 'none: a Resiliency timeout for the app\'s own inbound calls needs targets.components' },
           { unit: 'duration', default: ms(D.inbound.request) },
         ),
       },
