@@ -205,7 +205,7 @@ describe('the admin endpoint', () => {
 
     const index = await doc(admin, '/');
     expect(shapeProblems(index, INDEX_SPEC)).toEqual([]);
-    expect(index).toMatchObject({ version: 1, kind: 'index', paths: ['/config_dump', '/clusters', '/inbound'] });
+    expect(index).toMatchObject({ version: 1, kind: 'index', paths: ['/config_dump', '/clusters', '/inbound', '/resources'] });
 
     const config = await doc(admin, '/config_dump');
     expect(shapeProblems(config, CONFIG_SPEC)).toEqual([]);
