@@ -29,6 +29,7 @@ import type { ResolvedResource, ResolvedUpstream, ResolvedUpstreamPolicy } from 
 import { createBreakerLayer, type BreakerDeps, type BreakerLayer } from '../resilience/breaker.ts';
 import { createLimitLayer, type LimitLayer } from '../resilience/limits.ts';
 import { createRateLimitLayer, type RateLimitDeps, type RateLimitLayer } from '../resilience/rate-limit.ts';
+import { failureCode } from '../resilience/classify.ts';
 import { createRetryLayer, type RetryDeps, type RetryLayer } from '../resilience/retry.ts';
 
 export const RESOURCE_LAYER_ORDER = ['telemetry', 'deadline', 'breaker', 'rateLimit', 'limit', 'retry', 'attemptTimeout'] as const;
@@ -220,6 +221,24 @@ function raceSignal(value: Promise<unknown>, signal: AbortSignal): Promise<unkno
   });
 }
 
+/** The codes and names an error answers to: `code` (also of its cause), `name`, and a Redis reply's first word (READONLY, WRONGTYPE). */
+export function errorNames(error: unknown): string[] {
+  const out: string[] = [];
+  const code = failureCode(error);
+  if (code !== undefined) out.push(code);
+  if (error instanceof Error) {
+    out.push(error.name);
+    const word = /^[A-Z][A-Z0-9_]*(?= |$)/.exec(error.message)?.[0];
+    if (word !== undefined) out.push(word);
+  }
+  return out;
+}
+
+/** Whether an error's code or name is in `list`. */
+export function isListed(list: readonly string[], error: unknown): boolean {
+  return list.length > 0 && errorNames(error).some((n) => list.includes(n));
+}
+
 /** Builds every layer of a resource and composes them around the function call, in RESOURCE_LAYER_ORDER. */
 export function assembleResourceChain(resource: Readonly<ResolvedResource>, deps: ResourceChainDeps = {}): ResourceChain {
   const upstream = upstreamView(resource);
@@ -228,7 +247,8 @@ export function assembleResourceChain(resource: Readonly<ResolvedResource>, deps
   const build: { readonly [K in ResourceLayerName]: () => Layer | undefined } = {
     telemetry: () => deps.telemetry,
     deadline: () => deadlineLayer,
-    breaker: () => createBreakerLayer(upstream, deps),
+    // An error the resource lists in neverRetry is its answer (the caller's mistake): not an outage.
+    breaker: () => createBreakerLayer(upstream, { ...deps, answered: (error) => isListed(resource.retries.neverRetry, error) }),
     rateLimit: () => createRateLimitLayer(upstream, deps),
     limit: () => createLimitLayer(upstream),
     retry: () => createRetryLayer(upstream, deps),

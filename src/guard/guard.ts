@@ -23,8 +23,8 @@ import { describeValue } from '../internal/describe.ts';
 import { POLICY_DEFAULTS as D } from '../policy/defaults.ts';
 import type { ResolvedResource } from '../policy/types.ts';
 import type { BreakerState } from '../resilience/breaker.ts';
-import { failureCode, failureKind } from '../resilience/classify.ts';
-import { assembleResourceChain, upstreamView, type GuardRequest, type GuardResponse, type ResourceChain, type ResourceChainDeps } from './chain.ts';
+import { failureKind } from '../resilience/classify.ts';
+import { assembleResourceChain, errorNames, upstreamView, type GuardRequest, type GuardResponse, type ResourceChain, type ResourceChainDeps } from './chain.ts';
 
 /** How a resource is guarded, given in code (the `resources:` block of the policy document is the other way). */
 export interface ResourcePolicy {
@@ -81,19 +81,6 @@ export interface ResourceState {
   readonly retryBudget: { readonly active: number; readonly retries: number; readonly limit: number } | undefined;
 }
 
-/** The codes and names an error answers to: `code` (also of its cause), `name`, and a Redis reply's first word (READONLY, WRONGTYPE). */
-function namesOf(error: unknown): string[] {
-  const out: string[] = [];
-  const code = failureCode(error);
-  if (code !== undefined) out.push(code);
-  if (error instanceof Error) {
-    out.push(error.name);
-    const word = /^[A-Z][A-Z0-9_]*(?= |$)/.exec(error.message)?.[0];
-    if (word !== undefined) out.push(word);
-  }
-  return out;
-}
-
 function listed(list: readonly string[], names: readonly string[]): boolean {
   return list.length > 0 && names.some((n) => list.includes(n));
 }
@@ -103,7 +90,7 @@ function listed(list: readonly string[], names: readonly string[]): boolean {
  * classified by kind: a per-try timeout is `idempotent`, a local refusal `never`.
  */
 export function classify(resource: Readonly<ResolvedResource>, error: unknown, isRetryable?: (error: unknown) => boolean): FailureVerdict {
-  const names = namesOf(error);
+  const names = errorNames(error);
   if (listed(resource.retries.neverRetry, names)) return 'never';
   if (isInmeshError(error)) {
     // A per-try timeout: the operation may have run. Everything else of ours is a local decision.

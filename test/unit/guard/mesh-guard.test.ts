@@ -121,3 +121,20 @@ describe('telemetry of guarded calls', () => {
     expect(metric?.dataPoints.length).toBe(2);
   });
 });
+
+describe('the breaker and the classification', () => {
+  it('a neverRetry error is the resource answering: it never opens the breaker; an outage does', async () => {
+    const m = meshWith({ db: { retries: { attempts: 0, neverRetry: ['23505'] }, circuitBreaker: { minimumRequests: 2, errorThresholdPercent: 50, halfOpenAfter: '50ms' } } });
+    for (let i = 0; i < 10; i++) await m.guard('db', () => Promise.reject(coded('23505', 'duplicate key'))).catch(() => undefined);
+    await expect(m.guard('db', () => 'up')).resolves.toBe('up');
+    // An outage still opens it: 11 calls counted as successes, so the 11th failure reaches 50 %.
+    let failures = 0;
+    for (let i = 0; i < 30; i++) {
+      const err = await m.guard('db', () => Promise.reject(coded('ECONNREFUSED'))).catch((e: unknown) => e);
+      if (err instanceof CircuitOpenError) break;
+      failures++;
+    }
+    expect(failures).toBe(11);
+    await expect(m.guard('db', () => 'up')).rejects.toBeInstanceOf(CircuitOpenError);
+  });
+});
