@@ -17,7 +17,7 @@ const LOWER = {
   config: ['registry', 'policy', 'errors.ts', 'internal'],
   client: ['core', 'registry', 'balancer', 'resilience', 'telemetry', 'policy', 'errors.ts', 'internal'],
   server: ['core', 'registry', 'resilience', 'telemetry', 'config', 'policy', 'errors.ts', 'internal'],
-  mesh: ['admin', 'server', 'client', 'config', 'core', 'registry', 'balancer', 'resilience', 'telemetry', 'policy', 'errors.ts', 'internal'],
+  mesh: ['admin', 'guard', 'server', 'client', 'config', 'core', 'registry', 'balancer', 'resilience', 'telemetry', 'policy', 'errors.ts', 'internal'],
   admin: ['policy', 'errors.ts', 'internal'],
   export: ['config', 'registry', 'policy', 'errors.ts', 'internal'],
   cli: ['export', 'config', 'policy', 'errors.ts', 'internal'],

@@ -30,8 +30,8 @@ export { ENVOY_TIMEOUT_HEADER, GRPC_TIMEOUT_HEADER } from './server/deadline.ts'
 export type { HealthOptions } from './server/health.ts';
 export type { InboundAnswer, Respond, RefusalReason } from './server/answer.ts';
 export type { RequestListener } from './server/node.ts';
-// Guarding calls to non-HTTP resources (cache, database, queue) with a policy given in code.
-export { Guard, type ResourcePolicy, type GuardOptions, type GuardedFn } from './guard/guard.ts';
+// Guarding calls to non-HTTP resources (cache, database, queue): mesh.guard() with the policy's resources, or Guard with a policy in code.
+export { Guard, type ResourcePolicy, type GuardOptions, type GuardedFn, type GuardSetup, type ResourceState } from './guard/guard.ts';
 export { exportPolicy, formatReport, renderFile, policyFields, EXPORT_TARGETS, type ExportTarget, type ExportCaller, type ExportOptions, type ExportResult, type ExportReport, type ExportedFile, type ReportEntry, type FieldVerdict } from './export/index.ts';
 // The policy model and configuration sources.
 export { parsePolicy, resolvePolicy, explainPolicy, matchRoute, upstreamFor, defaultUpstream, upstreamOrDefault } from './policy/index.ts';

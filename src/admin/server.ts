@@ -97,6 +97,8 @@ function documentAt(path: string, source: AdminSource): unknown {
       return { ...header('clusters'), upstreams: source.clusters() };
     case '/inbound':
       return { ...header('inbound'), ...source.inbound() };
+    case '/resources':
+      return { ...header('resources'), resources: source.resources() };
     default:
       return undefined;
   }

@@ -13,12 +13,12 @@ import type { ResolvedPolicy } from '../policy/types.ts';
 export const ADMIN_VERSION = 1;
 
 /** The paths the admin endpoint answers. */
-export const ADMIN_PATHS = ['/', '/config_dump', '/clusters', '/inbound'] as const;
+export const ADMIN_PATHS = ['/', '/config_dump', '/clusters', '/inbound', '/resources'] as const;
 
 /** Fields every document starts with. */
 export interface AdminHeader {
   readonly version: typeof ADMIN_VERSION;
-  readonly kind: 'index' | 'config_dump' | 'clusters' | 'inbound';
+  readonly kind: 'index' | 'config_dump' | 'clusters' | 'inbound' | 'resources';
   /** When the document was built (ISO 8601, UTC). */
   readonly generatedAt: string;
 }
@@ -147,6 +147,36 @@ export interface AdminInbound {
   readonly requestTimeoutMs: number;
 }
 
+/** `GET /resources`: one resource of the policy (`resources.<name>`, guarded with mesh.guard()) and its state. */
+export interface AdminResource {
+  readonly name: string;
+  /** Whether a guarded call has built its chain yet (state fields are null until then). */
+  readonly started: boolean;
+  readonly timeouts: { readonly requestMs: number; readonly perTryMs: number };
+  readonly circuitBreaker: {
+    readonly enabled: boolean;
+    /** Null when disabled or not started. */
+    readonly state: BreakerStateName | null;
+  };
+  readonly limits: {
+    /** Null when limits are off. */
+    readonly maxRequests: number | null;
+    readonly maxPendingRequests: number | null;
+    readonly inFlight: number | null;
+    readonly pending: number | null;
+  };
+  /** Null when the resource has no rate limit. */
+  readonly rateLimit: { readonly requestsPerSecond: number; readonly burst: number; readonly shared: boolean } | null;
+  /** Null when the resource has no retry budget. */
+  readonly retryBudget: {
+    readonly percent: number;
+    readonly minConcurrency: number;
+    readonly active: number | null;
+    readonly retriesInFlight: number | null;
+    readonly limit: number | null;
+  } | null;
+}
+
 /**
  * What the admin endpoint reads, each call a fresh read-only snapshot. The
  * mesh implements it from small accessors of its parts; admin/ never sees
@@ -156,6 +186,7 @@ export interface AdminSource {
   configDump(): ConfigDump;
   clusters(): readonly AdminUpstream[];
   inbound(): AdminInbound;
+  resources(): readonly AdminResource[];
   /** Takes every configured secret out of a text (the last pass over each body). */
   redact(text: string): string;
 }

@@ -18,10 +18,12 @@
 import { stringify } from 'node:querystring';
 import type { Dispatcher } from 'undici';
 import type { CallOptions, MeshHeaders, MeshRequest, ResolvedCallOptions } from '../core/types.ts';
+
+export { EMPTY_OPTIONS, callOverridesOf };
 import { InvalidArgumentError } from '../errors.ts';
 import { describeValue } from '../internal/describe.ts';
 import { matchRoute } from '../policy/index.ts';
-import { MAX_DURATION_MS } from '../policy/duration.ts';
+import { EMPTY_OPTIONS, callOverridesOf } from '../core/call-options.ts';
 import type { ResolvedUpstream } from '../policy/types.ts';
 
 /** Header values as callers pass them (undici style, Node style, pairs, or a WHATWG Headers). */
@@ -77,7 +79,6 @@ export const UNSUPPORTED_REQUEST_OPTIONS: Readonly<Record<string, string>> = Obj
   maxRedirections: 'redirects are returned (undici request does not follow them either)',
 });
 
-export const EMPTY_OPTIONS: Readonly<ResolvedCallOptions> = Object.freeze({});
 
 /** An RFC 9110 token (method, header name); undici's own rule. */
 const TOKEN = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/;
@@ -350,38 +351,3 @@ function refuseUnsupported(o: Record<string, unknown>): never {
   throw new InvalidArgumentError('mesh.request(): unsupported option');
 }
 
-function checkMs(name: string, v: unknown): void {
-  if (v === undefined) return;
-  if (!(typeof v === 'number' && v >= 0 && v <= MAX_DURATION_MS)) {
-    throw new InvalidArgumentError(`${name} must be a number of ms from 0 to ${MAX_DURATION_MS} (24 h) (got ${describeValue(v)})`);
-  }
-}
-
-/** The per-call overrides found in an options object (mesh.fetch's init, or mesh.request's options). */
-export function callOverridesOf(o: CallOptions | undefined): Readonly<ResolvedCallOptions> {
-  if (o === undefined) return EMPTY_OPTIONS;
-  if (
-    o.timeout === undefined &&
-    o.perTryTimeout === undefined &&
-    o.retries === undefined &&
-    o.hashKey === undefined &&
-    o.idempotent === undefined
-  )
-    return EMPTY_OPTIONS;
-  checkMs('timeout', o.timeout);
-  checkMs('perTryTimeout', o.perTryTimeout);
-  if (o.retries !== undefined && o.retries !== false && !(Number.isInteger(o.retries) && o.retries >= 0)) {
-    throw new InvalidArgumentError(`retries must be false or an integer >= 0 (got ${describeValue(o.retries)})`);
-  }
-  if (o.hashKey !== undefined && typeof o.hashKey !== 'string') throw new InvalidArgumentError(`hashKey must be a string (got ${describeValue(o.hashKey)})`);
-  if (o.idempotent !== undefined && typeof o.idempotent !== 'boolean') {
-    throw new InvalidArgumentError(`idempotent must be true or false (got ${describeValue(o.idempotent)})`);
-  }
-  const out: CallOptions = {};
-  if (o.timeout !== undefined) out.timeout = o.timeout;
-  if (o.perTryTimeout !== undefined) out.perTryTimeout = o.perTryTimeout;
-  if (o.retries !== undefined) out.retries = o.retries;
-  if (o.hashKey !== undefined) out.hashKey = o.hashKey;
-  if (o.idempotent !== undefined) out.idempotent = o.idempotent;
-  return out;
-}

@@ -72,6 +72,26 @@ export interface AttemptHandle {
   abort(reason: Error): void;
 }
 
+/**
+ * How a guarded (non-HTTP) call's failure may be retried, as its resource
+ * policy classifies it (guard/): `any` for any call (the policy lists the
+ * failure as retryable), `idempotent` only for a call that is idempotent (a
+ * per-try timeout, a reset), `never`.
+ */
+export type FailureVerdict = 'any' | 'idempotent' | 'never';
+
+/** What a guarded call tells its telemetry: the OpenTelemetry database or messaging conventions, when the caller names the system. */
+export interface ResourceCallInfo {
+  /** `db` (database and cache conventions) or `messaging` (queue conventions). */
+  readonly kind: 'db' | 'messaging';
+  /** `db.system.name` / `messaging.system`, e.g. `redis`, `postgresql`, `rabbitmq`. */
+  readonly system: string | undefined;
+  /** `db.operation.name` / `messaging.operation.name`, e.g. `GET`, `SELECT`, `publish`. */
+  readonly operation: string | undefined;
+  /** `messaging.destination.name` or `db.collection.name`. */
+  readonly target: string | undefined;
+}
+
 /** One logical call as it travels down the layers. Layers may read everything and mutate `headers`. */
 export interface MeshRequest {
   /** Upstream service name (policy key). */
@@ -113,6 +133,10 @@ export interface MeshRequest {
   attempt: number;
   /** The endpoint picked for the current attempt (set by the balance layer, read by the transport). */
   endpoint: Endpoint | undefined;
+  /** A guarded call's own failure classification (guard/): when set, the retry layer asks it instead of the HTTP `retryOn`. */
+  readonly classifyFailure?: ((error: unknown) => FailureVerdict) | undefined;
+  /** Set on a guarded call (guard/): what its telemetry reports. */
+  readonly resource?: ResourceCallInfo | undefined;
 }
 
 export interface MeshResponse {

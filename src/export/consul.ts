@@ -18,6 +18,7 @@
  * Fields a version lacks are reported `dropped: needs Consul X`; where the model
  * value equals the Envoy default that Consul leaves in place, it is exact.
  */
+import { RESOURCES_NOT_EXPRESSIBLE } from './report.ts';
 import { isDeepStrictEqual } from 'node:util';
 import { ExportError } from '../errors.ts';
 import { MAX_DURATION_MS } from '../policy/duration.ts';
@@ -175,6 +176,7 @@ export const consulExporter: TargetExporter = {
       'defaults',
       "Consul has no per-caller defaults: each destination's entries carry the values its upstream inherits (reported under upstreams.*)",
     );
+    report.droppedUnder('resources', RESOURCES_NOT_EXPRESSIBLE);
     const files: ExportedFile[] = [];
     const names = new Map<string, string>();
     for (const [key, upstream] of Object.entries(input.policy.upstreams)) {

@@ -20,6 +20,7 @@
  * differ from inmesh's (route timeout 15 s, num_retries 1, max_retries 3,
  * circuit-breaker thresholds 1024, success-rate ejection on).
  */
+import { RESOURCES_NOT_EXPRESSIBLE } from './report.ts';
 import { isIP } from 'node:net';
 import { ExportError } from '../errors.ts';
 import type {
@@ -536,6 +537,7 @@ function exportEnvoy(input: ExportInput, report: Reporter): readonly ExportedFil
     'Envoy has no policy defaults: each exported cluster and route carries its resolved value, and a host with no upstream entry gets Envoy\'s own defaults',
   );
   if (input.service !== undefined) report.droppedUnder('inbound', 'the Envoy exporter writes the outbound side only (clusters and routes the caller uses)');
+  report.droppedUnder('resources', RESOURCES_NOT_EXPRESSIBLE);
   const callers = input.callers.map((c) => c.source).join(', ');
   return [
     {

@@ -11,6 +11,7 @@
  * Service of its own, named `<service>-<subset>`, which this exporter does not
  * write (Kubernetes selects pods by labels, not by Consul tags).
  */
+import { RESOURCES_NOT_EXPRESSIBLE } from './report.ts';
 import { ExportError } from '../errors.ts';
 import type { ResolvedCallPolicy, ResolvedHeaderMatch, ResolvedRoute, ResolvedUpstream, RetryOn } from '../policy/types.ts';
 import { gatewayDuration } from './duration.ts';
@@ -303,6 +304,7 @@ function exportGatewayApi(input: ExportInput, report: Reporter): readonly Export
   const out = scopedReporter(report, policyFields(input.policy));
   const routes = Object.values(input.policy.upstreams).map((u) => httpRoute(u, input.namespace, out));
   report.droppedUnder('defaults', 'Gateway API has no policy defaults: each HTTPRoute carries its resolved values, and a Service with no upstream entry gets the mesh\'s own defaults');
+  report.droppedUnder('resources', RESOURCES_NOT_EXPRESSIBLE);
   if (input.service !== undefined) report.droppedUnder('inbound', 'HTTPRoute configures calls to a Service, not the server side of the caller\'s own service');
   return [
     {

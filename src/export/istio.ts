@@ -19,6 +19,7 @@
  * `t: "true"` (a convention: Kubernetes labels have values, Consul tags do not,
  * so pods must be labelled to match; reported lossy).
  */
+import { RESOURCES_NOT_EXPRESSIBLE } from './report.ts';
 import { ExportError } from '../errors.ts';
 import { POLICY_DEFAULTS as D } from '../policy/defaults.ts';
 import type {
@@ -485,6 +486,7 @@ function exportIstio(input: ExportInput, report: Reporter): ExportedFile[] {
     'defaults',
     "defaults apply to destinations not listed under upstreams; a wildcard-host DestinationRule would impose them on every caller of every service: each listed upstream carries the resolved values instead",
   );
+  report.droppedUnder('resources', RESOURCES_NOT_EXPRESSIBLE);
   const files: ExportedFile[] = [];
   for (const u of Object.values(policy.upstreams)) {
     const up = `upstreams.${u.name}`;

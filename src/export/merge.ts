@@ -6,7 +6,7 @@
  * and the field, instead of letting the last one win.
  */
 import { ExportError } from '../errors.ts';
-import type { ResolvedPolicy, ResolvedUpstream } from '../policy/types.ts';
+import type { ResolvedPolicy, ResolvedResource, ResolvedUpstream } from '../policy/types.ts';
 import { policyFields } from './fields.ts';
 import type { ExportCaller } from './types.ts';
 
@@ -14,21 +14,33 @@ export function mergeCallers(callers: readonly ExportCaller[]): ResolvedPolicy {
   const [first] = callers;
   if (first === undefined) throw new ExportError('export needs at least one policy');
   const fieldsOf = callers.map((c) => policyFields(c.policy));
-  const upstreams: Record<string, Readonly<ResolvedUpstream>> = Object.create(null) as Record<string, Readonly<ResolvedUpstream>>;
+  const upstreams = unionOf(callers, fieldsOf, 'upstreams', (p) => p.upstreams);
+  const resources = unionOf(callers, fieldsOf, 'resources', (p) => p.resources);
+  for (let i = 1; i < callers.length; i++) conflicts(callers, fieldsOf, 0, i, 'defaults');
+  return { apiVersion: 'inmesh/v1', defaults: first.policy.defaults, upstreams, resources, inbound: first.policy.inbound };
+}
+
+/** Every caller's entries of one block (upstreams or resources) by name; the same name twice must agree field by field. */
+function unionOf<T extends ResolvedUpstream | ResolvedResource>(
+  callers: readonly ExportCaller[],
+  fieldsOf: readonly Map<string, unknown>[],
+  block: 'upstreams' | 'resources',
+  entries: (policy: ResolvedPolicy) => Readonly<Record<string, Readonly<T>>>,
+): Record<string, Readonly<T>> {
+  const out = Object.create(null) as Record<string, Readonly<T>>;
   const owner = new Map<string, number>();
   callers.forEach((caller, i) => {
-    if (i > 0) conflicts(callers, fieldsOf, 0, i, 'defaults');
-    for (const [name, upstream] of Object.entries(caller.policy.upstreams)) {
+    for (const [name, entry] of Object.entries(entries(caller.policy))) {
       const j = owner.get(name);
       if (j === undefined) {
         owner.set(name, i);
-        upstreams[name] = upstream;
+        out[name] = entry;
       } else {
-        conflicts(callers, fieldsOf, j, i, `upstreams.${name}`);
+        conflicts(callers, fieldsOf, j, i, `${block}.${name}`);
       }
     }
   });
-  return { apiVersion: 'inmesh/v1', defaults: first.policy.defaults, upstreams, inbound: first.policy.inbound };
+  return out;
 }
 
 function conflicts(callers: readonly ExportCaller[], fieldsOf: readonly Map<string, unknown>[], a: number, b: number, prefix: string): void {

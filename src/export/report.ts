@@ -49,6 +49,14 @@ export function createReporter(target: ExportTarget, targetVersion: string, fiel
   };
 }
 
+/**
+ * Why a sidecar target has no place for `resources.*`: they guard calls the
+ * process makes through its own non-HTTP clients; the proxy sees only their
+ * TCP bytes. (Dapr is the exception: its Resiliency has component targets.)
+ */
+export const RESOURCES_NOT_EXPRESSIBLE =
+  'resources guard calls this process makes through its own clients (Redis, SQL, queues); a sidecar proxy sees only their TCP bytes and has no policy for them';
+
 /** The report as text, one line per field, for stderr. */
 export function formatReport(report: ExportReport): string {
   const lines = [`export to ${report.target} ${report.targetVersion} from ${report.callers.join(', ')}`];

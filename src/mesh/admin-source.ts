@@ -6,7 +6,8 @@
  * started are listed from the policy alone: reading the admin endpoint never
  * starts a registry watch.
  */
-import type { AdminInbound, AdminSource, AdminUpstream, ConfigDump } from '../admin/types.ts';
+import type { AdminInbound, AdminResource, AdminSource, AdminUpstream, ConfigDump } from '../admin/types.ts';
+import type { ResourceState } from '../guard/guard.ts';
 import type { UpstreamRuntime } from '../client/upstream.ts';
 import type { ResolvedConfig } from '../config/load.ts';
 import type { ResolvedPolicy, ResolvedUpstream } from '../policy/types.ts';
@@ -19,6 +20,8 @@ export interface AdminSourceParts {
   /** The inbound side's in-flight count: undefined while no server is wrapped; `{ inFlight: undefined }` when nothing is counted. */
   readonly inbound: () => { readonly inFlight: number | undefined } | undefined;
   readonly closing: () => boolean;
+  /** The state of the resources whose chain is built (empty before the first guarded call). */
+  readonly resources: () => readonly ResourceState[];
   readonly redact: (text: string) => string;
 }
 
@@ -29,6 +32,7 @@ export function meshAdminSource(parts: AdminSourceParts): AdminSource {
     configDump: () => configDump(parts.config, parts.policy),
     clusters: () => clusters(parts),
     inbound: () => inbound(parts),
+    resources: () => resources(parts),
     redact: parts.redact,
   };
 }
@@ -155,4 +159,37 @@ function inbound(parts: AdminSourceParts): AdminInbound {
     rateLimit: rl === undefined ? null : { requestsPerSecond: rl.requestsPerSecond, burst: rl.burst, shared: parts.config.redisUrl !== undefined },
     requestTimeoutMs: p.timeouts.request,
   };
+}
+
+/** Every resource of the policy, with its breaker, limit, rate-limit and budget state once its chain is built. */
+function resources(parts: AdminSourceParts): AdminResource[] {
+  const states = new Map(parts.resources().map((s) => [s.name, s]));
+  return Object.values(parts.policy.resources).map((r): AdminResource => {
+    const st = states.get(r.name);
+    const limited = Number.isFinite(r.limits.maxRequests);
+    const budget = r.retries.budget;
+    return {
+      name: r.name,
+      started: st !== undefined,
+      timeouts: { requestMs: r.timeouts.request, perTryMs: r.timeouts.perTry },
+      circuitBreaker: { enabled: r.circuitBreaker.enabled, state: st?.breaker ?? null },
+      limits: {
+        maxRequests: finite(r.limits.maxRequests),
+        maxPendingRequests: finite(r.limits.maxPendingRequests),
+        inFlight: st !== undefined && limited ? st.inFlight : null,
+        pending: st !== undefined && limited ? st.pending : null,
+      },
+      rateLimit: st?.rateLimit ?? (r.rateLimit === undefined ? null : { ...r.rateLimit }),
+      retryBudget:
+        budget === undefined
+          ? null
+          : {
+              percent: budget.percent,
+              minConcurrency: budget.minConcurrency,
+              active: st?.retryBudget?.active ?? null,
+              retriesInFlight: st?.retryBudget?.retries ?? null,
+              limit: st?.retryBudget?.limit ?? null,
+            },
+    };
+  });
 }

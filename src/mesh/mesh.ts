@@ -42,6 +42,8 @@ import { ServerTelemetry } from '../telemetry/server.ts';
 import { ClientMetrics, type UpstreamObservation } from '../telemetry/client-metrics.ts';
 import { startAdminServer, type AdminOptions, type AdminServer } from '../admin/server.ts';
 import { meshAdminSource } from './admin-source.ts';
+import { Guard, type GuardedFn, type GuardOptions } from '../guard/guard.ts';
+import { createResourceTelemetry } from '../telemetry/resource.ts';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 
 export type { MeshRequestOptions } from '../client/request.ts';
@@ -51,6 +53,7 @@ export type { MeshRegistrationOptions } from './registration.ts';
 export type { InboundOptions, InboundGate, InboundAdmission, EnterHints } from '../server/inbound.ts';
 export type { RequestListener } from '../server/node.ts';
 export type { AdminOptions, AdminServer } from '../admin/server.ts';
+export type { GuardOptions, GuardedFn } from '../guard/guard.ts';
 export type { ShutdownOptions, ShutdownResult, ShutdownStep, ShutdownStepError, SignalOptions } from './lifecycle.ts';
 
 /**
@@ -145,6 +148,23 @@ export interface Mesh {
    * `mesh.close()` closes it. See docs/admin.md.
    */
   admin(options?: AdminOptions): Promise<AdminServer>;
+  /**
+   * Runs `fn(signal)` under the policy of resource `name` (`resources.<name>`
+   * in the policy document): total and per-try timeout (the AbortSignal handed
+   * to `fn`), retries with backoff and the retry budget for failures the
+   * policy classifies retryable (or per-try timeouts and resets of a call that
+   * says `idempotent: true`), the error-rate breaker, the concurrency limit
+   * with load shedding, the rate limit. Resolves with what `fn` returns, or
+   * rejects with a typed error (docs/errors.md). A name with no policy and no
+   * options calls `fn(undefined)` directly. See docs/resources.md.
+   */
+  guard<T>(name: string, fn: GuardedFn<T>, options?: GuardOptions): Promise<T>;
+  /** `fn` wrapped for repeated use under resource `name`'s policy: the signal first, then the arguments. */
+  guarded<A extends unknown[], T>(
+    name: string,
+    fn: (signal: AbortSignal | undefined, ...args: A) => Promise<T> | T,
+    options?: GuardOptions,
+  ): (...args: A) => Promise<T>;
   /** The inbound chain itself, for framework adapters (`inmesh/express`, `inmesh/fastify` use it). */
   inbound(options?: InboundOptions): InboundGate;
   /**
@@ -221,6 +241,8 @@ class MeshImpl implements Mesh {
   #shutdown: Promise<ShutdownResult> | undefined;
   #removeSignalHandlers: (() => void) | undefined;
   readonly #redact: (text: string) => string;
+  /** The resources' guard, made on first use (its breakers run timers). */
+  #guard: Guard | undefined;
   #closed = false;
 
   constructor(options: MeshOptions) {
@@ -425,6 +447,7 @@ class MeshImpl implements Mesh {
       started: () => this.#hosts.started(),
       inbound: () => (this.#inbound === undefined ? undefined : { inFlight: this.#inbound.inFlight }),
       closing: () => this.#closed,
+      resources: () => this.#guard?.states() ?? [],
       redact: this.#redact,
     });
     const admin = await startAdminServer(source, options);
@@ -434,6 +457,56 @@ class MeshImpl implements Mesh {
     }
     this.#admins.add(admin);
     return admin;
+  }
+
+  /** The guard of the policy's resources (made on first use). */
+  #guardOf(): Guard {
+    if (this.#closed) throw new ClosedError();
+    if (this.#guard !== undefined) return this.#guard;
+    const resources = this.policy.resources;
+    const rated = Object.values(resources).some((r) => r.rateLimit !== undefined);
+    const redisUrl = rated ? this.config.redisUrl?.reveal() : undefined;
+    const metrics = this.#clientMetrics;
+    this.#guard = new Guard(
+      {},
+      {
+        resources,
+        telemetry: this.config.telemetry.enabled
+          ? createResourceTelemetry({ tracer: this.#telemetryOptions?.tracer, meter: this.#telemetryOptions?.meter })
+          : undefined,
+        ...(metrics === undefined ? {} : { onStateChange: metrics.breakerChanged.bind(metrics) }),
+        ...(redisUrl === undefined ? {} : { redis: { url: redisUrl } }),
+        logger: this.#logger,
+        random: this.#random,
+      },
+    );
+    return this.#guard;
+  }
+
+  guard<T>(name: string, fn: GuardedFn<T>, options?: GuardOptions): Promise<T> {
+    // The fast path for a name with no policy, before any set-up.
+    if (options === undefined && !Object.hasOwn(this.policy.resources, name) && !this.#closed && typeof fn === 'function') {
+      try {
+        return Promise.resolve(fn(undefined));
+      } catch (error) {
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the client's own failure passes through unchanged
+        return Promise.reject(error);
+      }
+    }
+    try {
+      return this.#guardOf().guard(name, fn, options);
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  guarded<A extends unknown[], T>(
+    name: string,
+    fn: (signal: AbortSignal | undefined, ...args: A) => Promise<T> | T,
+    options?: GuardOptions,
+  ): (...args: A) => Promise<T> {
+    if (typeof fn !== 'function') throw new InvalidArgumentError(`guarded(${JSON.stringify(name)}): fn must be a function (got ${describeValue(fn)})`);
+    return (...args: A): Promise<T> => this.guard(name, (signal) => fn(signal, ...args), options);
   }
 
   /** A method, so that TypeScript does not narrow the field across awaits. */
@@ -492,6 +565,7 @@ class MeshImpl implements Mesh {
       this.#registries.close(),
       this.#ownsPassThrough ? this.#passThrough.close() : undefined,
       this.#inbound?.close(),
+      this.#guard?.close(),
       ...[...this.#admins].map((a) => a.close()),
     ]);
   }

@@ -72,6 +72,19 @@ export const POLICY_DEFAULTS = {
   rateLimit: {
     shared: false, // process-local token bucket unless asked (Redis needed to share); burst defaults to requestsPerSecond
   },
+  resources: {
+    // Calls to a cache, database or queue (`resources.<name>`, guard/). Only resources named in the policy get
+    // these; a name with no policy is called directly. Where a field means what it means for an upstream, the value is
+    // the upstream's, and the line says so.
+    request: 15_000, // ms; total deadline, every try and backoff included: the upstream timeouts.request bound, never unbounded
+    perTry: 0, // ms; 0 = off, only the total applies (as upstream timeouts.perTry)
+    attempts: 2, // retries after the first try, as upstream retries.attempts; only classified-retryable failures are retried
+    retryOn: ['ECONNREFUSED'], // error codes/names retried for any operation: a refused connection sent nothing
+    neverRetry: [], // error codes/names never retried, whatever else says so (e.g. 23505, a uniqueness violation)
+    idempotent: false, // calls are not assumed idempotent: per-try timeouts and resets are retried only for calls marked so
+    maxRequests: 1024, // calls in flight; the upstream limits.maxRequests default (Envoy max_requests)
+    maxPendingRequests: 1024, // calls waiting for a slot; the upstream limits.maxPendingRequests default (Envoy max_pending_requests)
+  },
   inbound: {
     maxConcurrent: 0, // requests; 0 = unlimited (a Node server has no such limit by default)
     request: 15_000, // ms; same bound as the outbound request timeout (Envoy route timeout)

@@ -11,6 +11,7 @@ import type {
   ResolvedInbound,
   ResolvedLoadBalancer,
   ResolvedPolicy,
+  ResolvedResource,
   ResolvedRoute,
   ResolvedUpstream,
   ResolvedUpstreamPolicy,
@@ -126,6 +127,32 @@ function inboundDoc(i: ResolvedInbound): Doc {
   });
 }
 
+function resourceDoc(r: ResolvedResource): Doc {
+  const cb = r.circuitBreaker;
+  const t = r.retries;
+  return {
+    timeouts: { request: formatDuration(r.timeouts.request), perTry: formatDuration(r.timeouts.perTry) },
+    retries: {
+      attempts: t.attempts,
+      retryOn: [...t.retryOn],
+      neverRetry: [...t.neverRetry],
+      idempotent: t.idempotent,
+      backoff: { base: formatDuration(t.backoff.base), max: formatDuration(t.backoff.max) },
+      budget: t.budget === undefined ? false : { percent: t.budget.percent, minConcurrency: t.budget.minConcurrency },
+    },
+    // Limits off resolve to Infinity: the document says `enabled: false` instead.
+    limits: Number.isFinite(r.limits.maxRequests) ? { enabled: true, ...r.limits } : { enabled: false },
+    circuitBreaker: {
+      enabled: cb.enabled,
+      errorThresholdPercent: cb.errorThresholdPercent,
+      minimumRequests: cb.minimumRequests,
+      window: formatDuration(cb.window),
+      halfOpenAfter: formatDuration(cb.halfOpenAfter),
+    },
+    rateLimit: r.rateLimit === undefined ? false : { ...r.rateLimit },
+  };
+}
+
 /** The policy document that resolves to `policy`, every default written out. */
 export function policyDocumentOf(policy: ResolvedPolicy): PolicyDocument {
   const upstreams: Doc = {};
@@ -135,6 +162,9 @@ export function policyDocumentOf(policy: ResolvedPolicy): PolicyDocument {
     defaults: upstreamPolicyDoc(policy.defaults),
     upstreams,
     inbound: inboundDoc(policy.inbound),
+    ...(Object.keys(policy.resources).length === 0
+      ? {}
+      : { resources: Object.fromEntries(Object.entries(policy.resources).map(([name, r]) => [name, resourceDoc(r)])) }),
   } as PolicyDocument;
 }
 

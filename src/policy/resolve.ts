@@ -12,7 +12,7 @@ import { deepFreeze } from '../internal/deep-freeze.ts';
 import { POLICY_DEFAULTS as D } from './defaults.ts';
 import { parseDuration } from './duration.ts';
 import { compileRoutes } from './routes.ts';
-import type { PolicyDocument, RouteDocument, SplitTargetDocument, SubsetDocument, UpstreamPolicyDocument } from './schema.ts';
+import type { PolicyDocument, ResourceDocument, RouteDocument, SplitTargetDocument, SubsetDocument, UpstreamPolicyDocument } from './schema.ts';
 import type {
   ResolvedDiscovery,
   ResolvedHashOn,
@@ -22,6 +22,7 @@ import type {
   ResolvedLoadBalancer,
   ResolvedPolicy,
   ResolvedRateLimit,
+  ResolvedResource,
   ResolvedRetries,
   ResolvedRetryBudget,
   ResolvedRoute,
@@ -259,6 +260,46 @@ function resolveInbound(doc: PolicyDocument['inbound']): ResolvedInbound {
     timeouts: { request: ms(doc?.timeouts?.request) ?? D.inbound.request },
   };
 }
+/**
+ * One resource: built-in defaults ← `resources.<name>` (document `defaults`
+ * are for upstreams and do not apply). The rate limit, breaker and budget
+ * resolve as an upstream's do.
+ */
+function resolveResource(name: string, doc: ResourceDocument): ResolvedResource {
+  const R = D.resources;
+  const r = doc.retries;
+  const budget = r?.budget;
+  const enabled = doc.limits?.enabled ?? D.limits.enabled;
+  const cb = doc.circuitBreaker;
+  return {
+    name,
+    timeouts: { request: ms(doc.timeouts?.request) ?? R.request, perTry: ms(doc.timeouts?.perTry) ?? R.perTry },
+    retries: {
+      attempts: r?.attempts ?? R.attempts,
+      retryOn: [...(r?.retryOn ?? R.retryOn)],
+      neverRetry: [...(r?.neverRetry ?? R.neverRetry)],
+      backoff: { base: ms(r?.backoff?.base) ?? D.retries.backoffBase, max: ms(r?.backoff?.max) ?? D.retries.backoffMax },
+      idempotent: r?.idempotent ?? R.idempotent,
+      budget:
+        budget === false
+          ? undefined
+          : { percent: budget?.percent ?? D.retries.budgetPercent, minConcurrency: budget?.minConcurrency ?? D.retries.budgetMinConcurrency },
+    },
+    limits: {
+      maxRequests: enabled ? (doc.limits?.maxRequests ?? R.maxRequests) : Infinity,
+      maxPendingRequests: enabled ? (doc.limits?.maxPendingRequests ?? R.maxPendingRequests) : Infinity,
+    },
+    circuitBreaker: {
+      enabled: cb?.enabled ?? D.circuitBreaker.enabled,
+      errorThresholdPercent: cb?.errorThresholdPercent ?? D.circuitBreaker.errorThresholdPercent,
+      minimumRequests: cb?.minimumRequests ?? D.circuitBreaker.minimumRequests,
+      window: ms(cb?.window) ?? D.circuitBreaker.window,
+      halfOpenAfter: ms(cb?.halfOpenAfter) ?? D.circuitBreaker.halfOpenAfter,
+    },
+    rateLimit: resolveRateLimit([{ rateLimit: doc.rateLimit }]),
+  };
+}
+
 // ---------------------------------------------------------------- resolve
 
 export type ResolvePolicyOptions = ParsePolicyOptions;
@@ -283,11 +324,14 @@ export function resolvePolicy(doc: PolicyDocument, source = 'policy', options: R
       routes: (upstream.routes ?? []).map((route, index) => resolveRoute(route, index, layers, policy)),
     };
   }
+  const resources = Object.create(null) as Record<string, ResolvedResource>;
+  for (const [name, resource] of Object.entries(valid.resources ?? {})) resources[name] = resolveResource(name, resource);
   const resolved: ResolvedPolicy = {
     apiVersion: 'inmesh/v1',
     defaults,
     upstreams,
     inbound: resolveInbound(valid.inbound),
+    resources,
   };
   deepFreeze(resolved);
   for (const upstream of Object.values(resolved.upstreams)) if (upstream.routes.length > 0) compileRoutes(upstream);

@@ -803,6 +803,110 @@ export const inboundSchema = block(
   'an object with rateLimit, maxConcurrent, timeouts',
 );
 
+// ---------------------------------------------------------------- resources
+
+const RES_ISTIO = 'none: Istio governs traffic through its proxies, not a client library\'s calls to a cache, database or queue';
+const RES_CONSUL = 'none: Consul config entries govern service-to-service traffic only';
+const RES_GW = 'none: HTTPRoute routes HTTP requests; a resource call is no request it sees';
+const RES_ENVOY = 'none: Envoy governs the connections it proxies, not the calls of a client library (its redis_proxy and tcp_proxy filters have a fixed set of settings)';
+const RES_NEAREST = 'Dapr Resiliency targets.components (outbound), where the resource is a Dapr component';
+/** Where a resource field goes in each target: Dapr's component target, none in the proxy meshes. */
+function resourceMaps(dapr: string, note?: string): FieldMapping {
+  return { istio: RES_ISTIO, consul: RES_CONSUL, gatewayApi: RES_GW, envoy: RES_ENVOY, dapr, sdkOnly: true, nearest: RES_NEAREST, ...(note === undefined ? {} : { note }) };
+}
+const DAPR_COMPONENT = 'Resiliency targets.components{}.outbound';
+
+/** An error code or name as a client library reports it (ECONNRESET, READONLY, 23505, TimeoutError). */
+const errorCode = () =>
+  z.string({ error: 'expected an error code or name such as "ECONNRESET"' }).regex(/^[A-Za-z0-9_.:-]{1,64}$/, {
+    error: 'expected an error code or name such as "ECONNRESET": letters, digits, "_", ".", ":", "-", at most 64 characters',
+  });
+
+export const resourceSchema = block(
+  {
+    timeouts: block(
+      {
+        request: field(duration(0), 'Total deadline of a guarded call, every try and backoff included. "0s" = none.', resourceMaps('none: a Dapr timeout policy bounds each attempt, not the call with its retries'), { unit: 'duration', default: ms(D.resources.request) }),
+        perTry: field(duration(0), 'Deadline of one try; the AbortSignal handed to the call fires when it passes. "0s" = none. At most `request`.', resourceMaps(`${DAPR_COMPONENT}.timeout (names a policies.timeouts{} entry)`), { unit: 'duration', default: ms(D.resources.perTry) }),
+      },
+      'an object with request, perTry',
+    )
+      .optional()
+      .meta({ description: 'Deadlines (the `timeouts` fields of an upstream that mean the same).' }),
+    retries: block(
+      {
+        attempts: field(int(0, 10), 'Retries after the first try: 2 means at most 3 tries. 0 = no retries.', resourceMaps(`${DAPR_COMPONENT}.retry (names a policies.retries{} entry; its maxRetries)`), { unit: 'count', default: D.resources.attempts }),
+        retryOn: field(list(errorCode(), 'error codes or names'), 'Failures retried for any call, by error code or name (`err.code`, `err.name`, or the first word of a Redis error reply), e.g. ECONNRESET, READONLY, ETIMEDOUT.', resourceMaps('none: Dapr retries every failed component call (policies.retries{}.matching is for HTTP/gRPC codes)'), { default: D.resources.retryOn }),
+        neverRetry: field(list(errorCode(), 'error codes or names'), 'Failures never retried, whatever `retryOn`, `idempotent` or a predicate say (a uniqueness violation, 23505; a WRONGTYPE reply).', resourceMaps('none: Dapr has no per-error exclusion for components'), { default: D.resources.neverRetry }),
+        idempotent: field(bool(), 'Every call to the resource is idempotent: per-try timeouts, connect failures and resets are retried too (a call may also say `idempotent: true`).', resourceMaps('none: Dapr retries every failed call of a component'), { default: D.resources.idempotent }),
+        backoff: block(
+          {
+            base: field(duration(1, 60_000), 'Backoff base: retry n waits a random time in [0, base × (2^n − 1)] (full jitter), capped at `max`.', resourceMaps('Resiliency policies.retries{}.duration (constant policy; exponential starts at a fixed 500 ms)'), { unit: 'duration', default: ms(D.retries.backoffBase) }),
+            max: field(duration(1, 300_000), 'Backoff cap. At least `base`.', resourceMaps('Resiliency policies.retries{}.maxInterval'), { unit: 'duration', default: ms(D.retries.backoffMax) }),
+          },
+          'an object with base, max',
+        )
+          .optional()
+          .meta({ description: 'Exponential backoff with full jitter, as for upstreams.' }),
+        budget: orFalse(
+          block(
+            {
+              percent: field(percent(), 'Retries in flight may be at most this percent of the calls in flight.', resourceMaps('none: Dapr has no retry budget'), { unit: 'percent', default: D.retries.budgetPercent }),
+              minConcurrency: field(int(0, 1_000_000), 'Retries are always allowed while fewer than this many are in flight.', resourceMaps('none: Dapr has no retry budget'), { unit: 'count', default: D.retries.budgetMinConcurrency }),
+            },
+            'an object with percent, minConcurrency',
+          ),
+          'an object with percent, minConcurrency',
+        )
+          .optional()
+          .meta({ description: 'Retry budget (as an upstream\'s); `false` turns it off.' }),
+      },
+      'an object with attempts, retryOn, neverRetry, idempotent, backoff, budget',
+    )
+      .optional()
+      .meta({ description: 'Retries, with failures classified by error code or name.' }),
+    limits: block(
+      {
+        enabled: field(bool(), 'Turn the concurrency limit on or off.', resourceMaps('none: Dapr has no concurrency limit for component calls'), { default: D.limits.enabled }),
+        maxRequests: field(int(1, 4_294_967_295), 'Most calls in flight.', resourceMaps('none: Dapr has no concurrency limit for component calls'), { unit: 'count', default: D.resources.maxRequests }),
+        maxPendingRequests: field(int(0, 4_294_967_295), 'Most calls waiting for a slot; beyond it a call is shed with LoadShedError. 0 = shed at once above `maxRequests`.', resourceMaps('none: Dapr has no concurrency limit for component calls'), { unit: 'count', default: D.resources.maxPendingRequests }),
+      },
+      'an object with enabled, maxRequests, maxPendingRequests',
+    )
+      .optional()
+      .meta({ description: 'Concurrency limit and load shedding.' }),
+    circuitBreaker: block(
+      {
+        enabled: field(bool(), 'Turn the error-rate breaker on or off.', resourceMaps(`${DAPR_COMPONENT}.circuitBreaker (names a policies.circuitBreakers{} entry)`), { default: D.circuitBreaker.enabled }),
+        errorThresholdPercent: field(percent(), 'Open when at least this percent of the calls in the window failed.', resourceMaps('Resiliency policies.circuitBreakers{}.trip (a CEL expression over requests and totalFailures)'), { unit: 'percent', default: D.circuitBreaker.errorThresholdPercent }),
+        minimumRequests: field(int(1, 1_000_000), 'No decision before this many calls in the window.', resourceMaps('Resiliency policies.circuitBreakers{}.trip (the `requests >= n` part)'), { unit: 'count', default: D.circuitBreaker.minimumRequests }),
+        window: field(duration(100, 3_600_000), 'Rolling window the error rate is measured over.', resourceMaps('Resiliency policies.circuitBreakers{}.interval (a tumbling window, not a rolling one)'), { unit: 'duration', default: ms(D.circuitBreaker.window) }),
+        halfOpenAfter: field(duration(1), 'Open → half-open (one trial call) after this long.', resourceMaps('Resiliency policies.circuitBreakers{}.timeout'), { unit: 'duration', default: ms(D.circuitBreaker.halfOpenAfter) }),
+      },
+      'an object with enabled, errorThresholdPercent, minimumRequests, window, halfOpenAfter',
+    )
+      .optional()
+      .meta({ description: 'Error-rate breaker over the resource (closed/open/half-open), as an upstream\'s.' }),
+    rateLimit: orFalse(
+      block(
+        {
+          requestsPerSecond: field(positive(RATE_MAX), 'Token refill rate. Required when the block is set.', resourceMaps('none: Dapr rate-limits requests into the app only'), { unit: 'requests/s' }),
+          burst: field(int(1, RATE_MAX), 'Bucket size: calls allowed at once after a quiet period. Defaults to requestsPerSecond (rounded up).', resourceMaps('none: Dapr rate-limits requests into the app only'), { unit: 'count' }),
+          shared: field(bool(), 'Share one bucket across processes through Redis (needs `INMESH_REDIS_URL`; setting that variable shares every rate limit).', resourceMaps('none: Dapr rate-limits requests into the app only'), { default: D.rateLimit.shared }),
+        },
+        'an object with requestsPerSecond, burst, shared',
+      ).meta({ required: ['requestsPerSecond'] }),
+      'an object with requestsPerSecond, burst, shared',
+    )
+      .optional()
+      .meta({ description: 'Token bucket for calls to the resource (local, or shared through Redis). Off by default.' }),
+  },
+  'an object with timeouts, retries, limits, circuitBreaker, rateLimit',
+).meta({ id: 'Resource', description: 'Policy of a resource (cache, database, queue) guarded with mesh.guard(). Every block and field is optional.' });
+
+/** Most resources in one document. */
+export const MAX_RESOURCES = 1_000;
+
 export const documentSchema = block(
   {
     $schema: z.string({ error: 'expected a string' }).optional().meta({ description: 'JSON Schema reference for editors; ignored.' }),
@@ -819,8 +923,18 @@ export const documentSchema = block(
       .optional()
       .meta({ description: `Policy per upstream service, keyed by the name callers use as host. At most ${MAX_UPSTREAMS}.`, maxProperties: MAX_UPSTREAMS }),
     inbound: inboundSchema.optional().meta({ description: 'Policy of the server side (requests this process receives).' }),
+    resources: z
+      .record(
+        z.string().regex(new RegExp(UPSTREAM_NAME_PATTERN), {
+          error: 'expected a resource name of letters, digits, ".", "_" and "-" (the name given to mesh.guard())',
+        }),
+        resourceSchema,
+        { error: 'expected a map of resource name to policy' },
+      )
+      .optional()
+      .meta({ description: `Policy per resource (cache, database, queue) called through mesh.guard(name, fn). At most ${MAX_RESOURCES}.`, maxProperties: MAX_RESOURCES }),
   },
-  'an object with apiVersion, defaults, upstreams, inbound',
+  'an object with apiVersion, defaults, upstreams, inbound, resources',
 ).meta({ title: 'inmesh policy document', description: 'In-process service mesh policy (inmesh/v1).' });
 
 /** The document users write (YAML, JSON or code). Durations are strings. */
@@ -832,6 +946,7 @@ export type RouteDocument = z.input<typeof routeSchema>;
 export type SubsetDocument = z.input<typeof subsetSchema>;
 export type SplitTargetDocument = z.input<typeof splitTargetSchema>;
 export type InboundDocument = z.input<typeof inboundSchema>;
+export type ResourceDocument = z.input<typeof resourceSchema>;
 
 /** JSON Schema (draft 2020-12) of the document, as published in src/policy/policy.schema.json. */
 export function buildJsonSchema(): Record<string, unknown> {

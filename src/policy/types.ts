@@ -206,9 +206,37 @@ export interface ResolvedInbound {
   timeouts: { readonly request: number };
 }
 
+/** Retries of a resource (guard/): the upstream's fields where the meaning is the same, classification by error code. */
+export interface ResolvedResourceRetries {
+  /** Retries after the first try. 0 = no retries. */
+  attempts: number;
+  /** Error codes or names (`err.code`, `err.name`, or a Redis reply's first word) retried for any call. */
+  retryOn: readonly string[];
+  /** Error codes or names never retried (wins over everything else). */
+  neverRetry: readonly string[];
+  /** Full-jitter exponential backoff: base and cap, ms. */
+  backoff: { readonly base: number; readonly max: number };
+  /** Every call is idempotent: per-try timeouts, connect failures and resets are retried too. */
+  idempotent: boolean;
+  budget: Readonly<ResolvedRetryBudget> | undefined;
+}
+
+/** The resolved policy of one resource (a cache, database or queue a service calls; guard/). */
+export interface ResolvedResource {
+  name: string;
+  timeouts: { readonly request: number; readonly perTry: number };
+  retries: Readonly<ResolvedResourceRetries>;
+  /** Infinity when `limits.enabled` is false. */
+  limits: { readonly maxRequests: number; readonly maxPendingRequests: number };
+  circuitBreaker: Readonly<ResolvedCircuitBreaker>;
+  rateLimit: Readonly<ResolvedRateLimit> | undefined;
+}
+
 export interface ResolvedPolicy {
   apiVersion: 'inmesh/v1';
   defaults: Readonly<ResolvedUpstreamPolicy>;
   upstreams: Readonly<Record<string, Readonly<ResolvedUpstream>>>;
   inbound: Readonly<ResolvedInbound>;
+  /** Resources by name (a null-prototype object); empty when the document has none. */
+  resources: Readonly<Record<string, Readonly<ResolvedResource>>>;
 }

@@ -8,7 +8,7 @@ import { InvalidPolicyError, type PolicyIssue } from '../errors.ts';
 import { POLICY_DEFAULTS as D } from './defaults.ts';
 import { parseDuration } from './duration.ts';
 import { regexProblem } from './regex.ts';
-import { MAX_POLICY_DEPTH, MAX_SUBSETS, MAX_UPSTREAMS, documentSchema, type PolicyDocument } from './schema.ts';
+import { MAX_POLICY_DEPTH, MAX_RESOURCES, MAX_SUBSETS, MAX_UPSTREAMS, documentSchema, type PolicyDocument } from './schema.ts';
 
 export type PathSegment = string | number;
 
@@ -322,6 +322,8 @@ function crossFieldIssues(input: Record<string, unknown>, options: ParsePolicyOp
     });
   }
 
+  checkResources(input.resources, issues);
+
   const upstreams = input.upstreams;
   if (!isRecord(upstreams)) return issues;
   for (const [name, upstream] of Object.entries(upstreams)) {
@@ -398,6 +400,33 @@ function crossFieldIssues(input: Record<string, unknown>, options: ParsePolicyOp
   return issues;
 }
 
+/** Resources: the rules of an upstream's call policy that apply to them, and a rate limit's required rate. */
+function checkResources(resources: unknown, issues: PolicyIssue[]): void {
+  if (!isRecord(resources)) return;
+  for (const [name, resource] of Object.entries(resources)) {
+    const level: Level = { node: resource, path: ['resources', name] };
+    const at = (...keys: string[]) => formatPath([...level.path, ...keys]);
+    if (setsAny(level, [['timeouts', 'perTry'], ['timeouts', 'request']])) {
+      const perTry = effectiveMs([level], ['timeouts', 'perTry'], D.resources.perTry);
+      const request = effectiveMs([level], ['timeouts', 'request'], D.resources.request);
+      if (perTry !== undefined && request !== undefined && perTry > 0 && request > 0 && perTry > request) {
+        issues.push({ path: at('timeouts', 'perTry'), value: raw(resource, ['timeouts', 'perTry']), message: `timeouts.perTry (${perTry} ms) must not exceed timeouts.request (${request} ms), which covers every try` });
+      }
+    }
+    if (setsAny(level, [['retries', 'backoff', 'base'], ['retries', 'backoff', 'max']])) {
+      const base = effectiveMs([level], ['retries', 'backoff', 'base'], D.retries.backoffBase);
+      const max = effectiveMs([level], ['retries', 'backoff', 'max'], D.retries.backoffMax);
+      if (base !== undefined && max !== undefined && base > max) {
+        issues.push({ path: at('retries', 'backoff', 'base'), value: raw(resource, ['retries', 'backoff', 'base']), message: `backoff.base (${base} ms) must not exceed backoff.max (${max} ms)` });
+      }
+    }
+    const rate = raw(resource, ['rateLimit']);
+    if (isRecord(rate) && rate.requestsPerSecond === undefined) {
+      issues.push({ path: at('rateLimit', 'requestsPerSecond'), value: undefined, message: 'required: a rateLimit block needs requestsPerSecond' });
+    }
+  }
+}
+
 /** `INMESH_ENDPOINTS_<SERVICE>`: the service name upper-cased, every other character than A-Z 0-9 as `_`. */
 export function endpointsVariable(service: string): string {
   return `INMESH_ENDPOINTS_${service.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
@@ -426,6 +455,9 @@ export function policyIssues(input: unknown, options: ParsePolicyOptions & { cro
     if (count > MAX_UPSTREAMS)
       return [{ path: 'upstreams', value: `${count} upstreams`, message: `expected at most ${MAX_UPSTREAMS} upstreams in one document` }];
   }
+  const resources = isRecord(input) ? input.resources : undefined;
+  if (isRecord(resources) && Object.keys(resources).length > MAX_RESOURCES)
+    return [{ path: 'resources', value: `${Object.keys(resources).length} resources`, message: `expected at most ${MAX_RESOURCES} resources in one document` }];
   // `__proto__` is the one key a plain object cannot hold as data (assigning it sets the
   // prototype), so the schema would drop it silently; refused wherever it is written.
   // `constructor`, `prototype` and the like are ordinary keys: lookups use own properties.

@@ -61,6 +61,12 @@ export interface BreakerDeps {
    * returns true a failed call does not count. Absent: every failure counts.
    */
   readonly answering?: (() => boolean) | undefined;
+  /**
+   * Failures that prove the callee answered (a guarded resource's `neverRetry`
+   * errors, such as a constraint violation): never counted, and in half-open
+   * they close the circuit as a success does. Absent: none.
+   */
+  readonly answered?: ((error: unknown) => boolean) | undefined;
 }
 
 /** A Layer that also exposes the breaker's state and must be closed with the mesh. */
@@ -136,6 +142,7 @@ export function createBreakerLayer(upstream: Readonly<ResolvedUpstream>, deps: B
   const service = upstream.name;
 
   const answering = deps.answering;
+  const answered = deps.answered;
 
   const buckets = Math.max(1, Math.min(MAX_BUCKETS, Math.floor(cfg.window / MIN_BUCKET_MS)));
 
@@ -159,6 +166,7 @@ export function createBreakerLayer(upstream: Readonly<ResolvedUpstream>, deps: B
     enableSnapshots: false,
     // opossum calls errorFilter(error, ...args); true means "do not count".
     errorFilter: (error: unknown) => {
+      if (answered?.(error) === true) return true;
       if (countsAsUpstreamFailure(error) && (answering === undefined || !answering())) return false;
       // opossum reports a filtered error as a success, which would close a
       // half-open circuit on no evidence: reopen instead (see the header).

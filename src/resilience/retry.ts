@@ -47,10 +47,10 @@ import {
   type AttemptRecord,
 } from '../errors.ts';
 import type { ResolvedRetries, ResolvedUpstream } from '../policy/types.ts';
-import type { Handler, Layer, MeshRequest, MeshResponse } from '../core/types.ts';
+import type { FailureVerdict, Handler, Layer, MeshRequest, MeshResponse } from '../core/types.ts';
 import { sleep } from '../internal/sleep.ts';
 import { RetryBudget } from './budget.ts';
-import { classify, failureCode, type Classification } from './classify.ts';
+import { classify, failureCode, type AttemptResult, type Classification } from './classify.ts';
 
 /** Methods that are idempotent by RFC 9110. */
 const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
@@ -97,6 +97,23 @@ export function retriesOf(req: MeshRequest): number {
 // undici's request() destroys the stream when the attempt fails.
 function mayRetry(req: MeshRequest, c: Classification, policy: Readonly<ResolvedRetries>): boolean {
   return c.retryable && (c.beforeSend || isIdempotent(req)) && bodyReplayable(req.body, policy.maxBodyBytes);
+}
+
+const VERDICTS: { readonly [V in FailureVerdict]: Classification } = {
+  any: { outcome: 'gateway-error', retryable: true, beforeSend: true },
+  idempotent: { outcome: 'gateway-error', retryable: true, beforeSend: false },
+  never: { outcome: 'gateway-error', retryable: false, beforeSend: false },
+};
+
+/**
+ * The one classification the retry layer reads: a guarded call's own verdict
+ * on an error (`any` retries whatever the call, as a connect failure does),
+ * else Envoy's retry_on (classify.ts).
+ */
+function classifyFor(req: MeshRequest, result: AttemptResult): Classification {
+  const own = req.classifyFailure;
+  if (own !== undefined && 'error' in result) return VERDICTS[own(result.error)];
+  return classify(result, req.policy.retries);
 }
 
 /** Thrown inside p-retry for an attempt that should be retried. */
@@ -202,7 +219,7 @@ export function createRetryLayer(upstream: Readonly<ResolvedUpstream>, deps: Ret
         } catch (error) {
           last = { error };
           records.push(recordOf(last, req));
-          if (mayRetry(req, classify(last, policy), policy)) throw new RetrySignal();
+          if (mayRetry(req, classifyFor(req, last), policy)) throw new RetrySignal();
           throw new AbortError(error instanceof Error ? error : new Error(String(error)));
         }
         last = { response: res };
@@ -251,7 +268,7 @@ export function createRetryLayer(upstream: Readonly<ResolvedUpstream>, deps: Ret
         if (!c.retryable || !mayRetry(req, c, req.policy.retries)) return res;
         first = { response: res };
       } catch (error) {
-        const c = classify({ error }, req.policy.retries);
+        const c = classifyFor(req, { error });
         if (!mayRetry(req, c, req.policy.retries)) throw error;
         first = { error };
       }

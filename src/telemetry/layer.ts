@@ -79,7 +79,7 @@ const ATTEMPT_SPAN_OPTIONS: SpanOptions = { kind: SpanKind.CLIENT };
 const NOOP_TRACER_PROVIDER = new ProxyTracerProvider().getDelegate();
 
 /** True while no tracer provider is registered globally (checked per call: an SDK may come later). */
-function noGlobalTracerProvider(): boolean {
+export function noGlobalTracerProvider(): boolean {
   const provider = trace.getTracerProvider();
   // eslint-disable-next-line @typescript-eslint/no-deprecated
   return provider instanceof ProxyTracerProvider && provider.getDelegate() === NOOP_TRACER_PROVIDER;

@@ -87,3 +87,17 @@ export const METRIC_INMESH_CLIENT_EJECTED_ENDPOINTS = 'inmesh.client.ejected_end
 export const METRIC_INMESH_CLIENT_BREAKER_STATE = 'inmesh.client.breaker.state';
 export const METRIC_INMESH_CLIENT_BREAKER_TRANSITIONS = 'inmesh.client.breaker.transitions';
 export const METRIC_INMESH_REGISTRY_STALENESS = 'inmesh.registry.staleness';
+
+// Resources (guard/): the database and messaging client conventions (incubating, pinned).
+export const ATTR_DB_SYSTEM_NAME = 'db.system.name';
+export const ATTR_DB_OPERATION_NAME = 'db.operation.name';
+export const ATTR_DB_COLLECTION_NAME = 'db.collection.name';
+export const ATTR_MESSAGING_SYSTEM = 'messaging.system';
+export const ATTR_MESSAGING_OPERATION_NAME = 'messaging.operation.name';
+export const ATTR_MESSAGING_DESTINATION_NAME = 'messaging.destination.name';
+export const METRIC_DB_CLIENT_OPERATION_DURATION = 'db.client.operation.duration';
+export const METRIC_MESSAGING_CLIENT_OPERATION_DURATION = 'messaging.client.operation.duration';
+/** The resource name a guarded call was made for (`mesh.guard(name, …)`). */
+export const ATTR_INMESH_RESOURCE = 'inmesh.resource';
+/** Bucket boundaries of the database and messaging operation durations, in seconds, as those conventions recommend. */
+export const OPERATION_DURATION_BUCKETS: readonly number[] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10];

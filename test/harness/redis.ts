@@ -132,13 +132,23 @@ export interface RedisServer {
   readonly host: '127.0.0.1';
   readonly port: number;
   readonly pid: number;
-  /** SIGTERM by PID, then SIGKILL after 5 s; resolves when the process has exited. Idempotent. */
+  /** SIGSTOP by PID: the server holds its connections and answers nothing until resume(). */
+  pause(): void;
+  /** SIGCONT by PID. */
+  resume(): void;
+  /** Resolves when the process has exited (by stop(), or a kill from the test). */
+  readonly exited: Promise<void>;
+  /** SIGTERM by PID (after SIGCONT, in case it is paused), then SIGKILL after 5 s; resolves when the process has exited. Idempotent. */
   stop(): Promise<void>;
 }
 
-/** Starts a throw-away redis-server on a free loopback port; resolves once it accepts connections. */
-export async function startRedis(): Promise<RedisServer> {
+/**
+ * Starts a throw-away redis-server on a free loopback port (or on `port`, to
+ * restart one where its clients reconnect); resolves once it accepts connections.
+ */
+export async function startRedis(options: { port?: number } = {}): Promise<RedisServer> {
   const bin = await findRedisServer();
+  if (options.port !== undefined) return launch(bin, options.port);
   let lastError: Error | undefined;
   // A free port can be taken between our probe and redis's bind: try a few.
   for (let attempt = 0; attempt < 5; attempt++) {
@@ -204,9 +214,13 @@ function launch(bin: string, port: number): Promise<RedisServer> {
           host: '127.0.0.1',
           port,
           pid: pid as number,
+          exited,
+          pause: () => process.kill(pid as number, 'SIGSTOP'),
+          resume: () => process.kill(pid as number, 'SIGCONT'),
           stop: () => {
             stopping ??= (async () => {
               if (child.exitCode !== null || child.signalCode !== null) return;
+              process.kill(pid as number, 'SIGCONT');
               process.kill(pid as number, 'SIGTERM');
               const kill = setTimeout(() => {
                 try {

@@ -76,7 +76,7 @@ const CONFIG_SPEC: Spec = {
   },
   redis: { configured: 'boolean', url: 'string|null' },
   telemetry: { enabled: 'boolean', serviceName: 'string|null' },
-  policy: { apiVersion: 'string', defaults: 'any', upstreams: 'any', inbound: 'any' },
+  policy: { apiVersion: 'string', defaults: 'any', upstreams: 'any', inbound: 'any', resources: 'any' },
 };
 const ENDPOINT_SPEC: Spec = {
   id: 'string',
@@ -119,6 +119,17 @@ const INBOUND_SPEC: Spec = {
   rateLimit: { $nullable: { requestsPerSecond: 'number', burst: 'number', shared: 'boolean' } },
   requestTimeoutMs: 'number',
 };
+
+const RESOURCE_SPEC: Spec = {
+  name: 'string',
+  started: 'boolean',
+  timeouts: { requestMs: 'number', perTryMs: 'number' },
+  circuitBreaker: { enabled: 'boolean', state: 'string|null' },
+  limits: { maxRequests: 'number|null', maxPendingRequests: 'number|null', inFlight: 'number|null', pending: 'number|null' },
+  rateLimit: { $nullable: { requestsPerSecond: 'number', burst: 'number', shared: 'boolean' } },
+  retryBudget: { $nullable: { percent: 'number', minConcurrency: 'number', active: 'number|null', retriesInFlight: 'number|null', limit: 'number|null' } },
+};
+const RESOURCES_SPEC: Spec = { ...HEADER, resources: [RESOURCE_SPEC] };
 
 const fail500 = (_req: IncomingMessage, res: ServerResponse): void => {
   res.statusCode = 500;
@@ -205,7 +216,7 @@ describe('the admin endpoint', () => {
 
     const index = await doc(admin, '/');
     expect(shapeProblems(index, INDEX_SPEC)).toEqual([]);
-    expect(index).toMatchObject({ version: 1, kind: 'index', paths: ['/config_dump', '/clusters', '/inbound'] });
+    expect(index).toMatchObject({ version: 1, kind: 'index', paths: ['/config_dump', '/clusters', '/inbound', '/resources'] });
 
     const config = await doc(admin, '/config_dump');
     expect(shapeProblems(config, CONFIG_SPEC)).toEqual([]);
@@ -235,6 +246,36 @@ describe('the admin endpoint', () => {
     const inbound = await doc(admin, '/inbound');
     expect(shapeProblems(inbound, INBOUND_SPEC)).toEqual([]);
     expect(inbound).toMatchObject({ kind: 'inbound', wrapped: false, closing: false, inFlight: null, rateLimit: null });
+  });
+
+  it('GET /resources lists each resource with its breaker and limit state, null before the first guarded call', async () => {
+    mesh = createMesh({
+      policy: {
+        apiVersion: 'inmesh/v1',
+        resources: {
+          cache: { limits: { maxRequests: 2, maxPendingRequests: 0 }, circuitBreaker: { minimumRequests: 2, halfOpenAfter: '1m' }, retries: { attempts: 0 } },
+          queue: { limits: { enabled: false }, rateLimit: { requestsPerSecond: 10 }, retries: { budget: false } },
+        },
+      },
+      env: {},
+      telemetry: { enabled: false },
+    });
+    const admin = await mesh.admin();
+    const before = await doc(admin, '/resources');
+    expect(shapeProblems(before, RESOURCES_SPEC)).toEqual([]);
+    expect(before.resources[0]).toMatchObject({ name: 'cache', started: false, circuitBreaker: { enabled: true, state: null }, limits: { maxRequests: 2, maxPendingRequests: 0, inFlight: null } });
+
+    let release!: () => void;
+    const held = mesh.guard('cache', () => new Promise<void>((r) => (release = r)));
+    for (let i = 0; i < 2; i++) await mesh.guard('cache', () => Promise.reject(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }))).catch(() => undefined);
+    const during = await doc(admin, '/resources');
+    expect(shapeProblems(during, RESOURCES_SPEC)).toEqual([]);
+    expect(during.resources).toMatchObject([
+      { name: 'cache', started: true, circuitBreaker: { state: 'open' }, limits: { inFlight: 1, pending: 0 }, rateLimit: null, retryBudget: { active: 0, retriesInFlight: 0 } },
+      { name: 'queue', started: true, circuitBreaker: { enabled: true, state: 'closed' }, limits: { maxRequests: null, inFlight: null }, rateLimit: { requestsPerSecond: 10, burst: 10, shared: false }, retryBudget: null },
+    ]);
+    release();
+    await held;
   });
 
   it('never shows a secret: Consul token, basic-auth password, Redis URL and its password', async () => {

@@ -15,6 +15,18 @@ describe('explainPolicy', () => {
     expect(again).toEqual(resolved);
   });
 
+  it('round-trips resources: classification lists, limits off, no budget, a shared rate limit', () => {
+    const { resolved, again, explained } = roundTrip({
+      apiVersion: 'inmesh/v1',
+      resources: {
+        cache: { timeouts: { perTry: '100ms' }, retries: { retryOn: ['READONLY'], neverRetry: ['WRONGTYPE'], idempotent: true, budget: false } },
+        queue: { limits: { enabled: false }, rateLimit: { requestsPerSecond: 50, shared: true }, circuitBreaker: { enabled: false } },
+      },
+    });
+    expect(again).toEqual(resolved);
+    expect(explained).toContain('neverRetry:');
+  });
+
   it('round-trips routes, header matches, hashing, limits off, no budget and rate limits', () => {
     const { resolved, again, explained } = roundTrip({
       apiVersion: 'inmesh/v1',

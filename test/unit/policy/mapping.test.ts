@@ -91,7 +91,7 @@ describe('field mapping metadata', () => {
   });
 
   it('SDK-only fields are the ones POLICY-MODEL.md says have no sidecar equivalent', () => {
-    const sdkOnly = fields.filter((f) => f.node['x-inmesh-maps'].sdkOnly === true).map((f) => f.path.replace(/^(defaults|upstreams\.<name>)\.(routes\[\]\.)?/, ''));
+    const sdkOnly = fields.filter((f) => f.node['x-inmesh-maps'].sdkOnly === true && !f.path.startsWith('resources.')).map((f) => f.path.replace(/^(defaults|upstreams\.<name>)\.(routes\[\]\.)?/, ''));
     expect([...new Set(sdkOnly)].sort()).toEqual([
       'circuitBreaker.enabled',
       'circuitBreaker.errorThresholdPercent',
@@ -103,6 +103,18 @@ describe('field mapping metadata', () => {
       'loadBalancer.ewma.defaultRtt',
       'retries.idempotentOnly',
     ]);
+  });
+
+  it('every resource field is SDK-only, maps to no proxy mesh, and names Dapr or says why not', () => {
+    const resources = fields.filter((f) => f.path.startsWith('resources.<name>.'));
+    expect(resources.map((f) => f.path)).toEqual(expect.arrayContaining(['resources.<name>.timeouts.perTry', 'resources.<name>.retries.retryOn', 'resources.<name>.rateLimit.shared']));
+    for (const { path, node } of resources) {
+      const maps = node['x-inmesh-maps'] as FieldMapping;
+      expect(maps.sdkOnly, path).toBe(true);
+      for (const target of ['istio', 'consul', 'gatewayApi', 'envoy'] as const) expect(maps[target].startsWith(NO_MAPPING), `${path} ${target}`).toBe(true);
+    }
+    const dapr = resources.filter((f) => !(f.node['x-inmesh-maps'] as FieldMapping).dapr.startsWith(NO_MAPPING)).map((f) => f.path);
+    expect(dapr).toEqual(expect.arrayContaining(['resources.<name>.timeouts.perTry', 'resources.<name>.retries.attempts', 'resources.<name>.circuitBreaker.enabled']));
   });
 
   it('every Istio path named in the mapping exists in the Istio CRD schema', () => {

@@ -4,9 +4,9 @@ import { ErrorCodes, InvalidPolicyError, type PolicyIssue } from '../../../src/e
 import { buildJsonSchema } from '../../../src/policy/schema.ts';
 import { parsePolicy, policyIssues } from '../../../src/policy/validate.ts';
 
-/** `inbound.…`, `$schema` and `apiVersion` are written at the top of the document; anything else under `upstreams.orders`. */
+/** `inbound.…`, `resources.…`, `$schema` and `apiVersion` are written at the top of the document; anything else under `upstreams.orders`. */
 function isDocumentLevel(path: string): boolean {
-  return /^(inbound|\$schema|apiVersion)(\.|$)/.test(path);
+  return /^(inbound|resources|\$schema|apiVersion)(\.|$)/.test(path);
 }
 
 /** The full issue path of a table path. */
@@ -40,6 +40,7 @@ function setAt(root: Record<string, unknown>, path: string, value: unknown): voi
 const SIBLINGS: [RegExp, string, unknown][] = [
   [/^rateLimit\.(burst|shared)$/, 'rateLimit.requestsPerSecond', 10],
   [/^inbound\.rateLimit\.burst$/, 'inbound.rateLimit.requestsPerSecond', 10],
+  [/^resources\.cache\.rateLimit\.(burst|shared)$/, 'resources.cache.rateLimit.requestsPerSecond', 10],
   [/^loadBalancer\.hashOn\./, 'loadBalancer.policy', 'ring_hash'],
   [/^retries\.retriableStatusCodes$/, 'retries.retryOn', ['retriable-status-codes']],
   [/^discovery\.endpoints$/, 'discovery.registry', 'static'],
@@ -141,6 +142,29 @@ const FIELDS: [string, unknown[], [unknown, string][]][] = [
   ['inbound.rateLimit.burst', [200], [[0, 'expected an integer from 1 to 1000000'], [1.5, 'expected an integer from 1 to 1000000']]],
   ['inbound.maxConcurrent', [0, 256], [[-1, 'expected an integer from 0 to 1000000'], [1_000_001, 'expected an integer from 0 to 1000000'], ['256', 'expected an integer from 0 to 1000000']]],
   ['inbound.timeouts.request', ['0s', '15s'], [[15, 'numbers are not durations: write a string such as "15ms" (15 milliseconds) or "10s"'], ['25h', 'expected a duration from 0s to 24h']]],
+  ['resources.cache.timeouts.request', ['0s', '500ms'], [[500, 'numbers are not durations: write a string such as "500ms" (500 milliseconds) or "10s"']]],
+  ['resources.cache.timeouts.perTry', ['0s', '100ms'], [['-1s', DURATION]]],
+  ['resources.cache.retries.attempts', [0, 10], [[11, INT_0_10]]],
+  ['resources.cache.retries.retryOn', [['ECONNRESET', 'READONLY', 'ETIMEDOUT'], []], [['ECONNRESET', 'expected a list of error codes or names'], [['no spaces'], 'expected an error code or name such as "ECONNRESET": letters, digits, "_", ".", ":", "-", at most 64 characters']]],
+  ['resources.cache.retries.neverRetry', [['WRONGTYPE', '23505']], [[[7], 'expected an error code or name such as "ECONNRESET"']]],
+  ['resources.cache.retries.idempotent', [true], [['yes', BOOL]]],
+  ['resources.cache.retries.backoff.base', ['25ms'], [['0s', 'expected a duration from 1ms to 1m']]],
+  ['resources.cache.retries.backoff.max', ['5m'], [['6m', 'expected a duration from 1ms to 5m']]],
+  ['resources.cache.retries.budget', [false, {}], [[true, 'expected false (to turn it off) or an object with percent, minConcurrency']]],
+  ['resources.cache.retries.budget.percent', [20], [[101, PERCENT]]],
+  ['resources.cache.retries.budget.minConcurrency', [0], [[-1, 'expected an integer from 0 to 1000000']]],
+  ['resources.cache.limits.enabled', [false], [['off', BOOL]]],
+  ['resources.cache.limits.maxRequests', [1, 64], [[0, 'expected an integer from 1 to 4294967295']]],
+  ['resources.cache.limits.maxPendingRequests', [0], [[-1, 'expected an integer from 0 to 4294967295']]],
+  ['resources.cache.circuitBreaker.enabled', [true], [['on', BOOL]]],
+  ['resources.cache.circuitBreaker.errorThresholdPercent', [50], [[150, PERCENT]]],
+  ['resources.cache.circuitBreaker.minimumRequests', [5], [[0, 'expected an integer from 1 to 1000000']]],
+  ['resources.cache.circuitBreaker.window', ['1s'], [['10ms', 'expected a duration from 100ms to 1h']]],
+  ['resources.cache.circuitBreaker.halfOpenAfter', ['1s'], [['0s', 'expected a duration from 1ms to 24h']]],
+  ['resources.cache.rateLimit', [false, { requestsPerSecond: 5 }], [[true, 'expected false (to turn it off) or an object with requestsPerSecond, burst, shared']]],
+  ['resources.cache.rateLimit.requestsPerSecond', [100], [[0, 'expected a number greater than 0 and at most 1000000']]],
+  ['resources.cache.rateLimit.burst', [10], [[0, 'expected an integer from 1 to 1000000']]],
+  ['resources.cache.rateLimit.shared', [true], [['yes', BOOL]]],
   ['$schema', ['./node_modules/inmesh/dist/policy.schema.json'], [[1, 'expected a string']]],
   ['apiVersion', ['inmesh/v1'], [['inmesh/v2', 'expected "inmesh/v1"'], [1, 'expected "inmesh/v1"']]],
 ];
@@ -234,7 +258,7 @@ describe('parsePolicy: every field, good and bad values', () => {
   it('document level: apiVersion required, upstream names, top-level type', () => {
     expect(policyIssues({})).toEqual([{ path: 'apiVersion', value: undefined, message: 'expected "inmesh/v1"' }]);
     expect(policyIssues('apiVersion: inmesh/v1')).toEqual([
-      { path: '', value: 'apiVersion: inmesh/v1', message: 'expected an object with apiVersion, defaults, upstreams, inbound' },
+      { path: '', value: 'apiVersion: inmesh/v1', message: 'expected an object with apiVersion, defaults, upstreams, inbound, resources' },
     ]);
     expect(policyIssues({ apiVersion: 'inmesh/v1', upstreams: { 'orders api': {} } })).toEqual([
       { path: 'upstreams["orders api"]', value: 'orders api', message: 'expected an upstream name of letters, digits, ".", "_" and "-" (the host name callers use)' },
@@ -298,7 +322,7 @@ function rowKey(path: string, nodes: ReadonlyMap<string, Json>): string {
 function untested(leafKeys: ReadonlySet<string>, rows: typeof FIELDS): string[] {
   // A subset's name is a map key: `subsets.v1.tags` tests `subsets.<name>.tags`.
   const tested = new Set(
-    rows.filter(([, , bad]) => bad.length > 0).map(([path]) => path.replace(/\[\d+\]/g, '[]').replace(/^subsets\.[^.]+\./, 'subsets.<name>.')),
+    rows.filter(([, , bad]) => bad.length > 0).map(([path]) => path.replace(/\[\d+\]/g, '[]').replace(/^subsets\.[^.]+\./, 'subsets.<name>.').replace(/^resources\.[^.]+\./, 'resources.<name>.')),
   );
   return [...leafKeys].filter((key) => !tested.has(key)).sort();
 }
@@ -333,7 +357,7 @@ describe('every leaf of the JSON Schema has bad-value rows', () => {
   });
 
   it('every FIELDS row names a path of the schema', () => {
-    const unknown = FIELDS.map(([path]) => path.replace(/\[\d+\]/g, '[]').replace(/^subsets\.[^.]+\./, 'subsets.<name>.')).filter((key) => !nodeKeys.has(key));
+    const unknown = FIELDS.map(([path]) => path.replace(/\[\d+\]/g, '[]').replace(/^subsets\.[^.]+\./, 'subsets.<name>.').replace(/^resources\.[^.]+\./, 'resources.<name>.')).filter((key) => !nodeKeys.has(key));
     expect(unknown).toEqual([]);
   });
 
@@ -344,6 +368,34 @@ describe('every leaf of the JSON Schema has bad-value rows', () => {
     const changed = new Map(nodes);
     changed.set('upstreams.<name>.routes[].timeouts.request', { ...nodes.get('upstreams.<name>.routes[].timeouts.request'), minLength: 3 });
     expect(rowKey('upstreams.<name>.routes[].timeouts.request', changed)).toBe('routes[].timeouts.request');
+  });
+});
+
+describe('resources', () => {
+  it('resolve with the defaults table, a breaker and a budget as an upstream\'s, and no discovery', async () => {
+    const { resolvePolicy } = await import('../../../src/policy/resolve.ts');
+    const { POLICY_DEFAULTS: D } = await import('../../../src/policy/defaults.ts');
+    const p = resolvePolicy({ apiVersion: 'inmesh/v1', resources: { cache: { timeouts: { perTry: '100ms' }, retries: { retryOn: ['READONLY'], neverRetry: ['WRONGTYPE'] }, limits: { maxRequests: 8, maxPendingRequests: 0 } }, db: { limits: { enabled: false }, rateLimit: { requestsPerSecond: 5 } } } });
+    expect(p.resources.cache).toEqual({
+      name: 'cache',
+      timeouts: { request: D.resources.request, perTry: 100 },
+      retries: { attempts: D.resources.attempts, retryOn: ['READONLY'], neverRetry: ['WRONGTYPE'], backoff: { base: D.retries.backoffBase, max: D.retries.backoffMax }, idempotent: false, budget: { percent: D.retries.budgetPercent, minConcurrency: D.retries.budgetMinConcurrency } },
+      limits: { maxRequests: 8, maxPendingRequests: 0 },
+      circuitBreaker: { enabled: true, errorThresholdPercent: D.circuitBreaker.errorThresholdPercent, minimumRequests: D.circuitBreaker.minimumRequests, window: D.circuitBreaker.window, halfOpenAfter: D.circuitBreaker.halfOpenAfter },
+      rateLimit: undefined,
+    });
+    expect(p.resources.db?.limits).toEqual({ maxRequests: Infinity, maxPendingRequests: Infinity });
+    expect(p.resources.db?.rateLimit).toEqual({ requestsPerSecond: 5, burst: 5, shared: false });
+    expect(Object.isFrozen(p.resources.cache?.retries.retryOn)).toBe(true);
+  });
+
+  it('bad input names the field and the value', () => {
+    expect(policyIssues({ apiVersion: 'inmesh/v1', resources: { cache: { timeouts: { request: '100ms', perTry: '1s' }, rateLimit: { burst: 3 }, discovery: {} } } })).toEqual([
+      { path: 'resources.cache.discovery', value: {}, message: "unknown field 'discovery'; expected one of timeouts, retries, limits, circuitBreaker, rateLimit" },
+      { path: 'resources.cache.timeouts.perTry', value: '1s', message: 'timeouts.perTry (1000 ms) must not exceed timeouts.request (100 ms), which covers every try' },
+      { path: 'resources.cache.rateLimit.requestsPerSecond', value: undefined, message: 'required: a rateLimit block needs requestsPerSecond' },
+    ]);
+    expect(policyIssues({ apiVersion: 'inmesh/v1', resources: { 'bad name': {} } })[0]).toMatchObject({ path: 'resources["bad name"]', value: 'bad name' });
   });
 });
 
