@@ -32,7 +32,7 @@ function policy(): PolicyDocument {
   return {
     apiVersion: 'inmesh/v1',
     defaults: {
-      timeouts: { connect: '250ms', request: `${CALL_DEADLINE_MS}ms`, perTry: '300ms' },
+      timeouts: { connect: '250ms', request: `${CALL_DEADLINE_MS}ms`, perTry: '400ms' },
       retries: {
         attempts: 2,
         retryOn: ['connect-failure', 'refused-stream', 'reset', 'gateway-error'],
@@ -40,7 +40,7 @@ function policy(): PolicyDocument {
         budget: { percent: 50, minConcurrency: 10 },
       },
       // Two of three `orders` may be ejected at once (one answering 503s, one killed) without panic mode.
-      outlierDetection: { consecutive5xx: 3, interval: '500ms', baseEjectionTime: '3s', maxEjectionPercent: 67, panicThresholdPercent: 30 },
+      outlierDetection: { consecutive5xx: 5, interval: '500ms', baseEjectionTime: '3s', maxEjectionPercent: 67, panicThresholdPercent: 30 },
     },
     upstreams: { orders: { discovery }, inventory: { discovery } },
   };

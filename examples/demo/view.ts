@@ -90,9 +90,18 @@ export class LiveView {
     }
     const width = 78;
     const lines: string[] = [];
-    for (let i = 0; i < Math.max(left.length, right.length); i++) {
-      const l = left[i] ?? '';
-      lines.push(`${l}${' '.repeat(Math.max(1, width - strip(l).length))}│ ${right[i] ?? ''}`);
+    // The timeline goes beside the table when the terminal is wide enough, else below it
+    // (a wrapped line would break the redraw, which counts lines).
+    if (this.out.columns >= width + 2 + Math.max(...right.map((r) => strip(r).length))) {
+      for (let i = 0; i < Math.max(left.length, right.length); i++) {
+        const l = left[i] ?? '';
+        lines.push(`${l}${' '.repeat(Math.max(1, width - strip(l).length))}│ ${right[i] ?? ''}`);
+      }
+    } else lines.push(...left, '', ...right);
+    const cut = this.out.columns > 0 ? this.out.columns - 1 : Infinity;
+    for (let i = 0; i < lines.length; i++) {
+      const l = lines[i] ?? '';
+      if (strip(l).length > cut) lines[i] = strip(l).slice(0, cut);
     }
     if (this.#drawn > 0) this.out.write(`\x1b[${this.#drawn}F\x1b[J`);
     this.out.write(`${lines.join('\n')}\n`);
