@@ -184,6 +184,7 @@ function faultPlan(useConsul: boolean): PlannedFault[] {
 
 async function runScenario(mode: 'mesh' | 'plain', instances: Instance[], endpointsFile: string | undefined, registryLabel: string): Promise<RunResult> {
   const byName = new Map(instances.map((i) => [i.name, i]));
+  const names = new Map(instances.map((i) => [`127.0.0.1:${i.port}`, i.name]));
   const endpointsOf = (s: Upstream): string => instances.filter((i) => i.service === s).map((i) => `127.0.0.1:${i.port}`).join(',');
   const frontendEnv: Record<string, string> =
     mode === 'mesh'
@@ -318,7 +319,7 @@ async function runScenario(mode: 'mesh' | 'plain', instances: Instance[], endpoi
         t.retries += x.retries;
         if (x.p99 !== null) t.p99s.push(x.p99);
       }
-      view.update({ mode, registry: registryLabel, durationS, intervalS, point, totalCheckouts: total.checkouts, totalOk: total.ok, plan, done: faults });
+      view.update({ mode, registry: registryLabel, durationS, intervalS, point, totalCheckouts: total.checkouts, totalOk: total.ok, plan, done: faults, names });
     }
   })();
 

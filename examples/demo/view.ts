@@ -16,6 +16,8 @@ export interface ViewState {
   /** The planned timeline and what has happened so far. */
   plan: readonly { at: number; label: string }[];
   done: readonly FaultEvent[];
+  /** Instance names by `127.0.0.1:port`, to name ejected endpoints. */
+  names: ReadonlyMap<string, string>;
 }
 
 const pct = (ok: number, n: number): string => (n === 0 ? '    -' : `${((100 * ok) / n).toFixed(1).padStart(5)}%`);
@@ -52,7 +54,7 @@ export class LiveView {
     if (!this.#tty) {
       const parts = UPSTREAMS.map((u) => {
         const x = p.upstreams[u];
-        const mesh = x.breaker === null ? '' : ` ejected ${x.ejected?.length ?? 0} breaker ${x.breaker} budget ${x.budgetInUse ?? '-'}/${x.budgetLimit ?? '-'}`;
+        const mesh = x.breaker === null ? '' : ` ejected [${(x.ejected ?? []).map((e) => s.names.get(e) ?? e).join(' ')}] breaker ${x.breaker} budget ${x.budgetInUse ?? '-'}/${x.budgetLimit ?? '-'}`;
         return `${u} ${(x.calls / s.intervalS).toFixed(0)}/s ok${pct(x.ok, x.calls)} p50${ms(x.p50)} p99${ms(x.p99)} retries ${x.retries}${mesh}`;
       });
       this.say(`[${s.mode.padEnd(5)} ${p.t.toFixed(1).padStart(5)}s] checkouts ok${pct(p.checkoutsOk, p.checkouts)} | ${parts.join(' | ')}`);
@@ -80,7 +82,7 @@ export class LiveView {
           (x.budgetInUse === null ? '-' : `${x.budgetInUse}/${x.budgetLimit ?? '-'}`).padStart(8),
         ].join(' '),
       );
-      if (x.ejected !== null && x.ejected.length > 0) left.push(`            ejected: ${x.ejected.join(', ')}`);
+      if (x.ejected !== null && x.ejected.length > 0) left.push(`            ejected: ${x.ejected.map((e) => s.names.get(e) ?? e).join(', ')}`);
       if (x.registryError !== null) left.push(`            registry: ${x.registryError.slice(0, 60)}`);
     }
     const right = ['fault timeline'];
