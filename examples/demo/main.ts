@@ -36,7 +36,7 @@ const { values: args } = parseArgs({
     log: { type: 'string' },
   },
 });
-const durationS = args.duration !== undefined ? Number(args.duration) : args.quick ? 8 : 30;
+const durationS = args.duration !== undefined ? Number(args.duration) : args.quick ? 5 : 30;
 if (!Number.isFinite(durationS) || durationS < 3 || durationS > 600) {
   console.error(`demo: --duration must be a number of seconds from 3 to 600 (got ${String(args.duration)})`);
   process.exit(2);
