@@ -34,8 +34,9 @@
  * - A component's outbound target governs the sidecar's calls to that
  *   component (state, pub/sub publish, output bindings) with the same runner
  *   as apps: timeout per attempt, the breaker around each attempt, one breaker
- *   per component. Its errors carry no HTTP or gRPC status, so `matching` is
- *   not written: every failed operation is retried.
+ *   per component. `matching` filters HTTP and gRPC status codes only (from
+ *   1.15), which the model's error codes (ECONNRESET, 23505) are not, so it
+ *   is not written: every failed operation is retried.
  * - daprd skips a whole Resiliency it cannot decode (it logs and goes on), so what is
  *   written here must already be valid: test/integration/export/dapr*.test.ts
  *   checks every document against the CRD made strict plus daprd's decode rules.
@@ -84,7 +85,8 @@ const APP_BREAKER =
   'daprd keeps one breaker per app id and method (path), where inmesh keeps one per upstream, and counts every failed call, where inmesh counts a failure only while no endpoint of the upstream answers (a partial outage is left to outlier detection)';
 const COMPONENT_BREAKER =
   'daprd keeps one breaker per component and counts each failed attempt (its breaker sits inside the retry loop), where inmesh counts each failed guarded call once, retries included, and does not count a neverRetry error';
-const COMPONENT_RETRIES_ALL = 'Dapr retries every failed operation of a component, whatever its error (component errors carry no HTTP or gRPC status for matching to filter)';
+const COMPONENT_RETRIES_ALL =
+  "Dapr retries every failed operation of a component, whatever its error (its matching filters HTTP and gRPC status codes only, not a client's error codes, so none is written)";
 
 export interface DaprRetryPolicy {
   policy: 'constant' | 'exponential';

@@ -60,7 +60,7 @@ describe('dapr export of the policy that sets every field', () => {
     // perTry when set (the total dropped), else the total as a lossy per-attempt timeout.
     expect(policies.timeouts?.['cache-component-timeout']).toBe('300ms');
     expect(policies.timeouts?.['orders-db-component-timeout']).toBe('4s');
-    // Component errors carry no status: no matching, every failure retried.
+    // matching filters status codes, not error codes: none written, every failure retried.
     expect(policies.retries?.['cache-component-retry']).toEqual({ policy: 'exponential', maxInterval: '100ms', maxRetries: 3 });
     expect(policies.retries?.['orders-db-component-retry']).toEqual({ policy: 'exponential', maxInterval: '250ms', maxRetries: 1 });
     expect(policies.circuitBreakers?.['cache-component-breaker']).toEqual({ maxRequests: 1, interval: '5s', timeout: '2s', trip: 'requests >= 10 && totalFailures * 100 >= requests * 40' });
