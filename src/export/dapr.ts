@@ -3,7 +3,10 @@
  * and (when enabled) a circuit-breaker policy per upstream, each named for the
  * upstream and referenced from `targets.apps.<app-id>`; the `defaults` block
  * becomes Dapr's default app policies (`DefaultAppTimeoutPolicy`, …), which
- * apply to every app id the caller invokes without a target of its own.
+ * apply to every app id the caller invokes without a target of its own. Each
+ * resource becomes `targets.components.<name>.outbound` with policies of its
+ * own (`<name>-component-timeout`, …): the resource name must be the Dapr
+ * component's metadata.name.
  *
  * How Dapr reads what is written here (daprd `pkg/resiliency`, Dapr's
  * resiliency docs):
@@ -28,12 +31,26 @@
  *   consecutiveFailures, all int), evaluated on each failure; `interval` is a
  *   tumbling window (counts cleared every interval), `timeout` the open time
  *   before half-open, `maxRequests` the probes let through half-open.
+ * - A component's outbound target governs the sidecar's calls to that
+ *   component (state, pub/sub publish, output bindings) with the same runner
+ *   as apps: timeout per attempt, the breaker around each attempt, one breaker
+ *   per component. `matching` filters HTTP and gRPC status codes only (from
+ *   1.15), which the model's error codes (ECONNRESET, 23505) are not, so it
+ *   is not written: every failed operation is retried.
  * - daprd skips a whole Resiliency it cannot decode (it logs and goes on), so what is
  *   written here must already be valid: test/integration/export/dapr*.test.ts
  *   checks every document against the CRD made strict plus daprd's decode rules.
  */
 import { ExportError } from '../errors.ts';
-import type { ResolvedCircuitBreaker, ResolvedPolicy, ResolvedRetries, ResolvedTimeouts, ResolvedUpstreamPolicy } from '../policy/types.ts';
+import type {
+  ResolvedCircuitBreaker,
+  ResolvedPolicy,
+  ResolvedResource,
+  ResolvedResourceRetries,
+  ResolvedRetries,
+  ResolvedTimeouts,
+  ResolvedUpstreamPolicy,
+} from '../policy/types.ts';
 import { goDuration } from './duration.ts';
 import type { ExportedFile, ExportInput, Reporter, TargetExporter } from './types.ts';
 
@@ -64,6 +81,12 @@ const NO_OUTLIER = 'Dapr ejects no single instance (its circuit breakers are per
 const NO_MATCH =
   "a Resiliency target is a whole app id, with no request matching: calls this route matches get the upstream's policies";
 const NO_SPLIT = 'Dapr service invocation has no subsets or traffic split: every instance of an app id takes calls';
+const APP_BREAKER =
+  'daprd keeps one breaker per app id and method (path), where inmesh keeps one per upstream, and counts every failed call, where inmesh counts a failure only while no endpoint of the upstream answers (a partial outage is left to outlier detection)';
+const COMPONENT_BREAKER =
+  'daprd keeps one breaker per component and counts each failed attempt (its breaker sits inside the retry loop), where inmesh counts each failed guarded call once, retries included, and does not count a neverRetry error';
+const COMPONENT_RETRIES_ALL =
+  "Dapr retries every failed operation of a component, whatever its error (its matching filters HTTP and gRPC status codes only, not a client's error codes, so none is written)";
 
 export interface DaprRetryPolicy {
   policy: 'constant' | 'exponential';
@@ -106,10 +129,8 @@ export interface DaprResiliency {
     targets: {
       apps?: Record<string, DaprAppTarget>;
       /**
-       * Component targets (state stores, bindings, pub/sub the caller uses).
-       * The model has no block for them yet; the `resources` block (issue 16)
-       * maps here, one `components.<name>.outbound` per resource, through the
-       * same policy builders as the apps.
+       * Component targets (state stores, bindings, pub/sub the caller uses):
+       * one `components.<name>.outbound` per resource, named as the component.
        */
       components?: Record<string, DaprComponentTarget>;
     };
@@ -174,14 +195,38 @@ class PolicyWriter {
   write(prefix: string, policy: Readonly<ResolvedUpstreamPolicy>, names: Names): DaprAppTarget {
     const target: DaprAppTarget = {};
     target.timeout = this.writeTimeouts(prefix, policy.timeouts, names.timeout);
+    this.report.dropped(`${prefix}.timeouts.connect`, NO_POOL);
+    this.report.dropped(`${prefix}.timeouts.idle`, NO_POOL);
     target.retry = this.writeRetries(prefix, policy.retries, names.retry);
-    const breaker = this.writeBreaker(prefix, policy.circuitBreaker, names.breaker);
+    const breaker = this.writeBreaker(prefix, policy.circuitBreaker, names.breaker, APP_BREAKER);
     if (breaker !== undefined) target.circuitBreaker = breaker;
     this.dropUnmappable(prefix, policy);
     return target;
   }
 
-  private writeTimeouts(prefix: string, t: Readonly<ResolvedTimeouts>, name: string): string {
+  /** Writes the policies of resource `r` under `names`; returns its component's outbound target. */
+  writeResource(r: Readonly<ResolvedResource>, names: Names): DaprAppTarget {
+    const prefix = `resources.${r.name}`;
+    const target: DaprAppTarget = {};
+    target.timeout = this.writeTimeouts(prefix, r.timeouts, names.timeout);
+    target.retry = this.writeResourceRetries(prefix, r.retries, names.retry);
+    const breaker = this.writeBreaker(prefix, r.circuitBreaker, names.breaker, COMPONENT_BREAKER);
+    if (breaker !== undefined) target.circuitBreaker = breaker;
+    const unlimited = `${FILE} (nothing written: no limit, and Dapr sets none on component operations)`;
+    if (r.limits.maxRequests === Number.POSITIVE_INFINITY) this.report.exact(`${prefix}.limits.maxRequests`, unlimited);
+    if (r.limits.maxPendingRequests === Number.POSITIVE_INFINITY) this.report.exact(`${prefix}.limits.maxPendingRequests`, unlimited);
+    this.report.droppedUnder(`${prefix}.limits`, 'Dapr has no concurrency limit or load shedding for component operations');
+    this.report.droppedUnder(`${prefix}.rateLimit`, "Dapr's ratelimit middleware limits HTTP requests into an app; component operations have no rate limit");
+    return target;
+  }
+
+  /** Refuses a policy name already written (a resource `x` and an upstream `x-component` would share names). */
+  private claim(kind: 'timeouts' | 'retries' | 'circuitBreakers', name: string): void {
+    if (Object.hasOwn(this[kind], name)) throw new ExportError(`two targets would both write the Dapr ${kind} policy '${name}'; rename the upstream or resource`);
+  }
+
+  private writeTimeouts(prefix: string, t: Readonly<Pick<ResolvedTimeouts, 'request' | 'perTry'>>, name: string): string {
+    this.claim('timeouts', name);
     const at = `${FILE} spec.policies.timeouts.${name}`;
     const p = `${prefix}.timeouts`;
     if (t.perTry > 0) {
@@ -206,12 +251,40 @@ class PolicyWriter {
       this.report.exact(`${p}.request`, `${at} = 0s (none)`);
       this.report.exact(`${p}.perTry`, `${at} = 0s (none)`);
     }
-    this.report.dropped(`${p}.connect`, NO_POOL);
-    this.report.dropped(`${p}.idle`, NO_POOL);
+    return name;
+  }
+
+  /** The backoff fields, written the same way for apps and components. */
+  private writeBackoff(p: string, at: string): void {
+    this.report.lossy(
+      `${p}.backoff.max`,
+      "Dapr caps its exponential backoff here, but grows it from a fixed 500 ms ×1.5 with ±50 % randomization, not inmesh's full jitter",
+      `${at}.maxInterval`,
+    );
+    this.report.dropped(
+      `${p}.backoff.base`,
+      "Dapr's exponential backoff starts at a fixed 500 ms (×1.5, ±50 % randomization), not configurable; a constant policy would lose the growth and the cap",
+    );
+  }
+
+  private writeResourceRetries(prefix: string, r: Readonly<ResolvedResourceRetries>, name: string): string {
+    this.claim('retries', name);
+    const at = `${FILE} spec.policies.retries.${name}`;
+    const p = `${prefix}.retries`;
+    this.retries[name] = { policy: 'exponential', maxInterval: goDuration(r.backoff.max), maxRetries: r.attempts };
+    this.report.exact(`${p}.attempts`, `${at}.maxRetries`);
+    this.writeBackoff(p, at);
+    // An empty list is no field of the report (fields.ts).
+    if (r.retryOn.length > 0) this.report.lossy(`${p}.retryOn`, `${COMPONENT_RETRIES_ALL}, not only the codes listed`, at);
+    if (r.neverRetry.length > 0) this.report.dropped(`${p}.neverRetry`, `${COMPONENT_RETRIES_ALL}: these are retried too; Dapr has no per-error exclusion`);
+    if (r.idempotent) this.report.exact(`${p}.idempotent`, `${at} (Dapr retries every operation, timed-out and reset ones included)`);
+    else this.report.dropped(`${p}.idempotent`, `${COMPONENT_RETRIES_ALL}, timed-out and reset ones included: keep non-idempotent operations out of a retrying component target`);
+    this.report.droppedUnder(`${p}.budget`, 'Dapr has no retry budget');
     return name;
   }
 
   private writeRetries(prefix: string, r: Readonly<ResolvedRetries>, name: string): string {
+    this.claim('retries', name);
     const at = `${FILE} spec.policies.retries.${name}`;
     const p = `${prefix}.retries`;
     const policy: DaprRetryPolicy = { policy: 'exponential', maxInterval: goDuration(r.backoff.max), maxRetries: r.attempts };
@@ -224,15 +297,7 @@ class PolicyWriter {
     } else {
       this.report.exact(`${p}.attempts`, `${at}.maxRetries`);
     }
-    this.report.lossy(
-      `${p}.backoff.max`,
-      "Dapr caps its exponential backoff here, but grows it from a fixed 500 ms ×1.5 with ±50 % randomization, not inmesh's full jitter",
-      `${at}.maxInterval`,
-    );
-    this.report.dropped(
-      `${p}.backoff.base`,
-      "Dapr's exponential backoff starts at a fixed 500 ms (×1.5, ±50 % randomization), not configurable; a constant policy would lose the growth and the cap",
-    );
+    this.writeBackoff(p, at);
 
     const transportWhy = `daprd retries every transport failure (${TRANSPORT_CONDITIONS.join(', ')}) whatever the list says; only status codes are filtered`;
     const missingTransport = TRANSPORT_CONDITIONS.filter((c) => !r.retryOn.includes(c));
@@ -266,13 +331,14 @@ class PolicyWriter {
     return name;
   }
 
-  private writeBreaker(prefix: string, b: Readonly<ResolvedCircuitBreaker>, name: string): string | undefined {
+  private writeBreaker(prefix: string, b: Readonly<ResolvedCircuitBreaker>, name: string, enabledWhy: string): string | undefined {
     const p = `${prefix}.circuitBreaker`;
     if (!b.enabled) {
       this.report.exact(`${p}.enabled`, `${FILE} (no circuitBreaker for this target)`);
       this.report.droppedUnder(p, 'inert: the breaker is off, so no breaker policy is written');
       return undefined;
     }
+    this.claim('circuitBreakers', name);
     const at = `${FILE} spec.policies.circuitBreakers.${name}`;
     this.circuitBreakers[name] = {
       maxRequests: HALF_OPEN_PROBES,
@@ -281,11 +347,7 @@ class PolicyWriter {
       trip: tripExpression(b),
     };
     const tumbling = 'Dapr counts in a tumbling window (all counts cleared every interval) where inmesh rolls its window';
-    this.report.lossy(
-      `${p}.enabled`,
-      'daprd keeps one breaker per app id and method (path), where inmesh keeps one per upstream, and counts every failed call, where inmesh counts a failure only while no endpoint of the upstream answers (a partial outage is left to outlier detection)',
-      at,
-    );
+    this.report.lossy(`${p}.enabled`, enabledWhy, at);
     this.report.lossy(`${p}.errorThresholdPercent`, tumbling, `${at}.trip`);
     this.report.lossy(`${p}.minimumRequests`, tumbling, `${at}.trip`);
     this.report.lossy(`${p}.window`, tumbling, `${at}.interval`);
@@ -337,6 +399,13 @@ function exportDapr(input: ExportInput, report: Reporter): readonly ExportedFile
     apps[appId] = writer.write(`upstreams.${name}`, upstream, { timeout: `${name}-timeout`, retry: `${name}-retry`, breaker: `${name}-breaker` });
     reportUpstream(report, name, upstream.discovery.service, appId);
   }
+  const components: Record<string, DaprComponentTarget> = {};
+  for (const [name, resource] of Object.entries(policy.resources)) {
+    components[name] = {
+      outbound: writer.writeResource(resource, { timeout: `${name}-component-timeout`, retry: `${name}-component-retry`, breaker: `${name}-component-breaker` }),
+    };
+    report.exact(`resources.${name}.name`, `${FILE} spec.targets.components.${name} (must equal the Dapr component's metadata.name)`);
+  }
   reportInbound(report, policy, service);
 
   const doc: DaprResiliency = {
@@ -350,8 +419,7 @@ function exportDapr(input: ExportInput, report: Reporter): readonly ExportedFile
         retries: writer.retries,
         ...(Object.keys(writer.circuitBreakers).length > 0 ? { circuitBreakers: writer.circuitBreakers } : {}),
       },
-      // components: see DaprResiliency.spec.targets.components.
-      targets: { apps },
+      targets: { apps, ...(Object.keys(components).length > 0 ? { components } : {}) },
     },
   };
   const callers = service === undefined ? 'every Dapr app of the namespace that loads it (no scopes)' : `app id ${service} only (scopes)`;
@@ -360,7 +428,9 @@ function exportDapr(input: ExportInput, report: Reporter): readonly ExportedFile
       name: FILE,
       documents: [doc],
       format: 'yaml',
-      scope: `namespace ${namespace}: calls made by ${callers} to the app ids in targets.apps; the Default* policies to every other app id they call`,
+      scope:
+        `namespace ${namespace}: calls made by ${callers} to the app ids in targets.apps; the Default* policies to every other app id they call` +
+        (Object.keys(components).length > 0 ? `; their operations on the components in targets.components (each named as its resource, which must be the component's metadata.name)` : ''),
     },
   ];
 }

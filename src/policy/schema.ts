@@ -841,7 +841,7 @@ export const resourceSchema = block(
         idempotent: field(bool(), 'Every call to the resource is idempotent: per-try timeouts, connect failures and resets are retried too (a call may also say `idempotent: true`).', resourceMaps('none: Dapr retries every failed call of a component'), { default: D.resources.idempotent }),
         backoff: block(
           {
-            base: field(duration(1, 60_000), 'Backoff base: retry n waits a random time in [0, base × (2^n − 1)] (full jitter), capped at `max`.', resourceMaps('Resiliency policies.retries{}.duration (constant policy; exponential starts at a fixed 500 ms)'), { unit: 'duration', default: ms(D.retries.backoffBase) }),
+            base: field(duration(1, 60_000), 'Backoff base: retry n waits a random time in [0, base × (2^n − 1)] (full jitter), capped at `max`.', resourceMaps('none: export writes policy exponential, which starts at a fixed 500 ms and grows ×1.5 with ±50 % randomization (a constant duration would lose the growth and the cap)'), { unit: 'duration', default: ms(D.retries.backoffBase) }),
             max: field(duration(1, 300_000), 'Backoff cap. At least `base`.', resourceMaps('Resiliency policies.retries{}.maxInterval'), { unit: 'duration', default: ms(D.retries.backoffMax) }),
           },
           'an object with base, max',

@@ -8,7 +8,8 @@
  *   v1alpha1 RetryMatching: httpStatusCodes, gRPCStatusCodes);
  * - daprd's decode rules, by hand: Go durations, the policy enum, maxRetries
  *   >= -1, maxRequests a uint32, status-code lists as daprd's
- *   ParseRetryConditionFilter parses them, targets naming existing policies;
+ *   ParseRetryConditionFilter parses them, targets (apps, and components
+ *   outbound and inbound) naming existing policies;
  * - every `trip` compiles as CEL over exactly gobreaker's five counts (ints, as
  *   daprd passes them) and yields a bool.
  */
@@ -136,7 +137,7 @@ interface TargetDoc {
 interface ResiliencyDoc {
   spec?: {
     policies?: { timeouts?: Record<string, unknown>; retries?: Record<string, RetryDoc>; circuitBreakers?: Record<string, BreakerDoc> };
-    targets?: { apps?: Record<string, TargetDoc> };
+    targets?: { apps?: Record<string, TargetDoc>; components?: Record<string, { outbound?: TargetDoc; inbound?: TargetDoc }> };
   };
 }
 
@@ -168,10 +169,16 @@ export function validateResiliency(doc: unknown, version: string): string[] {
     }
     if (typeof b.trip === 'string') for (const p of tripProblems(b.trip)) problems.push(`circuitBreakers.${name}.trip: ${p}`);
   }
-  for (const [app, t] of Object.entries(spec.targets?.apps ?? {})) {
-    if (t.timeout !== undefined && policies.timeouts?.[t.timeout] === undefined) problems.push(`targets.apps.${app}.timeout: no policy ${t.timeout}`);
-    if (t.retry !== undefined && policies.retries?.[t.retry] === undefined) problems.push(`targets.apps.${app}.retry: no policy ${t.retry}`);
-    if (t.circuitBreaker !== undefined && policies.circuitBreakers?.[t.circuitBreaker] === undefined) problems.push(`targets.apps.${app}.circuitBreaker: no policy ${t.circuitBreaker}`);
+  const target = (where: string, t: TargetDoc | undefined): void => {
+    if (t === undefined) return;
+    if (t.timeout !== undefined && policies.timeouts?.[t.timeout] === undefined) problems.push(`${where}.timeout: no policy ${t.timeout}`);
+    if (t.retry !== undefined && policies.retries?.[t.retry] === undefined) problems.push(`${where}.retry: no policy ${t.retry}`);
+    if (t.circuitBreaker !== undefined && policies.circuitBreakers?.[t.circuitBreaker] === undefined) problems.push(`${where}.circuitBreaker: no policy ${t.circuitBreaker}`);
+  };
+  for (const [app, t] of Object.entries(spec.targets?.apps ?? {})) target(`targets.apps.${app}`, t);
+  for (const [name, c] of Object.entries(spec.targets?.components ?? {})) {
+    target(`targets.components.${name}.outbound`, c.outbound);
+    target(`targets.components.${name}.inbound`, c.inbound);
   }
   return problems;
 }

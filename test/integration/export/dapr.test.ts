@@ -49,6 +49,66 @@ describe('dapr export of the policy that sets every field', () => {
     expect(report.lossy + report.dropped).toBeGreaterThan(0);
   });
 
+  it('writes each resource as a components outbound target with policies of its own, every resources field reported', () => {
+    const { files, report } = exportPolicy('dapr', [fullCaller()]);
+    const doc = files[0]?.documents[0] as DaprResiliency;
+    expect(doc.spec.targets.components).toEqual({
+      cache: { outbound: { timeout: 'cache-component-timeout', retry: 'cache-component-retry', circuitBreaker: 'cache-component-breaker' } },
+      'orders-db': { outbound: { timeout: 'orders-db-component-timeout', retry: 'orders-db-component-retry' } },
+    });
+    const policies = doc.spec.policies;
+    // perTry when set (the total dropped), else the total as a lossy per-attempt timeout.
+    expect(policies.timeouts?.['cache-component-timeout']).toBe('300ms');
+    expect(policies.timeouts?.['orders-db-component-timeout']).toBe('4s');
+    // matching filters status codes, not error codes: none written, every failure retried.
+    expect(policies.retries?.['cache-component-retry']).toEqual({ policy: 'exponential', maxInterval: '100ms', maxRetries: 3 });
+    expect(policies.retries?.['orders-db-component-retry']).toEqual({ policy: 'exponential', maxInterval: '250ms', maxRetries: 1 });
+    expect(policies.circuitBreakers?.['cache-component-breaker']).toEqual({ maxRequests: 1, interval: '5s', timeout: '2s', trip: 'requests >= 10 && totalFailures * 100 >= requests * 40' });
+    expect(policies.circuitBreakers?.['orders-db-component-breaker']).toBeUndefined();
+    expect(files[0]?.scope).toContain("must be the component's metadata.name");
+    expect(validateResiliency(doc, report.targetVersion)).toEqual([]);
+
+    const resources = report.fields.filter((e) => e.field.startsWith('resources.'));
+    expect(resources.length).toBeGreaterThan(30);
+    expect(resources.filter((e) => e.why?.includes('does not map this field'))).toEqual([]);
+    const verdict = (field: string) => entry(report.fields, field)?.verdict;
+    expect(entry(report.fields, 'resources.cache.name')?.to).toContain("metadata.name");
+    expect(verdict('resources.cache.timeouts.perTry')).toBe('exact');
+    expect(verdict('resources.cache.timeouts.request')).toBe('dropped');
+    expect(verdict('resources.orders-db.timeouts.request')).toBe('lossy');
+    expect(verdict('resources.cache.retries.attempts')).toBe('exact');
+    expect(verdict('resources.cache.retries.retryOn')).toBe('lossy');
+    expect(verdict('resources.cache.retries.neverRetry')).toBe('dropped');
+    expect(verdict('resources.cache.retries.idempotent')).toBe('exact');
+    expect(verdict('resources.orders-db.retries.idempotent')).toBe('dropped');
+    expect(verdict('resources.cache.retries.backoff.base')).toBe('dropped');
+    expect(verdict('resources.cache.retries.budget.percent')).toBe('dropped');
+    expect(verdict('resources.cache.limits.maxRequests')).toBe('dropped');
+    expect(verdict('resources.orders-db.limits.maxRequests')).toBe('exact');
+    expect(verdict('resources.cache.rateLimit.requestsPerSecond')).toBe('dropped');
+    expect(verdict('resources.cache.circuitBreaker.halfOpenAfter')).toBe('exact');
+    expect(verdict('resources.cache.circuitBreaker.enabled')).toBe('lossy');
+    expect(entry(report.fields, 'resources.orders-db.circuitBreaker.window')?.why).toContain('inert');
+  });
+
+  it('reports resources without components when there are none, and refuses a resource whose policy names an upstream already took', () => {
+    const none = one({ apiVersion: 'inmesh/v1', upstreams: { a: {} } });
+    expect(none.doc.spec.targets.components).toBeUndefined();
+    const empty = one({ apiVersion: 'inmesh/v1', resources: { queue: { retries: { retryOn: [] } } } });
+    expect(empty.doc.spec.targets.components?.['queue']?.outbound?.retry).toBe('queue-component-retry');
+    expect(empty.report.fields.filter((e) => e.field.startsWith('resources.') && e.why?.includes('does not map this field'))).toEqual([]);
+    expect(() => one({ apiVersion: 'inmesh/v1', upstreams: { 'x-component': {} }, resources: { x: {} } })).toThrow(/policy 'x-component-timeout'/);
+  });
+
+  it('leaves matching out of a component retry policy on 1.14 to 1.16, each document valid', () => {
+    for (const version of ['1.16', '1.15', '1.14']) {
+      const { files } = exportPolicy('dapr', [fullCaller()], { targetVersion: version });
+      const doc = files[0]?.documents[0] as DaprResiliency;
+      expect(doc.spec.policies.retries?.['cache-component-retry']?.matching, version).toBeUndefined();
+      expect(validateResiliency(doc, version), version).toEqual([]);
+    }
+  });
+
   it('exports with --service as scopes and reports the inbound fields by their Dapr settings', () => {
     const { files, report } = exportPolicy('dapr', [fullCaller()], { service: 'checkout', namespace: 'shop' });
     const doc = files[0]?.documents[0] as DaprResiliency;
@@ -182,11 +242,29 @@ describe('dapr validation refuses what daprd would skip', () => {
           retries: { r: { policy: 'linear', maxRetries: -2, maxInterval: '10', matching: { httpStatusCodes: '600,503-500,5-0-1' } } },
           circuitBreakers: { c: { trip: 'consecutiveFailures > 5', maxRequests: -1, bogus: 1 } },
         },
-        targets: { apps: { a: { retry: 'missing' } } },
+        targets: {
+          apps: { a: { retry: 'missing' } },
+          components: { store: { outbound: { timeout: 'absent', extra: 'x' }, inbound: { circuitBreaker: 'gone' } }, other: { sideways: {} } },
+        },
       },
     };
     const problems = validateResiliency(bad, '1.16').join('\n');
-    for (const expected of ['bogus', 't: "1.5 s"', 'policy: "linear"', 'maxRetries: -2', 'maxInterval: "10"', '600', '503-500', 'more than one', 'maxRequests', 'no policy missing']) {
+    for (const expected of [
+      'bogus',
+      't: "1.5 s"',
+      'policy: "linear"',
+      'maxRetries: -2',
+      'maxInterval: "10"',
+      '600',
+      '503-500',
+      'more than one',
+      'maxRequests',
+      'no policy missing',
+      'targets.components.store.outbound.timeout: no policy absent',
+      'targets.components.store.inbound.circuitBreaker: no policy gone',
+      'extra',
+      'sideways',
+    ]) {
       expect(problems).toContain(expected);
     }
   });
