@@ -13,23 +13,10 @@ import { ExportError } from '../errors.ts';
 import { formatDuration } from '../policy/duration.ts';
 import type { PolicyDocument } from '../policy/index.ts';
 import { ALL_SUBSET, ENVOY_MAX_THRESHOLD, GATEWAY_ERROR_CODES } from './consul.ts';
+import { parseGoDuration } from './duration.ts';
 
 type Entry = Record<string, unknown>;
 type Doc = Record<string, unknown>;
-
-const GO_UNITS: Readonly<Record<string, number>> = { h: 3_600_000, m: 60_000, s: 1_000, ms: 1, us: 0.001, µs: 0.001, ns: 0.000_001 };
-
-/** Go's time.Duration text ("1.5s", "2m0s", "1s500ms") or Consul's nanosecond number, in ms. */
-export function parseGoDuration(value: unknown, where: string): number {
-  if (typeof value === 'number') return value / 1_000_000;
-  if (typeof value !== 'string' || !/^(\d+(\.\d+)?(h|m|s|ms|us|µs|ns))+$/.test(value)) {
-    if (value === '0' || value === '') return 0;
-    throw new ExportError(`${where}: ${JSON.stringify(value)} is not a Go duration`);
-  }
-  let ms = 0;
-  for (const [, n, unit] of value.matchAll(/(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)/g)) ms += Number(n) * (GO_UNITS[unit as string] as number);
-  return Math.round(ms);
-}
 
 const text = (value: unknown): string => (typeof value === 'string' ? value : '');
 
