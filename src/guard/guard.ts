@@ -288,9 +288,9 @@ export class Guard {
 
   /** Runs `fn(signal)` under the policy of resource `name`; returns what fn returns, or a typed error. */
   guard<T>(name: string, fn: GuardedFn<T>, options?: GuardOptions): Promise<T> {
+    if (typeof fn !== 'function') return Promise.reject(new InvalidArgumentError(`guard(${JSON.stringify(name)}): fn must be a function (got ${describeValue(fn)})`));
     const runtime = this.#runtimes.get(name);
     if (runtime !== undefined) return runtime.run(name, fn, options);
-    if (typeof fn !== 'function') return Promise.reject(new InvalidArgumentError(`guard(${JSON.stringify(name)}): fn must be a function (got ${describeValue(fn)})`));
     if (options === undefined) {
       // No policy and no option: the call itself, no signal, no timer.
       try {

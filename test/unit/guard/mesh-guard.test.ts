@@ -102,6 +102,13 @@ describe('mesh.guard with the resources block', () => {
     expect(() => createMesh({ policy: { apiVersion: 'inmesh/v1', resources: { r: { retries: { retryOn: 'ECONNRESET' } } } } as never, env: {} })).toThrow(InvalidPolicyError);
     expect(() => new Guard({ r: { maxRequests: 0 } })).toThrow('resource r: maxRequests must be an integer >= 1 (got 0)');
   });
+
+  it('fn that is not a function: the same InvalidArgumentError for a resource with a policy as for one without', async () => {
+    const m = meshWith({ r: {} });
+    await expect(m.guard('r', 5 as never)).rejects.toThrow(new InvalidArgumentError('guard("r"): fn must be a function (got 5)'));
+    await expect(m.guard('none', 5 as never)).rejects.toThrow(new InvalidArgumentError('guard("none"): fn must be a function (got 5)'));
+    await expect(new Guard({ r: {} }).guard('r', null as never)).rejects.toThrow(new InvalidArgumentError('guard("r"): fn must be a function (got null)'));
+  });
 });
 
 describe('telemetry of guarded calls', () => {
