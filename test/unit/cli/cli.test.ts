@@ -95,4 +95,25 @@ describe('inmesh CLI', () => {
     expect(run('explain').code).toBe(2);
     expect(run().code).toBe(2);
   });
+
+  it('export: exit 2 means lossy or dropped only, so its usage errors exit 1 like every other error', () => {
+    expect(run('export', '--to', 'consul', good).code).toBe(2);
+    expect(run('export', '--to', 'consul', '--allow-lossy', good).code).toBe(0);
+    for (const argv of [
+      ['--to', 'consul', '--bogus', good],
+      ['--to', 'consul', '--allow-lossy', '--bogus', good],
+      ['--to', 'nope', good],
+      ['--to'],
+      [good],
+      ['--to', 'consul'],
+      ['--to', 'istio', '--apply', '--allow-lossy', good],
+      ['--to', 'consul', '--allow-lossy', '--target-version', '9.9', good],
+      ['--to', 'consul', '--allow-lossy', bad],
+    ]) {
+      const r = run('export', ...argv);
+      expect(r.code, argv.join(' ')).toBe(1);
+      expect(r.err, argv.join(' ')).not.toBe('');
+    }
+    expect(run('export', '--to', 'consul', '--bogus', good).err).toContain("Unknown option '--bogus'");
+  });
 });
