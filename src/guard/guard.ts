@@ -66,7 +66,8 @@ export interface GuardOptions extends Pick<CallOptions, 'timeout' | 'perTryTimeo
   readonly target?: string;
 }
 
-export type GuardedFn<T> = (signal: AbortSignal | undefined) => Promise<T> | T;
+/** The guarded call: returns a value, a Promise or any thenable (a knex or Mongoose query), awaited inside the try. */
+export type GuardedFn<T> = (signal: AbortSignal | undefined) => PromiseLike<T> | T;
 
 /** The state of one resource, as the admin view reads it. */
 export interface ResourceState {
@@ -307,7 +308,7 @@ export class Guard {
   /** `fn` wrapped for repeated use: each call runs under the resource's policy, the signal first, then the arguments. */
   guarded<A extends unknown[], T>(
     name: string,
-    fn: (signal: AbortSignal | undefined, ...args: A) => Promise<T> | T,
+    fn: (signal: AbortSignal | undefined, ...args: A) => PromiseLike<T> | T,
     options?: GuardOptions,
   ): (...args: A) => Promise<T> {
     if (typeof fn !== 'function') throw new InvalidArgumentError(`guarded(${JSON.stringify(name)}): fn must be a function (got ${describeValue(fn)})`);

@@ -103,6 +103,17 @@ describe('mesh.guard with the resources block', () => {
     expect(() => new Guard({ r: { maxRequests: 0 } })).toThrow('resource r: maxRequests must be an integer >= 1 (got 0)');
   });
 
+  it('a thenable that is not a Promise (a knex or Mongoose query) runs inside the chain: its failure is retried, its stall timed out', async () => {
+    const m = meshWith({ db: { timeouts: { perTry: '30ms', request: '2s' }, retries: { attempts: 2, retryOn: ['ECONNRESET'], backoff: { base: '1ms', max: '2ms' } } } });
+    const query = (run: () => Promise<string>): PromiseLike<string> => ({ then: (ok, fail) => run().then(ok, fail) });
+    let n = 0;
+    await expect(m.guard('db', () => query(() => (++n === 1 ? Promise.reject(coded('ECONNRESET')) : Promise.resolve('rows'))))).resolves.toBe('rows');
+    expect(n).toBe(2);
+    const stalled = await m.guard('db', () => query(() => new Promise<string>(() => undefined))).catch((e: unknown) => e);
+    expect(stalled).toBeInstanceOf(TimeoutError);
+    expect((stalled as TimeoutError).phase).toBe('attempt');
+  });
+
   it('fn that is not a function: the same InvalidArgumentError for a resource with a policy as for one without', async () => {
     const m = meshWith({ r: {} });
     await expect(m.guard('r', 5 as never)).rejects.toThrow(new InvalidArgumentError('guard("r"): fn must be a function (got 5)'));
