@@ -467,4 +467,5 @@ export const daprExporter: TargetExporter = {
   target: 'dapr',
   versions: VERSIONS,
   export: exportDapr,
+  writesDefaults: true,
 };

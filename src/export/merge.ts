@@ -3,20 +3,23 @@
  * entries, Istio DestinationRules and HTTPRoutes are set per destination service
  * and apply to every caller, so two callers that want different values for the
  * same destination cannot both have them: that is refused, naming both sources
- * and the field, instead of letting the last one win.
+ * and the field, instead of letting the last one win. The `defaults` blocks
+ * must agree only for a target that writes them (`defaults: true`): elsewhere
+ * every upstream already carries the values it inherits, and the merged
+ * policy's `defaults` (the first caller's) is reported, not written.
  */
 import { ExportError } from '../errors.ts';
 import type { ResolvedPolicy, ResolvedResource, ResolvedUpstream } from '../policy/types.ts';
 import { policyFields } from './fields.ts';
 import type { ExportCaller } from './types.ts';
 
-export function mergeCallers(callers: readonly ExportCaller[]): ResolvedPolicy {
+export function mergeCallers(callers: readonly ExportCaller[], options: { readonly defaults: boolean } = { defaults: true }): ResolvedPolicy {
   const [first] = callers;
   if (first === undefined) throw new ExportError('export needs at least one policy');
   const fieldsOf = callers.map((c) => policyFields(c.policy));
   const upstreams = unionOf(callers, fieldsOf, 'upstreams', (p) => p.upstreams);
   const resources = unionOf(callers, fieldsOf, 'resources', (p) => p.resources);
-  for (let i = 1; i < callers.length; i++) conflicts(callers, fieldsOf, 0, i, 'defaults');
+  if (options.defaults) for (let i = 1; i < callers.length; i++) conflicts(callers, fieldsOf, 0, i, 'defaults');
   return { apiVersion: 'inmesh/v1', defaults: first.policy.defaults, upstreams, resources, inbound: first.policy.inbound };
 }
 

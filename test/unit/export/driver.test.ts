@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ExportError } from '../../../src/errors.ts';
 import { protoDuration, gatewayDuration, goDuration } from '../../../src/export/duration.ts';
 import { policyFields } from '../../../src/export/fields.ts';
+import { exportPolicy } from '../../../src/export/index.ts';
 import { mergeCallers } from '../../../src/export/merge.ts';
 import { createReporter, formatReport } from '../../../src/export/report.ts';
 import { parsePolicy, resolvePolicy } from '../../../src/policy/index.ts';
@@ -75,6 +76,20 @@ describe('mergeCallers', () => {
         { source: 'b.yaml', policy: b },
       ]),
     ).toThrow(/defaults\.retries\.attempts: a\.yaml sets 1 and b\.yaml sets 2/);
+  });
+
+  it('different defaults export together where the target does not write them; Dapr, which writes them, refuses', () => {
+    const a = { source: 'a.yaml', policy: resolve({ apiVersion: 'inmesh/v1', defaults: { timeouts: { request: '5s' } }, upstreams: { orders: {} } }) };
+    const b = { source: 'b.yaml', policy: resolve({ apiVersion: 'inmesh/v1', defaults: { timeouts: { request: '9s' } }, upstreams: { users: {} } }) };
+    for (const target of ['consul', 'istio', 'envoy', 'gateway-api'] as const) {
+      const { report } = exportPolicy(target, [a, b]);
+      expect(report.callers, target).toEqual(['a.yaml', 'b.yaml']);
+      expect(report.fields.find((f) => f.field === 'upstreams.orders.timeouts.request')?.value, target).toBe(5000);
+      expect(report.fields.find((f) => f.field === 'upstreams.users.timeouts.request')?.value, target).toBe(9000);
+    }
+    expect(() => exportPolicy('dapr', [a, b])).toThrow(/defaults\.timeouts\.request: a\.yaml sets 5000 and b\.yaml sets 9000/);
+    const c = { source: 'c.yaml', policy: resolve({ apiVersion: 'inmesh/v1', upstreams: { orders: { timeouts: { request: '9s' } } } }) };
+    expect(() => exportPolicy('consul', [a, c])).toThrow(/upstreams\.orders\.timeouts\.request: a\.yaml sets 5000 and c\.yaml sets 9000/);
   });
 });
 
