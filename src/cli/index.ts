@@ -13,7 +13,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { readPolicyFile } from '../config/load.ts';
-import { EXPORT_TARGETS, exportPolicy, exporterFor, formatReport, isExportTarget, renderFile, type ExportCaller } from '../export/index.ts';
+import { EXPORT_TARGETS, exportPolicy, exporterFor, formatReport, isExportTarget, renderFile, reportJson, type ExportCaller } from '../export/index.ts';
 import { isInmeshError } from '../errors.ts';
 import { buildJsonSchema } from '../policy/schema.ts';
 import { parsePolicy } from '../policy/validate.ts';
@@ -146,7 +146,7 @@ function runExport(args: readonly string[], io: CliIo): number | Promise<number>
     mkdirSync(values.out, { recursive: true });
     for (const file of files) writeFileSync(join(values.out, file.name), renderFile(file));
   }
-  if (values.report !== undefined) writeFileSync(values.report, `${JSON.stringify(report, null, 2)}\n`);
+  if (values.report !== undefined) writeFileSync(values.report, reportJson(report));
   io.err(formatReport(report));
   const code = report.lossy + report.dropped > 0 && values['allow-lossy'] !== true ? 2 : 0;
   if (values.apply !== true || exporter.apply === undefined) return code;

@@ -16,7 +16,7 @@ import { istioExporter } from './istio.ts';
 import { createReporter } from './report.ts';
 import { EXPORT_TARGETS, type ExportCaller, type ExportOptions, type ExportResult, type ExportTarget, type TargetExporter } from './types.ts';
 
-export { formatReport } from './report.ts';
+export { formatReport, reportJson } from './report.ts';
 export { renderFile } from './render.ts';
 export { policyFields } from './fields.ts';
 export * from './types.ts';

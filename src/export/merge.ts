@@ -11,6 +11,7 @@
 import { ExportError } from '../errors.ts';
 import type { ResolvedPolicy, ResolvedResource, ResolvedUpstream } from '../policy/types.ts';
 import { policyFields } from './fields.ts';
+import { showValue } from './report.ts';
 import type { ExportCaller } from './types.ts';
 
 export function mergeCallers(callers: readonly ExportCaller[], options: { readonly defaults: boolean } = { defaults: true }): ResolvedPolicy {
@@ -65,5 +66,5 @@ function conflicts(callers: readonly ExportCaller[], fieldsOf: readonly Map<stri
 }
 
 function show(value: unknown): string {
-  return value === undefined ? 'nothing' : JSON.stringify(value);
+  return value === undefined ? 'nothing' : showValue(value);
 }

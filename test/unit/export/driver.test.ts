@@ -4,7 +4,7 @@ import { protoDuration, gatewayDuration, goDuration } from '../../../src/export/
 import { policyFields } from '../../../src/export/fields.ts';
 import { exportPolicy } from '../../../src/export/index.ts';
 import { mergeCallers } from '../../../src/export/merge.ts';
-import { createReporter, formatReport } from '../../../src/export/report.ts';
+import { createReporter, formatReport, reportJson } from '../../../src/export/report.ts';
 import { parsePolicy, resolvePolicy } from '../../../src/policy/index.ts';
 
 const resolve = (doc: unknown) => resolvePolicy(parsePolicy(doc, 'test policy'), 'test policy');
@@ -107,6 +107,19 @@ describe('the report', () => {
     expect(report.dropped).toBe(fields.size - 2);
     expect(report.fields.find((e) => e.field === 'upstreams.orders.limits.maxRequests')?.why).toMatch(/does not map/);
     expect(formatReport(report)).toContain('exact   upstreams.orders.timeouts.request = ');
+  });
+
+  it('shows a limit that is off (Infinity) as Infinity in the text, the JSON and a conflict, never as null', () => {
+    const off = resolve({ apiVersion: 'inmesh/v1', upstreams: { orders: { limits: { enabled: false } } } });
+    const { report } = exportPolicy('consul', [{ source: 'off.yaml', policy: off }]);
+    expect(formatReport(report)).toMatch(/upstreams\.orders\.limits\.maxRequests = Infinity: /);
+    expect(formatReport(report)).not.toMatch(/= null/);
+    const json = JSON.parse(reportJson(report)) as { fields: { field: string; value: unknown }[] };
+    expect(json.fields.find((e) => e.field === 'upstreams.orders.limits.maxRequests')?.value).toBe('Infinity');
+    const on = resolve({ apiVersion: 'inmesh/v1', upstreams: { orders: { limits: { maxRequests: 10 } } } });
+    expect(() => exportPolicy('consul', [{ source: 'off.yaml', policy: off }, { source: 'on.yaml', policy: on }])).toThrow(
+      /limits\.maxPendingRequests: off\.yaml sets Infinity and on\.yaml sets /,
+    );
   });
 
   it('refuses a field that is not in the policy, and one reported twice', () => {
