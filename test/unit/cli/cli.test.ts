@@ -109,11 +109,18 @@ describe('inmesh CLI', () => {
       ['--to', 'istio', '--apply', '--allow-lossy', good],
       ['--to', 'consul', '--allow-lossy', '--target-version', '9.9', good],
       ['--to', 'consul', '--allow-lossy', bad],
+      ['--to', 'istio', '--allow-lossy', '--namespace', 'Bad_NS!', good],
+      ['--to', 'istio', '--allow-lossy', '--service', 'bad svc', good],
+      ['--to', 'consul', '--allow-lossy', '--service', '', good],
     ]) {
       const r = run('export', ...argv);
       expect(r.code, argv.join(' ')).toBe(1);
       expect(r.err, argv.join(' ')).not.toBe('');
     }
     expect(run('export', '--to', 'consul', '--bogus', good).err).toContain("Unknown option '--bogus'");
+    expect(run('export', '--to', 'istio', '--namespace', 'Bad_NS!', good).err).toContain('--namespace: expected a Kubernetes namespace');
+    expect(run('export', '--to', 'istio', '--namespace', 'Bad_NS!', good).err).toContain('(got "Bad_NS!")');
+    expect(run('export', '--to', 'istio', '--service', 'bad svc', good).err).toContain('--service: expected a service name');
+    expect(run('export', '--to', 'istio', '--allow-lossy', '--namespace', 'shop', '--service', 'checkout', good).code).toBe(0);
   });
 });
