@@ -190,6 +190,10 @@ export class ResourceRuntime {
   }
 
   #request<T>(name: string, fn: GuardedFn<T>, options: GuardOptions | undefined): GuardRequest {
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- checked for callers without types
+    if (options !== undefined && options !== null && typeof options !== 'object') {
+      throw new InvalidArgumentError(`guard(${JSON.stringify(name)}): options must be an object (got ${describeValue(options)})`);
+    }
     const o = options ?? {};
     if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
       throw new InvalidArgumentError(`signal must be an AbortSignal (got ${describeValue(o.signal)})`);

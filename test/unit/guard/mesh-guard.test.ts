@@ -114,11 +114,13 @@ describe('mesh.guard with the resources block', () => {
     expect((stalled as TimeoutError).phase).toBe('attempt');
   });
 
-  it('fn that is not a function: the same InvalidArgumentError for a resource with a policy as for one without', async () => {
+  it('fn that is not a function, options that are not an object: an InvalidArgumentError, for a resource with a policy as for one without', async () => {
     const m = meshWith({ r: {} });
     await expect(m.guard('r', 5 as never)).rejects.toThrow(new InvalidArgumentError('guard("r"): fn must be a function (got 5)'));
     await expect(m.guard('none', 5 as never)).rejects.toThrow(new InvalidArgumentError('guard("none"): fn must be a function (got 5)'));
     await expect(new Guard({ r: {} }).guard('r', null as never)).rejects.toThrow(new InvalidArgumentError('guard("r"): fn must be a function (got null)'));
+    await expect(m.guard('r', () => 1, 5 as never)).rejects.toThrow(new InvalidArgumentError('guard("r"): options must be an object (got 5)'));
+    await expect(m.guard('none', () => 1, 'fast' as never)).rejects.toThrow(new InvalidArgumentError('guard("none"): options must be an object (got "fast")'));
   });
 });
 
