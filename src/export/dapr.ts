@@ -468,4 +468,5 @@ export const daprExporter: TargetExporter = {
   versions: VERSIONS,
   export: exportDapr,
   writesDefaults: true,
+  writesResources: true,
 };

@@ -61,7 +61,7 @@ export function exportPolicy(target: ExportTarget, callers: readonly ExportCalle
   if (options.service !== undefined && callers.length !== 1) {
     throw new ExportError(`--service names the caller's own service, so it takes exactly one policy (got ${callers.length})`);
   }
-  const policy = mergeCallers(callers, { defaults: exporter.writesDefaults === true });
+  const policy = mergeCallers(callers, { defaults: exporter.writesDefaults === true, resources: exporter.writesResources === true });
   const report = createReporter(target, targetVersion, policyFields(policy));
   if (options.service === undefined) {
     report.droppedUnder('inbound', "inbound policy governs the caller's own service: give --service NAME (with one policy) to export it");

@@ -91,6 +91,8 @@ export interface TargetExporter {
    * with different defaults export together. @default false
    */
   readonly writesDefaults?: boolean;
+  /** The exporter writes `resources` (Dapr's component targets), so callers naming the same resource must agree on it. @default false */
+  readonly writesResources?: boolean;
   /** Writes the files to a running instance of the target (`inmesh export --apply`); only where the target has an API for it. */
   apply?(files: readonly ExportedFile[], env: NodeJS.ProcessEnv): Promise<void>;
 }

@@ -78,7 +78,7 @@ describe('mergeCallers', () => {
     ).toThrow(/defaults\.retries\.attempts: a\.yaml sets 1 and b\.yaml sets 2/);
   });
 
-  it('different defaults export together where the target does not write them; Dapr, which writes them, refuses', () => {
+  it('different defaults or resources export together where the target does not write them; Dapr, which writes them, refuses', () => {
     const a = { source: 'a.yaml', policy: resolve({ apiVersion: 'inmesh/v1', defaults: { timeouts: { request: '5s' } }, upstreams: { orders: {} } }) };
     const b = { source: 'b.yaml', policy: resolve({ apiVersion: 'inmesh/v1', defaults: { timeouts: { request: '9s' } }, upstreams: { users: {} } }) };
     for (const target of ['consul', 'istio', 'envoy', 'gateway-api'] as const) {
@@ -88,6 +88,13 @@ describe('mergeCallers', () => {
       expect(report.fields.find((f) => f.field === 'upstreams.users.timeouts.request')?.value, target).toBe(9000);
     }
     expect(() => exportPolicy('dapr', [a, b])).toThrow(/defaults\.timeouts\.request: a\.yaml sets 5000 and b\.yaml sets 9000/);
+    // Each process's own Redis: the same resource name with different values is two clients, not one destination.
+    const r1 = { source: 'r1.yaml', policy: resolve({ apiVersion: 'inmesh/v1', resources: { cache: { timeouts: { request: '100ms' } } } }) };
+    const r2 = { source: 'r2.yaml', policy: resolve({ apiVersion: 'inmesh/v1', resources: { cache: { timeouts: { request: '300ms' } } } }) };
+    for (const target of ['consul', 'istio', 'envoy', 'gateway-api'] as const) {
+      expect(exportPolicy(target, [r1, r2]).report.fields.find((f) => f.field === 'resources.cache.timeouts.request')?.verdict, target).toBe('dropped');
+    }
+    expect(() => exportPolicy('dapr', [r1, r2])).toThrow(/resources\.cache\.timeouts\.request: r1\.yaml sets 100 and r2\.yaml sets 300/);
     const c = { source: 'c.yaml', policy: resolve({ apiVersion: 'inmesh/v1', upstreams: { orders: { timeouts: { request: '9s' } } } }) };
     expect(() => exportPolicy('consul', [a, c])).toThrow(/upstreams\.orders\.timeouts\.request: a\.yaml sets 5000 and c\.yaml sets 9000/);
   });
