@@ -21,6 +21,7 @@ import type { CallOptions, FailureVerdict, MeshRequest, ResourceCallInfo } from 
 import { InvalidArgumentError, isInmeshError, ErrorCodes } from '../errors.ts';
 import { describeValue } from '../internal/describe.ts';
 import { POLICY_DEFAULTS as D } from '../policy/defaults.ts';
+import { MAX_RETRY_ATTEMPTS } from '../policy/schema.ts';
 import type { ResolvedResource } from '../policy/types.ts';
 import type { BreakerState } from '../resilience/breaker.ts';
 import { failureKind } from '../resilience/classify.ts';
@@ -32,7 +33,7 @@ export interface ResourcePolicy {
   readonly timeout?: number;
   /** Time for one try, in ms. @default none */
   readonly perTryTimeout?: number;
-  /** Retries after the first try. @default 0 */
+  /** Retries after the first try, 0 to 10 (as the document's retries.attempts). @default 0 */
   readonly retries?: number;
   /** Backoff base and cap between tries, in ms. @default the policy defaults (retries.backoff) */
   readonly retryBaseInterval?: number;
@@ -111,10 +112,13 @@ function checkList(name: string, field: string, v: unknown): readonly string[] |
   return v as readonly string[];
 }
 
-function checkNumber(name: string, field: string, v: unknown, integer: boolean, min: number): number | undefined {
+/** A number of the policy given in code; an integer field with no max may be Infinity (unlimited). */
+function checkNumber(name: string, field: string, v: unknown, integer: boolean, min: number, max = Infinity): number | undefined {
   if (v === undefined) return undefined;
-  if (!(typeof v === 'number' && v >= min && (integer ? Number.isInteger(v) || v === Infinity : Number.isFinite(v)))) {
-    throw new InvalidArgumentError(`resource ${name}: ${field} must be ${integer ? 'an integer' : 'a number'} >= ${min} (got ${describeValue(v)})`);
+  const whole = Number.isInteger(v) || (v === Infinity && max === Infinity);
+  if (!(typeof v === 'number' && v >= min && v <= max && (integer ? whole : Number.isFinite(v)))) {
+    const range = max === Infinity ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new InvalidArgumentError(`resource ${name}: ${field} must be ${integer ? 'an integer' : 'a number'} ${range} (got ${describeValue(v)})`);
   }
   return v;
 }
@@ -139,7 +143,8 @@ export function resourceFromCode(name: string, p: ResourcePolicy): ResolvedResou
     name,
     timeouts: { request: checkNumber(name, 'timeout', p.timeout, false, 0) ?? 0, perTry: checkNumber(name, 'perTryTimeout', p.perTryTimeout, false, 0) ?? 0 },
     retries: {
-      attempts: checkNumber(name, 'retries', p.retries, true, 0) ?? 0,
+      // The document's bounds of retries.attempts: retries are bounded in count.
+      attempts: checkNumber(name, 'retries', p.retries, true, 0, MAX_RETRY_ATTEMPTS) ?? 0,
       retryOn: checkList(name, 'retryOn', p.retryOn) ?? [],
       neverRetry: checkList(name, 'neverRetry', p.neverRetry) ?? [],
       backoff: { base, max },

@@ -101,6 +101,10 @@ describe('mesh.guard with the resources block', () => {
     await expect(m.guard('r', () => 1, { timeout: -5 })).rejects.toThrow(new InvalidArgumentError('timeout must be a number of ms from 0 to 86400000 (24 h) (got -5)'));
     expect(() => createMesh({ policy: { apiVersion: 'inmesh/v1', resources: { r: { retries: { retryOn: 'ECONNRESET' } } } } as never, env: {} })).toThrow(InvalidPolicyError);
     expect(() => new Guard({ r: { maxRequests: 0 } })).toThrow('resource r: maxRequests must be an integer >= 1 (got 0)');
+    // Retries are bounded in count as in the document (0 to 10); Infinity means unlimited only for limits.
+    expect(() => new Guard({ r: { retries: Infinity } })).toThrow(new InvalidArgumentError('resource r: retries must be an integer from 0 to 10 (got Infinity)'));
+    expect(() => new Guard({ r: { retries: 11 } })).toThrow('resource r: retries must be an integer from 0 to 10 (got 11)');
+    expect(new Guard({ r: { retries: 10, maxRequests: Infinity } }).runtime('r')?.resource.retries.attempts).toBe(10);
   });
 
   it('a thenable that is not a Promise (a knex or Mongoose query) runs inside the chain: its failure is retried, its stall timed out', async () => {
