@@ -65,9 +65,9 @@ export function showValue(value: unknown): string {
   return typeof value === 'number' && !Number.isFinite(value) ? String(value) : JSON.stringify(value);
 }
 
-/** The report as JSON (`--report FILE`); Infinity is written as the string "Infinity", JSON having no such number. */
+/** The report as JSON (`--report FILE`): an unbounded value (limits off) is null, as on the admin endpoint. */
 export function reportJson(report: ExportReport): string {
-  return `${JSON.stringify(report, (_key, value: unknown) => (typeof value === 'number' && !Number.isFinite(value) ? String(value) : value), 2)}\n`;
+  return `${JSON.stringify(report, null, 2)}\n`;
 }
 
 /** The report as text, one line per field, for stderr. */

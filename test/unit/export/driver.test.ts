@@ -116,13 +116,13 @@ describe('the report', () => {
     expect(formatReport(report)).toContain('exact   upstreams.orders.timeouts.request = ');
   });
 
-  it('shows a limit that is off (Infinity) as Infinity in the text, the JSON and a conflict, never as null', () => {
+  it('shows a limit that is off (Infinity) as Infinity in the text and a conflict; the JSON has null (unbounded), as the admin endpoint', () => {
     const off = resolve({ apiVersion: 'inmesh/v1', upstreams: { orders: { limits: { enabled: false } } } });
     const { report } = exportPolicy('consul', [{ source: 'off.yaml', policy: off }]);
     expect(formatReport(report)).toMatch(/upstreams\.orders\.limits\.maxRequests = Infinity: /);
     expect(formatReport(report)).not.toMatch(/= null/);
     const json = JSON.parse(reportJson(report)) as { fields: { field: string; value: unknown }[] };
-    expect(json.fields.find((e) => e.field === 'upstreams.orders.limits.maxRequests')?.value).toBe('Infinity');
+    expect(json.fields.find((e) => e.field === 'upstreams.orders.limits.maxRequests')?.value).toBeNull();
     const on = resolve({ apiVersion: 'inmesh/v1', upstreams: { orders: { limits: { maxRequests: 10 } } } });
     expect(() => exportPolicy('consul', [{ source: 'off.yaml', policy: off }, { source: 'on.yaml', policy: on }])).toThrow(
       /limits\.maxPendingRequests: off\.yaml sets Infinity and on\.yaml sets /,
