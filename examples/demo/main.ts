@@ -26,16 +26,24 @@ import { UPSTREAMS, type DemoReport, type FaultEvent, type FrontendSample, type 
 
 const here = import.meta.dirname;
 const root = resolve(here, '..', '..');
-const { values: args } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    duration: { type: 'string' },
-    registry: { type: 'string', default: 'auto' },
-    json: { type: 'string' },
-    html: { type: 'string' },
-    log: { type: 'string' },
-  },
-});
+const OPTIONS = {
+  quick: { type: 'boolean', default: false },
+  duration: { type: 'string' },
+  registry: { type: 'string', default: 'auto' },
+  json: { type: 'string' },
+  html: { type: 'string' },
+  log: { type: 'string' },
+} as const;
+function parseOptions(): ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'] {
+  try {
+    return parseArgs({ options: OPTIONS }).values;
+  } catch (error) {
+    // A mistyped option: say which, and the ones there are, before any process is started.
+    console.error(`demo: ${(error as Error).message}\noptions: --quick, --duration <s>, --registry auto|consul|file, --json <file>, --html <file>, --log <file>`);
+    process.exit(2);
+  }
+}
+const args = parseOptions();
 const durationS = args.duration !== undefined ? Number(args.duration) : args.quick ? 5 : 30;
 if (!Number.isFinite(durationS) || durationS < 3 || durationS > 600) {
   console.error(`demo: --duration must be a number of seconds from 3 to 600 (got ${String(args.duration)})`);

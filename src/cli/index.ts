@@ -5,14 +5,15 @@
  *   inmesh validate <file...>   exit 0 when every file is a valid policy, 1 otherwise
  *   inmesh explain <file>       print the resolved policy, every default applied
  *   inmesh schema               print the JSON Schema of the policy document
- *   inmesh export --to T <file...>  write the policy for a sidecar mesh, with a report
+ *   inmesh export --to T <file...>  write the policy for a sidecar mesh, with a report;
+ *                               exit 2 when a field is lossy or dropped, 1 on any error
  *   inmesh --version            print the version of inmesh
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { readPolicyFile } from '../config/load.ts';
-import { EXPORT_TARGETS, exportPolicy, exporterFor, formatReport, isExportTarget, renderFile, type ExportCaller } from '../export/index.ts';
+import { EXPORT_TARGETS, exportPolicy, exporterFor, formatReport, isExportTarget, renderFile, reportJson, type ExportCaller } from '../export/index.ts';
 import { isInmeshError } from '../errors.ts';
 import { buildJsonSchema } from '../policy/schema.ts';
 import { parsePolicy } from '../policy/validate.ts';
@@ -28,7 +29,8 @@ commands:
   export --to TARGET [options] <file...>
                       write the policies (one per calling service) for a sidecar
                       mesh and report every field as exact, lossy or dropped (on
-                      stderr); exit 2 when one is lossy or dropped
+                      stderr); exit 2 when one is lossy or dropped, 1 on any
+                      error (a bad option included)
     --to T              ${EXPORT_TARGETS.join(' | ')}
     --target-version V  version of the target to write for (default: the exporter's first)
     --out DIR           write the files into DIR (default: print them to stdout)
@@ -91,6 +93,15 @@ export function runCli(argv: readonly string[], io: CliIo): number | Promise<num
   }
 }
 
+/**
+ * Exit 2 of `export` means "written, but some field is lossy or dropped", which a
+ * script may accept; so a usage error of `export` exits 1, like every other error.
+ */
+function exportUsage(io: CliIo, problem: string): number {
+  usage(io, problem);
+  return 1;
+}
+
 function runExport(args: readonly string[], io: CliIo): number | Promise<number> {
   let parsed;
   try {
@@ -110,15 +121,15 @@ function runExport(args: readonly string[], io: CliIo): number | Promise<number>
       },
     });
   } catch (error) {
-    return usage(io, `export: ${(error as Error).message}`);
+    return exportUsage(io, `export: ${(error as Error).message}`);
   }
   const { values, positionals } = parsed;
   const to = values.to;
-  if (to === undefined) return usage(io, `export needs --to (${EXPORT_TARGETS.join(', ')})`);
-  if (!isExportTarget(to)) return usage(io, `export --to: unknown target '${to}' (one of ${EXPORT_TARGETS.join(', ')})`);
-  if (positionals.length === 0) return usage(io, 'export needs at least one policy file');
+  if (to === undefined) return exportUsage(io, `export needs --to (${EXPORT_TARGETS.join(', ')})`);
+  if (!isExportTarget(to)) return exportUsage(io, `export --to: unknown target '${to}' (one of ${EXPORT_TARGETS.join(', ')})`);
+  if (positionals.length === 0) return exportUsage(io, 'export needs at least one policy file');
   const exporter = exporterFor(to);
-  if (values.apply === true && exporter.apply === undefined) return usage(io, `export --apply: ${to} has no API to apply to; use --out and the target's own tools`);
+  if (values.apply === true && exporter.apply === undefined) return exportUsage(io, `export --apply: ${to} has no API to apply to; use --out and the target's own tools`);
 
   const callers: ExportCaller[] = positionals.map((file) => ({
     source: file,
@@ -135,7 +146,7 @@ function runExport(args: readonly string[], io: CliIo): number | Promise<number>
     mkdirSync(values.out, { recursive: true });
     for (const file of files) writeFileSync(join(values.out, file.name), renderFile(file));
   }
-  if (values.report !== undefined) writeFileSync(values.report, `${JSON.stringify(report, null, 2)}\n`);
+  if (values.report !== undefined) writeFileSync(values.report, reportJson(report));
   io.err(formatReport(report));
   const code = report.lossy + report.dropped > 0 && values['allow-lossy'] !== true ? 2 : 0;
   if (values.apply !== true || exporter.apply === undefined) return code;

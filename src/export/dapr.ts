@@ -467,4 +467,6 @@ export const daprExporter: TargetExporter = {
   target: 'dapr',
   versions: VERSIONS,
   export: exportDapr,
+  writesDefaults: true,
+  writesResources: true,
 };

@@ -57,13 +57,26 @@ export function createReporter(target: ExportTarget, targetVersion: string, fiel
 export const RESOURCES_NOT_EXPRESSIBLE =
   'resources guard calls this process makes through its own clients (Redis, SQL, queues); a sidecar proxy sees only their TCP bytes and has no policy for them';
 
+/**
+ * A field's value as the report shows it: JSON, except a limit that is off
+ * (Infinity in the resolved policy), shown as Infinity where JSON writes null.
+ */
+export function showValue(value: unknown): string {
+  return typeof value === 'number' && !Number.isFinite(value) ? String(value) : JSON.stringify(value);
+}
+
+/** The report as JSON (`--report FILE`): an unbounded value (limits off) is null, as on the admin endpoint. */
+export function reportJson(report: ExportReport): string {
+  return `${JSON.stringify(report, null, 2)}\n`;
+}
+
 /** The report as text, one line per field, for stderr. */
 export function formatReport(report: ExportReport): string {
   const lines = [`export to ${report.target} ${report.targetVersion} from ${report.callers.join(', ')}`];
   for (const file of report.files) lines.push(`  file ${file.name}: applies to ${file.scope}`);
   for (const e of report.fields) {
     const detail = e.verdict === 'exact' ? `-> ${e.to ?? ''}` : e.verdict === 'lossy' ? `${e.why ?? ''} -> ${e.to ?? ''}` : (e.why ?? '');
-    lines.push(`  ${e.verdict.padEnd(7)} ${e.field} = ${JSON.stringify(e.value)}: ${detail}`);
+    lines.push(`  ${e.verdict.padEnd(7)} ${e.field} = ${showValue(e.value)}: ${detail}`);
   }
   lines.push(`${report.exact} exact, ${report.lossy} lossy, ${report.dropped} dropped`);
   return lines.join('\n');

@@ -84,6 +84,15 @@ export interface TargetExporter {
   /** Versions this exporter can write for; the first is the default. */
   readonly versions: readonly string[];
   export(input: ExportInput, report: Reporter): readonly ExportedFile[];
+  /**
+   * The exporter writes the policy's `defaults` block itself (Dapr's default
+   * policies), so several callers must agree on it. Elsewhere each upstream
+   * carries the values it inherits and `defaults` is not written, so callers
+   * with different defaults export together. @default false
+   */
+  readonly writesDefaults?: boolean;
+  /** The exporter writes `resources` (Dapr's component targets), so callers naming the same resource must agree on it. @default false */
+  readonly writesResources?: boolean;
   /** Writes the files to a running instance of the target (`inmesh export --apply`); only where the target has an API for it. */
   apply?(files: readonly ExportedFile[], env: NodeJS.ProcessEnv): Promise<void>;
 }

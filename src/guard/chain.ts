@@ -194,8 +194,15 @@ function callFunction(req: MeshRequest): Promise<MeshResponse> {
       return Promise.reject(failed);
     }
   }
-  if (!(value instanceof Promise)) return Promise.resolve(respond(req, value));
-  return raceSignal(value, signal).then((v) => respond(req, v), failure);
+  // A thenable that is not a Promise (a knex or Mongoose query, a promise of another library)
+  // is run and awaited here, inside the try, like a Promise: returned as a value, it would
+  // run after the chain, outside its timeouts, retries and breaker.
+  if (!isThenable(value)) return Promise.resolve(respond(req, value));
+  return raceSignal(value instanceof Promise ? value : Promise.resolve(value), signal).then((v) => respond(req, v), failure);
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }
 
 /** Settles with the call, or rejects when the signal fires first (a client that ignores the signal). */

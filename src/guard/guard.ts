@@ -21,6 +21,7 @@ import type { CallOptions, FailureVerdict, MeshRequest, ResourceCallInfo } from 
 import { InvalidArgumentError, isInmeshError, ErrorCodes } from '../errors.ts';
 import { describeValue } from '../internal/describe.ts';
 import { POLICY_DEFAULTS as D } from '../policy/defaults.ts';
+import { MAX_RETRY_ATTEMPTS } from '../policy/schema.ts';
 import type { ResolvedResource } from '../policy/types.ts';
 import type { BreakerState } from '../resilience/breaker.ts';
 import { failureKind } from '../resilience/classify.ts';
@@ -32,7 +33,7 @@ export interface ResourcePolicy {
   readonly timeout?: number;
   /** Time for one try, in ms. @default none */
   readonly perTryTimeout?: number;
-  /** Retries after the first try. @default 0 */
+  /** Retries after the first try, 0 to 10 (as the document's retries.attempts). @default 0 */
   readonly retries?: number;
   /** Backoff base and cap between tries, in ms. @default the policy defaults (retries.backoff) */
   readonly retryBaseInterval?: number;
@@ -66,7 +67,8 @@ export interface GuardOptions extends Pick<CallOptions, 'timeout' | 'perTryTimeo
   readonly target?: string;
 }
 
-export type GuardedFn<T> = (signal: AbortSignal | undefined) => Promise<T> | T;
+/** The guarded call: returns a value, a Promise or any thenable (a knex or Mongoose query), awaited inside the try. */
+export type GuardedFn<T> = (signal: AbortSignal | undefined) => PromiseLike<T> | T;
 
 /** The state of one resource, as the admin view reads it. */
 export interface ResourceState {
@@ -110,10 +112,13 @@ function checkList(name: string, field: string, v: unknown): readonly string[] |
   return v as readonly string[];
 }
 
-function checkNumber(name: string, field: string, v: unknown, integer: boolean, min: number): number | undefined {
+/** A number of the policy given in code; an integer field with no max may be Infinity (unlimited). */
+function checkNumber(name: string, field: string, v: unknown, integer: boolean, min: number, max = Infinity): number | undefined {
   if (v === undefined) return undefined;
-  if (!(typeof v === 'number' && v >= min && (integer ? Number.isInteger(v) || v === Infinity : Number.isFinite(v)))) {
-    throw new InvalidArgumentError(`resource ${name}: ${field} must be ${integer ? 'an integer' : 'a number'} >= ${min} (got ${describeValue(v)})`);
+  const whole = Number.isInteger(v) || (v === Infinity && max === Infinity);
+  if (!(typeof v === 'number' && v >= min && v <= max && (integer ? whole : Number.isFinite(v)))) {
+    const range = max === Infinity ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new InvalidArgumentError(`resource ${name}: ${field} must be ${integer ? 'an integer' : 'a number'} ${range} (got ${describeValue(v)})`);
   }
   return v;
 }
@@ -138,7 +143,8 @@ export function resourceFromCode(name: string, p: ResourcePolicy): ResolvedResou
     name,
     timeouts: { request: checkNumber(name, 'timeout', p.timeout, false, 0) ?? 0, perTry: checkNumber(name, 'perTryTimeout', p.perTryTimeout, false, 0) ?? 0 },
     retries: {
-      attempts: checkNumber(name, 'retries', p.retries, true, 0) ?? 0,
+      // The document's bounds of retries.attempts: retries are bounded in count.
+      attempts: checkNumber(name, 'retries', p.retries, true, 0, MAX_RETRY_ATTEMPTS) ?? 0,
       retryOn: checkList(name, 'retryOn', p.retryOn) ?? [],
       neverRetry: checkList(name, 'neverRetry', p.neverRetry) ?? [],
       backoff: { base, max },
@@ -189,6 +195,10 @@ export class ResourceRuntime {
   }
 
   #request<T>(name: string, fn: GuardedFn<T>, options: GuardOptions | undefined): GuardRequest {
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- checked for callers without types
+    if (options !== undefined && options !== null && typeof options !== 'object') {
+      throw new InvalidArgumentError(`guard(${JSON.stringify(name)}): options must be an object (got ${describeValue(options)})`);
+    }
     const o = options ?? {};
     if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
       throw new InvalidArgumentError(`signal must be an AbortSignal (got ${describeValue(o.signal)})`);
@@ -288,9 +298,9 @@ export class Guard {
 
   /** Runs `fn(signal)` under the policy of resource `name`; returns what fn returns, or a typed error. */
   guard<T>(name: string, fn: GuardedFn<T>, options?: GuardOptions): Promise<T> {
+    if (typeof fn !== 'function') return Promise.reject(new InvalidArgumentError(`guard(${JSON.stringify(name)}): fn must be a function (got ${describeValue(fn)})`));
     const runtime = this.#runtimes.get(name);
     if (runtime !== undefined) return runtime.run(name, fn, options);
-    if (typeof fn !== 'function') return Promise.reject(new InvalidArgumentError(`guard(${JSON.stringify(name)}): fn must be a function (got ${describeValue(fn)})`));
     if (options === undefined) {
       // No policy and no option: the call itself, no signal, no timer.
       try {
@@ -307,7 +317,7 @@ export class Guard {
   /** `fn` wrapped for repeated use: each call runs under the resource's policy, the signal first, then the arguments. */
   guarded<A extends unknown[], T>(
     name: string,
-    fn: (signal: AbortSignal | undefined, ...args: A) => Promise<T> | T,
+    fn: (signal: AbortSignal | undefined, ...args: A) => PromiseLike<T> | T,
     options?: GuardOptions,
   ): (...args: A) => Promise<T> {
     if (typeof fn !== 'function') throw new InvalidArgumentError(`guarded(${JSON.stringify(name)}): fn must be a function (got ${describeValue(fn)})`);

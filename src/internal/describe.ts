@@ -9,7 +9,8 @@ const MAX_SHOWN = 120;
  */
 export function describeValue(value: unknown): string {
   let s: string;
-  if (value === undefined || typeof value === 'symbol' || typeof value === 'bigint') s = String(value);
+  // JSON has no NaN or Infinity (it writes null): they are shown as themselves.
+  if (value === undefined || typeof value === 'symbol' || typeof value === 'bigint' || (typeof value === 'number' && !Number.isFinite(value))) s = String(value);
   else if (typeof value === 'function') s = 'a function';
   else if (typeof value === 'object' && value !== null && !Array.isArray(value) && !isPlain(value)) {
     const name = (value as { constructor?: { name?: unknown } }).constructor?.name;

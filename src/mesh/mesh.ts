@@ -162,7 +162,7 @@ export interface Mesh {
   /** `fn` wrapped for repeated use under resource `name`'s policy: the signal first, then the arguments. */
   guarded<A extends unknown[], T>(
     name: string,
-    fn: (signal: AbortSignal | undefined, ...args: A) => Promise<T> | T,
+    fn: (signal: AbortSignal | undefined, ...args: A) => PromiseLike<T> | T,
     options?: GuardOptions,
   ): (...args: A) => Promise<T>;
   /** The inbound chain itself, for framework adapters (`inmesh/express`, `inmesh/fastify` use it). */
@@ -502,7 +502,7 @@ class MeshImpl implements Mesh {
 
   guarded<A extends unknown[], T>(
     name: string,
-    fn: (signal: AbortSignal | undefined, ...args: A) => Promise<T> | T,
+    fn: (signal: AbortSignal | undefined, ...args: A) => PromiseLike<T> | T,
     options?: GuardOptions,
   ): (...args: A) => Promise<T> {
     if (typeof fn !== 'function') throw new InvalidArgumentError(`guarded(${JSON.stringify(name)}): fn must be a function (got ${describeValue(fn)})`);

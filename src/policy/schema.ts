@@ -330,10 +330,13 @@ export const retryBudgetSchema = block(
   'an object with percent, minConcurrency',
 );
 
+/** Most retries after the first try, for an upstream and a resource (and a Guard policy given in code). */
+export const MAX_RETRY_ATTEMPTS = 10;
+
 export const retriesSchema = block(
   {
     attempts: field(
-      int(0, 10),
+      int(0, MAX_RETRY_ATTEMPTS),
       'Retries after the first try (Istio `attempts`, Envoy `num_retries`): 2 means at most 3 tries. 0 = no retries. gRPC\'s maxAttempts is this + 1.',
       { istio: 'VirtualService http[].retries.attempts', consul: 'service-router Routes[].Destination.NumRetries (0 with a retry condition still retries once: 0 is written with no condition)', gatewayApi: 'HTTPRoute rules[].retry.attempts (minimum 1: no way to say none)', envoy: 'route.route.retry_policy.num_retries', dapr: 'Resiliency policies.retries{}.maxRetries' },
       { unit: 'count', default: D.retries.attempts },
@@ -835,7 +838,7 @@ export const resourceSchema = block(
       .meta({ description: 'Deadlines (the `timeouts` fields of an upstream that mean the same).' }),
     retries: block(
       {
-        attempts: field(int(0, 10), 'Retries after the first try: 2 means at most 3 tries. 0 = no retries.', resourceMaps(`${DAPR_COMPONENT}.retry (names a policies.retries{} entry; its maxRetries)`), { unit: 'count', default: D.resources.attempts }),
+        attempts: field(int(0, MAX_RETRY_ATTEMPTS), 'Retries after the first try: 2 means at most 3 tries. 0 = no retries.', resourceMaps(`${DAPR_COMPONENT}.retry (names a policies.retries{} entry; its maxRetries)`), { unit: 'count', default: D.resources.attempts }),
         retryOn: field(list(errorCode(), 'error codes or names'), 'Failures retried for any call, by error code or name (`err.code`, `err.name`, or the first word of a Redis error reply), e.g. ECONNRESET, READONLY, ETIMEDOUT.', resourceMaps('none: Dapr retries every failed component call (policies.retries{}.matching is for HTTP/gRPC codes)'), { default: D.resources.retryOn }),
         neverRetry: field(list(errorCode(), 'error codes or names'), 'Failures never retried, whatever `retryOn`, `idempotent` or a predicate say (a uniqueness violation, 23505; a WRONGTYPE reply).', resourceMaps('none: Dapr has no per-error exclusion for components'), { default: D.resources.neverRetry }),
         idempotent: field(bool(), 'Every call to the resource is idempotent: per-try timeouts, connect failures and resets are retried too (a call may also say `idempotent: true`).', resourceMaps('none: Dapr retries every failed call of a component'), { default: D.resources.idempotent }),

@@ -95,6 +95,15 @@ describe('npm run demo -- --quick', () => {
     );
   }, 150_000);
 
+  it('a mistyped option is refused with the list of options, exit 2, before any process starts', async () => {
+    const demo = startDemo(['--quik']);
+    const [code] = await demo.exited;
+    expect(code).toBe(2);
+    expect(demo.output()).toContain("demo: Unknown option '--quik'");
+    expect(demo.output()).toContain('options: --quick');
+    expect(demo.output()).not.toMatch(/started \S+ pid|    at /);
+  });
+
   it('SIGINT while the load runs stops every process it started', async () => {
     const dir = tempDir();
     const demo = startDemo(['--quick', '--json', join(dir, 'report.json'), '--html', join(dir, 'report.html'), '--log', join(dir, 'processes.log')]);

@@ -95,4 +95,32 @@ describe('inmesh CLI', () => {
     expect(run('explain').code).toBe(2);
     expect(run().code).toBe(2);
   });
+
+  it('export: exit 2 means lossy or dropped only, so its usage errors exit 1 like every other error', () => {
+    expect(run('export', '--to', 'consul', good).code).toBe(2);
+    expect(run('export', '--to', 'consul', '--allow-lossy', good).code).toBe(0);
+    for (const argv of [
+      ['--to', 'consul', '--bogus', good],
+      ['--to', 'consul', '--allow-lossy', '--bogus', good],
+      ['--to', 'nope', good],
+      ['--to'],
+      [good],
+      ['--to', 'consul'],
+      ['--to', 'istio', '--apply', '--allow-lossy', good],
+      ['--to', 'consul', '--allow-lossy', '--target-version', '9.9', good],
+      ['--to', 'consul', '--allow-lossy', bad],
+      ['--to', 'istio', '--allow-lossy', '--namespace', 'Bad_NS!', good],
+      ['--to', 'istio', '--allow-lossy', '--service', 'bad svc', good],
+      ['--to', 'consul', '--allow-lossy', '--service', '', good],
+    ]) {
+      const r = run('export', ...argv);
+      expect(r.code, argv.join(' ')).toBe(1);
+      expect(r.err, argv.join(' ')).not.toBe('');
+    }
+    expect(run('export', '--to', 'consul', '--bogus', good).err).toContain("Unknown option '--bogus'");
+    expect(run('export', '--to', 'istio', '--namespace', 'Bad_NS!', good).err).toContain('--namespace: expected a Kubernetes namespace');
+    expect(run('export', '--to', 'istio', '--namespace', 'Bad_NS!', good).err).toContain('(got "Bad_NS!")');
+    expect(run('export', '--to', 'istio', '--service', 'bad svc', good).err).toContain('--service: expected a service name');
+    expect(run('export', '--to', 'istio', '--allow-lossy', '--namespace', 'shop', '--service', 'checkout', good).code).toBe(0);
+  });
 });

@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { ExportError } from '../../../src/errors.ts';
 import { protoDuration, gatewayDuration, goDuration } from '../../../src/export/duration.ts';
 import { policyFields } from '../../../src/export/fields.ts';
+import { exportPolicy } from '../../../src/export/index.ts';
 import { mergeCallers } from '../../../src/export/merge.ts';
-import { createReporter, formatReport } from '../../../src/export/report.ts';
+import { createReporter, formatReport, reportJson } from '../../../src/export/report.ts';
 import { parsePolicy, resolvePolicy } from '../../../src/policy/index.ts';
 
 const resolve = (doc: unknown) => resolvePolicy(parsePolicy(doc, 'test policy'), 'test policy');
@@ -76,6 +77,27 @@ describe('mergeCallers', () => {
       ]),
     ).toThrow(/defaults\.retries\.attempts: a\.yaml sets 1 and b\.yaml sets 2/);
   });
+
+  it('different defaults or resources export together where the target does not write them; Dapr, which writes them, refuses', () => {
+    const a = { source: 'a.yaml', policy: resolve({ apiVersion: 'inmesh/v1', defaults: { timeouts: { request: '5s' } }, upstreams: { orders: {} } }) };
+    const b = { source: 'b.yaml', policy: resolve({ apiVersion: 'inmesh/v1', defaults: { timeouts: { request: '9s' } }, upstreams: { users: {} } }) };
+    for (const target of ['consul', 'istio', 'envoy', 'gateway-api'] as const) {
+      const { report } = exportPolicy(target, [a, b]);
+      expect(report.callers, target).toEqual(['a.yaml', 'b.yaml']);
+      expect(report.fields.find((f) => f.field === 'upstreams.orders.timeouts.request')?.value, target).toBe(5000);
+      expect(report.fields.find((f) => f.field === 'upstreams.users.timeouts.request')?.value, target).toBe(9000);
+    }
+    expect(() => exportPolicy('dapr', [a, b])).toThrow(/defaults\.timeouts\.request: a\.yaml sets 5000 and b\.yaml sets 9000/);
+    // Each process's own Redis: the same resource name with different values is two clients, not one destination.
+    const r1 = { source: 'r1.yaml', policy: resolve({ apiVersion: 'inmesh/v1', resources: { cache: { timeouts: { request: '100ms' } } } }) };
+    const r2 = { source: 'r2.yaml', policy: resolve({ apiVersion: 'inmesh/v1', resources: { cache: { timeouts: { request: '300ms' } } } }) };
+    for (const target of ['consul', 'istio', 'envoy', 'gateway-api'] as const) {
+      expect(exportPolicy(target, [r1, r2]).report.fields.find((f) => f.field === 'resources.cache.timeouts.request')?.verdict, target).toBe('dropped');
+    }
+    expect(() => exportPolicy('dapr', [r1, r2])).toThrow(/resources\.cache\.timeouts\.request: r1\.yaml sets 100 and r2\.yaml sets 300/);
+    const c = { source: 'c.yaml', policy: resolve({ apiVersion: 'inmesh/v1', upstreams: { orders: { timeouts: { request: '9s' } } } }) };
+    expect(() => exportPolicy('consul', [a, c])).toThrow(/upstreams\.orders\.timeouts\.request: a\.yaml sets 5000 and c\.yaml sets 9000/);
+  });
 });
 
 describe('the report', () => {
@@ -92,6 +114,19 @@ describe('the report', () => {
     expect(report.dropped).toBe(fields.size - 2);
     expect(report.fields.find((e) => e.field === 'upstreams.orders.limits.maxRequests')?.why).toMatch(/does not map/);
     expect(formatReport(report)).toContain('exact   upstreams.orders.timeouts.request = ');
+  });
+
+  it('shows a limit that is off (Infinity) as Infinity in the text and a conflict; the JSON has null (unbounded), as the admin endpoint', () => {
+    const off = resolve({ apiVersion: 'inmesh/v1', upstreams: { orders: { limits: { enabled: false } } } });
+    const { report } = exportPolicy('consul', [{ source: 'off.yaml', policy: off }]);
+    expect(formatReport(report)).toMatch(/upstreams\.orders\.limits\.maxRequests = Infinity: /);
+    expect(formatReport(report)).not.toMatch(/= null/);
+    const json = JSON.parse(reportJson(report)) as { fields: { field: string; value: unknown }[] };
+    expect(json.fields.find((e) => e.field === 'upstreams.orders.limits.maxRequests')?.value).toBeNull();
+    const on = resolve({ apiVersion: 'inmesh/v1', upstreams: { orders: { limits: { maxRequests: 10 } } } });
+    expect(() => exportPolicy('consul', [{ source: 'off.yaml', policy: off }, { source: 'on.yaml', policy: on }])).toThrow(
+      /limits\.maxPendingRequests: off\.yaml sets Infinity and on\.yaml sets /,
+    );
   });
 
   it('refuses a field that is not in the policy, and one reported twice', () => {

@@ -101,6 +101,30 @@ describe('mesh.guard with the resources block', () => {
     await expect(m.guard('r', () => 1, { timeout: -5 })).rejects.toThrow(new InvalidArgumentError('timeout must be a number of ms from 0 to 86400000 (24 h) (got -5)'));
     expect(() => createMesh({ policy: { apiVersion: 'inmesh/v1', resources: { r: { retries: { retryOn: 'ECONNRESET' } } } } as never, env: {} })).toThrow(InvalidPolicyError);
     expect(() => new Guard({ r: { maxRequests: 0 } })).toThrow('resource r: maxRequests must be an integer >= 1 (got 0)');
+    // Retries are bounded in count as in the document (0 to 10); Infinity means unlimited only for limits.
+    expect(() => new Guard({ r: { retries: Infinity } })).toThrow(new InvalidArgumentError('resource r: retries must be an integer from 0 to 10 (got Infinity)'));
+    expect(() => new Guard({ r: { retries: 11 } })).toThrow('resource r: retries must be an integer from 0 to 10 (got 11)');
+    expect(new Guard({ r: { retries: 10, maxRequests: Infinity } }).runtime('r')?.resource.retries.attempts).toBe(10);
+  });
+
+  it('a thenable that is not a Promise (a knex or Mongoose query) runs inside the chain: its failure is retried, its stall timed out', async () => {
+    const m = meshWith({ db: { timeouts: { perTry: '30ms', request: '2s' }, retries: { attempts: 2, retryOn: ['ECONNRESET'], backoff: { base: '1ms', max: '2ms' } } } });
+    const query = (run: () => Promise<string>): PromiseLike<string> => ({ then: (ok, fail) => run().then(ok, fail) });
+    let n = 0;
+    await expect(m.guard('db', () => query(() => (++n === 1 ? Promise.reject(coded('ECONNRESET')) : Promise.resolve('rows'))))).resolves.toBe('rows');
+    expect(n).toBe(2);
+    const stalled = await m.guard('db', () => query(() => new Promise<string>(() => undefined))).catch((e: unknown) => e);
+    expect(stalled).toBeInstanceOf(TimeoutError);
+    expect((stalled as TimeoutError).phase).toBe('attempt');
+  });
+
+  it('fn that is not a function, options that are not an object: an InvalidArgumentError, for a resource with a policy as for one without', async () => {
+    const m = meshWith({ r: {} });
+    await expect(m.guard('r', 5 as never)).rejects.toThrow(new InvalidArgumentError('guard("r"): fn must be a function (got 5)'));
+    await expect(m.guard('none', 5 as never)).rejects.toThrow(new InvalidArgumentError('guard("none"): fn must be a function (got 5)'));
+    await expect(new Guard({ r: {} }).guard('r', null as never)).rejects.toThrow(new InvalidArgumentError('guard("r"): fn must be a function (got null)'));
+    await expect(m.guard('r', () => 1, 5 as never)).rejects.toThrow(new InvalidArgumentError('guard("r"): options must be an object (got 5)'));
+    await expect(m.guard('none', () => 1, 'fast' as never)).rejects.toThrow(new InvalidArgumentError('guard("none"): options must be an object (got "fast")'));
   });
 });
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { hasControlCharacter, replaceControlCharacters } from '../../../src/internal/control-characters.ts';
 import { hideUserinfo } from '../../../src/internal/userinfo.ts';
+import { describeValue } from '../../../src/internal/describe.ts';
 
 describe('hideUserinfo', () => {
   it.each([
@@ -29,5 +30,15 @@ describe('control characters', () => {
   it('replaces every one, by a string or per character', () => {
     expect(replaceControlCharacters('a\r\nb\u007f', ' ')).toBe('a  b ');
     expect(replaceControlCharacters('a\nb\n', (c) => `<${c.charCodeAt(0)}>`)).toBe('a<10>b<10>');
+  });
+});
+
+describe('describeValue', () => {
+  it('shows NaN and Infinity as themselves (JSON would write null), plain data as JSON', () => {
+    expect(describeValue(Number.NaN)).toBe('NaN');
+    expect(describeValue(Infinity)).toBe('Infinity');
+    expect(describeValue(-Infinity)).toBe('-Infinity');
+    expect(describeValue(null)).toBe('null');
+    expect(describeValue({ a: 1 })).toBe('{"a":1}');
   });
 });
