@@ -28,7 +28,10 @@ export class LiveView {
   readonly #tty: boolean;
   #drawn = 0;
 
-  constructor(private readonly out: NodeJS.WriteStream = process.stdout) {
+  readonly #out: NodeJS.WriteStream;
+
+  constructor(out: NodeJS.WriteStream = process.stdout) {
+    this.#out = out;
     this.#tty = out.isTTY;
   }
 
@@ -39,10 +42,10 @@ export class LiveView {
   /** A line outside the live table (start-up, faults in line mode, the summary). */
   say(line: string): void {
     if (this.#tty && this.#drawn > 0) {
-      this.out.write(`\x1b[${this.#drawn}F\x1b[J`);
+      this.#out.write(`\x1b[${this.#drawn}F\x1b[J`);
       this.#drawn = 0;
     }
-    this.out.write(`${line}\n`);
+    this.#out.write(`${line}\n`);
   }
 
   fault(mode: string, e: FaultEvent): void {
@@ -94,19 +97,19 @@ export class LiveView {
     const lines: string[] = [];
     // The timeline goes beside the table when the terminal is wide enough, else below it
     // (a wrapped line would break the redraw, which counts lines).
-    if (this.out.columns >= width + 2 + Math.max(...right.map((r) => strip(r).length))) {
+    if (this.#out.columns >= width + 2 + Math.max(...right.map((r) => strip(r).length))) {
       for (let i = 0; i < Math.max(left.length, right.length); i++) {
         const l = left[i] ?? '';
         lines.push(`${l}${' '.repeat(Math.max(1, width - strip(l).length))}│ ${right[i] ?? ''}`);
       }
     } else lines.push(...left, '', ...right);
-    const cut = this.out.columns > 0 ? this.out.columns - 1 : Infinity;
+    const cut = this.#out.columns > 0 ? this.#out.columns - 1 : Infinity;
     for (let i = 0; i < lines.length; i++) {
       const l = lines[i] ?? '';
       if (strip(l).length > cut) lines[i] = strip(l).slice(0, cut);
     }
-    if (this.#drawn > 0) this.out.write(`\x1b[${this.#drawn}F\x1b[J`);
-    this.out.write(`${lines.join('\n')}\n`);
+    if (this.#drawn > 0) this.#out.write(`\x1b[${this.#drawn}F\x1b[J`);
+    this.#out.write(`${lines.join('\n')}\n`);
     this.#drawn = lines.length;
   }
 

@@ -46,11 +46,10 @@ class AgentGate {
   #active = 0;
 
   readonly #onEmpty: (gate: AgentGate) => void;
+  readonly key: string;
 
-  constructor(
-    readonly key: string,
-    onEmpty: (gate: AgentGate) => void,
-  ) {
+  constructor(key: string, onEmpty: (gate: AgentGate) => void) {
+    this.key = key;
     this.#onEmpty = onEmpty;
   }
 

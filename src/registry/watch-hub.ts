@@ -85,13 +85,10 @@ class SharedWatch implements WatchSink {
   readonly #source: WatchSource;
   readonly #kind: string;
   readonly #logger: Logger;
+  readonly query: NormalizedQuery;
 
-  constructor(
-    readonly query: NormalizedQuery,
-    source: WatchSource,
-    kind: string,
-    logger: Logger,
-  ) {
+  constructor(query: NormalizedQuery, source: WatchSource, kind: string, logger: Logger) {
+    this.query = query;
     this.#source = source;
     this.#kind = kind;
     this.#logger = logger;
