@@ -3,6 +3,7 @@
  * `idempotent`), checked once for every entry point that takes them:
  * mesh.request, mesh.fetch, the dispatcher and mesh.guard.
  */
+import { MAX_RETRY_ATTEMPTS } from '../policy/schema.ts';
 import { InvalidArgumentError } from '../errors.ts';
 import { describeValue } from '../internal/describe.ts';
 import { MAX_DURATION_MS } from '../policy/duration.ts';
@@ -31,8 +32,8 @@ export function callOverridesOf(o: CallOptions | undefined): Readonly<ResolvedCa
     return EMPTY_OPTIONS;
   checkMs('timeout', o.timeout);
   checkMs('perTryTimeout', o.perTryTimeout);
-  if (o.retries !== undefined && o.retries !== false && !(Number.isInteger(o.retries) && o.retries >= 0)) {
-    throw new InvalidArgumentError(`retries must be false or an integer >= 0 (got ${describeValue(o.retries)})`);
+  if (o.retries !== undefined && o.retries !== false && !(Number.isInteger(o.retries) && o.retries >= 0 && o.retries <= MAX_RETRY_ATTEMPTS)) {
+    throw new InvalidArgumentError(`retries must be false or an integer from 0 to ${MAX_RETRY_ATTEMPTS}, as retries.attempts in the policy (got ${describeValue(o.retries)})`);
   }
   if (o.hashKey !== undefined && typeof o.hashKey !== 'string') throw new InvalidArgumentError(`hashKey must be a string (got ${describeValue(o.hashKey)})`);
   if (o.idempotent !== undefined && typeof o.idempotent !== 'boolean') {

@@ -209,6 +209,8 @@ describe('typed errors and deadlines', () => {
   it('invalid per-call options are rejected with InvalidArgumentError', async () => {
     mesh = createMesh({ registry: { static: { orders: ['127.0.0.1:1'] } }, telemetry: { enabled: false } });
     await expect(mesh.request('http://orders/', { timeout: -1 })).rejects.toMatchObject({ code: 'INMESH_ERR_INVALID_ARGUMENT' });
+    // At most as many retries as the policy allows (retries.attempts: 0 to 10), so a call cannot retry without end.
+    await expect(mesh.request('http://orders/', { retries: 1000 })).rejects.toThrow('retries must be false or an integer from 0 to 10, as retries.attempts in the policy (got 1000)');
     await expect(mesh.request('not a url')).rejects.toMatchObject({ code: 'INMESH_ERR_INVALID_ARGUMENT' });
   });
 
