@@ -15,10 +15,10 @@
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { isExecutable, onPath } from './executables.ts';
+import { freePort } from './ports.ts';
 
 // Debian puts redis-server in /usr/bin, which a trimmed PATH may lack.
 const DEBIAN_BIN = ['/usr/bin'];
@@ -113,18 +113,6 @@ export function findRedisServer(): Promise<string> {
     return path;
   })();
   return binary;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolvePort(port));
-    });
-  });
 }
 
 export interface RedisServer {
