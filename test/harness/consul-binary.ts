@@ -22,6 +22,7 @@ import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, write
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { isExecutable, onPath } from './executables.ts';
+import { alive } from './pids.ts';
 
 const run = promisify(execFile);
 
@@ -176,14 +177,5 @@ function readFileSafe(path: string): string {
     return readFileSync(path, 'utf8');
   } catch {
     return '';
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

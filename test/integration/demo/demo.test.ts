@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DemoReport } from '../../../examples/demo/types.ts';
+import { alive } from '../../harness/pids.ts';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 const dirs: string[] = [];
@@ -33,15 +34,6 @@ afterEach(async () => {
   printed.clear();
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function startDemo(args: string[]): { child: ChildProcess; output: () => string; exited: Promise<[number | null, NodeJS.Signals | null]> } {
   const child = spawn(process.execPath, ['--experimental-transform-types', '--no-warnings', 'examples/demo/main.ts', ...args], {
