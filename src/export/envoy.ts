@@ -20,7 +20,7 @@
  * differ from inmesh's (route timeout 15 s, num_retries 1, max_retries 3,
  * circuit-breaker thresholds 1024, success-rate ejection on).
  */
-import { RESOURCES_NOT_EXPRESSIBLE } from './report.ts';
+import { RESOURCES_NOT_EXPRESSIBLE, scopedReporter } from './report.ts';
 import { isIP } from 'node:net';
 import { ExportError } from '../errors.ts';
 import type {
@@ -56,21 +56,6 @@ type Json = Record<string, unknown>;
 
 const typeUrl = (type: string): string => `type.googleapis.com/${type}`;
 
-/** The reporter, skipping fields the policy does not set (an optional block that is absent has no fields to report). */
-interface Out {
-  exact(field: string, to: string): void;
-  lossy(field: string, why: string, to: string): void;
-  dropped(field: string, why: string): void;
-}
-
-function scopedReporter(report: Reporter, fields: ReadonlyMap<string, unknown>): Out {
-  return {
-    exact: (field, to) => fields.has(field) && report.exact(field, to),
-    lossy: (field, why, to) => fields.has(field) && report.lossy(field, why, to),
-    dropped: (field, why) => fields.has(field) && report.dropped(field, why),
-  };
-}
-
 /** Endpoint metadata (`envoy.lb`) of a tag, as the EDS server must publish it. */
 const tagKey = (tag: string): string => `tag.${tag}`;
 
@@ -85,7 +70,7 @@ function subsetMetadata(upstream: Readonly<ResolvedUpstream>, subset: string): J
 
 // ------------------------------------------------------------------ clusters
 
-function cluster(u: Readonly<ResolvedUpstream>, out: Out): Json {
+function cluster(u: Readonly<ResolvedUpstream>, out: Reporter): Json {
   const p = `upstreams.${u.name}`;
   const c = `${CLUSTERS_FILE}: ${u.name}`;
   const d = u.discovery;
@@ -325,7 +310,7 @@ function destination(u: Readonly<ResolvedUpstream>, split: readonly Readonly<Res
 }
 
 /** The route action of a call policy; reports its call-level fields. */
-function routeAction(u: Readonly<ResolvedUpstream>, call: Readonly<ResolvedCallPolicy>, parts: RouteParts, out: Out, attempts: number): Json {
+function routeAction(u: Readonly<ResolvedUpstream>, call: Readonly<ResolvedCallPolicy>, parts: RouteParts, out: Reporter, attempts: number): Json {
   const { path: p, to } = parts;
   const action: Json = { ...destination(u, call.split), timeout: protoDuration(call.timeouts.request) };
   out.exact(`${p}.timeouts.request`, `${to}.route.timeout${call.timeouts.request === 0 ? ' "0s" (disabled in both; omitted would mean 15 s)' : ''}`);
@@ -347,7 +332,7 @@ function routeAction(u: Readonly<ResolvedUpstream>, call: Readonly<ResolvedCallP
   return action;
 }
 
-function reportRetries(call: Readonly<ResolvedCallPolicy>, parts: RouteParts, out: Out): void {
+function reportRetries(call: Readonly<ResolvedCallPolicy>, parts: RouteParts, out: Reporter): void {
   const { path: p, to } = parts;
   const r = call.retries;
   const rp = `${to}.route.retry_policy`;
@@ -375,7 +360,7 @@ function reportRetries(call: Readonly<ResolvedCallPolicy>, parts: RouteParts, ou
 }
 
 /** Fields of a route that Envoy keeps per cluster: exact when the route's value is the upstream's, lossy otherwise. */
-function reportClusterLevel(u: Readonly<ResolvedUpstream>, call: Readonly<ResolvedCallPolicy>, p: string, out: Out): void {
+function reportClusterLevel(u: Readonly<ResolvedUpstream>, call: Readonly<ResolvedCallPolicy>, p: string, out: Reporter): void {
   const c = `${CLUSTERS_FILE}: ${u.name}`;
   const same = (field: string, ours: unknown, theirs: unknown, to: string): void => {
     if (JSON.stringify(ours) === JSON.stringify(theirs)) out.exact(`${p}.${field}`, `${c}.${to} (per cluster; same as the upstream's)`);
@@ -422,7 +407,7 @@ function routesFor(
   name: string,
   match: Json,
   parts: RouteParts,
-  out: Out,
+  out: Reporter,
 ): Json[] {
   const action = routeAction(u, call, parts, out, call.retries.attempts);
   reportRetries(call, parts, out);
@@ -439,7 +424,7 @@ function routesFor(
   return [route(`${name}:non-idempotent`, { ...match, headers }, noRetry), route(name, match, action)];
 }
 
-function virtualHost(u: Readonly<ResolvedUpstream>, out: Out): Json {
+function virtualHost(u: Readonly<ResolvedUpstream>, out: Reporter): Json {
   const p = `upstreams.${u.name}`;
   const vh = `${ROUTES_FILE}: virtual_hosts[${u.name}]`;
   const routes: Json[] = [];
