@@ -23,6 +23,7 @@
 import { RESOURCES_NOT_EXPRESSIBLE, scopedReporter } from './report.ts';
 import { isIP } from 'node:net';
 import { ExportError } from '../errors.ts';
+import { IDEMPOTENT_METHODS } from '../policy/schema.ts';
 import type {
   ResolvedCallPolicy,
   ResolvedHeaderMatch,
@@ -38,8 +39,8 @@ import type { ExportedFile, ExportInput, Reporter, TargetExporter } from './type
 /** Largest uint32: Envoy's own "unlimited" for circuit-breaker thresholds (omitting one means 1024, or 3 for max_retries). */
 export const UINT32_MAX = 4_294_967_295;
 
-/** Methods inmesh retries when `idempotentOnly` is set (src/resilience/retry.ts, RFC 9110). */
-const IDEMPOTENT = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'] as const;
+/** Methods inmesh retries when `idempotentOnly` is set (src/resilience/retry.ts). */
+const IDEMPOTENT: readonly string[] = IDEMPOTENT_METHODS;
 
 const CLUSTERS_FILE = 'clusters.json';
 const ROUTES_FILE = 'routes.json';
@@ -352,7 +353,7 @@ function reportRetries(call: Readonly<ResolvedCallPolicy>, parts: RouteParts, ou
     out.exact(`${p}.retries.idempotentOnly`, `${rp} (every method retried, as in Envoy)`);
   } else if (r.attempts === 0) {
     out.exact(`${p}.retries.idempotentOnly`, `${rp}.num_retries 0 (nothing is retried)`);
-  } else if (methods !== undefined && methods.every((m) => (IDEMPOTENT as readonly string[]).includes(m))) {
+  } else if (methods !== undefined && methods.every((m) => IDEMPOTENT.includes(m))) {
     out.exact(`${p}.retries.idempotentOnly`, `${to} (matches idempotent methods only)`);
   } else {
     out.exact(`${p}.retries.idempotentOnly`, `${to}: preceded by a route for the same match and a non-idempotent :method with num_retries 0`);
@@ -415,11 +416,11 @@ function routesFor(
   const methods = parts.methods;
   const r = call.retries;
   const idempotentOnly = r.idempotentOnly && r.attempts > 0;
-  if (!idempotentOnly || (methods !== undefined && methods.every((m) => (IDEMPOTENT as readonly string[]).includes(m)))) {
+  if (!idempotentOnly || (methods !== undefined && methods.every((m) => IDEMPOTENT.includes(m)))) {
     return [route(name, match, action)];
   }
   const noRetry = { ...action, retry_policy: retryPolicy(r, call.timeouts.perTry, 0) };
-  if (methods !== undefined && !methods.some((m) => (IDEMPOTENT as readonly string[]).includes(m))) return [route(name, match, noRetry)];
+  if (methods !== undefined && !methods.some((m) => IDEMPOTENT.includes(m))) return [route(name, match, noRetry)];
   const headers = [...((match.headers as Json[] | undefined) ?? []), methodMatcher(IDEMPOTENT, true)];
   return [route(`${name}:non-idempotent`, { ...match, headers }, noRetry), route(name, match, action)];
 }
