@@ -16,6 +16,7 @@ import { promisify } from 'node:util';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { consulApi, sharedConsul, sharedConsulAddr } from '../harness/consul.ts';
 import { startRedis } from '../harness/redis.ts';
+import { freePort } from '../harness/ports.ts';
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..', '..');
@@ -122,11 +123,7 @@ describe('examples', () => {
 
   it('basic-fetch.ts reports an unreachable upstream as its inmesh error code and exits 1, with no stack', async () => {
     // A port that was just free: nothing listens there, every attempt is refused.
-    const gone = createServer();
-    gone.listen(0, '127.0.0.1');
-    await once(gone, 'listening');
-    const port = (gone.address() as AddressInfo).port;
-    await new Promise((r) => gone.close(r));
+    const port = await freePort();
     const result = await run(process.execPath, ['--experimental-transform-types', '--no-warnings', 'examples/basic-fetch.ts'], {
       cwd: root,
       env: { PATH: process.env.PATH, INMESH_ENDPOINTS_ORDERS: `127.0.0.1:${port}` },
