@@ -17,6 +17,7 @@ import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { consulApi, sharedConsul, sharedConsulAddr } from '../harness/consul.ts';
 import { startRedis } from '../harness/redis.ts';
 import { freePort } from '../harness/ports.ts';
+import { killChildren } from '../harness/pids.ts';
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..', '..');
@@ -54,12 +55,7 @@ async function runExample(file: string, env: Record<string, string>, args: strin
 /** Long-running examples (servers), stopped by PID after each test. */
 const children: ChildProcess[] = [];
 afterEach(async () => {
-  for (const child of children.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-      process.kill(child.pid, 'SIGKILL');
-      await once(child, 'exit');
-    }
-  }
+  await killChildren(children);
 });
 
 interface Running {

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DemoReport } from '../../../examples/demo/types.ts';
-import { alive } from '../../harness/pids.ts';
+import { alive, killChildren } from '../../harness/pids.ts';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 const dirs: string[] = [];
@@ -22,12 +22,7 @@ const children: ChildProcess[] = [];
 const printed = new Set<number>();
 
 afterEach(async () => {
-  for (const child of children.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-      process.kill(child.pid, 'SIGKILL');
-      await once(child, 'exit');
-    }
-  }
+  await killChildren(children);
   for (const pid of printed) {
     if (alive(pid)) process.kill(pid, 'SIGKILL');
   }
