@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findConsulBinary, type ConsulBinary } from '../../test/harness/consul-binary.ts';
-import { freePort } from '../../test/harness/consul-agent.ts';
+import { agentPorts } from '../../test/harness/consul-agent.ts';
 import { startProcess, stopProcess, type Proc } from './procs.ts';
 
 export interface DemoConsul {
@@ -35,15 +35,7 @@ export async function startDemoConsul(readyTimeoutMs = 30_000): Promise<DemoCons
   } catch (err) {
     return { unavailable: (err as Error).message.split('\n')[0] ?? 'no Consul binary' };
   }
-  const taken = new Set<number>();
-  const ports = {
-    http: await freePort(false, taken),
-    dns: await freePort(true, taken),
-    serf_lan: await freePort(true, taken),
-    serf_wan: await freePort(true, taken),
-    server: await freePort(false, taken),
-    grpc: await freePort(false, taken),
-  };
+  const ports = await agentPorts();
   const dir = mkdtempSync(join(tmpdir(), 'inmesh-demo-consul-'));
   const configFile = join(dir, 'agent.json');
   writeFileSync(

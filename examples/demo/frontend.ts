@@ -20,6 +20,7 @@ import { createMesh, type Mesh } from '../../src/mesh/mesh.ts';
 import type { AdminUpstream } from '../../src/admin/types.ts';
 import type { PolicyDocument } from '../../src/policy/index.ts';
 import { UPSTREAMS, type Upstream, type UpstreamSample, type FrontendSample } from './types.ts';
+import { leaveOnStop } from './child.ts';
 
 const mode = process.env.MODE === 'plain' ? 'plain' : 'mesh';
 /** The deadline of one upstream call (ms), the same with and without the mesh. */
@@ -162,18 +163,7 @@ async function sample(): Promise<FrontendSample> {
   return { upstreams };
 }
 
-let leaving = false;
-async function leave(): Promise<void> {
-  if (leaving) return;
-  leaving = true;
-  server.closeAllConnections();
-  server.close();
-  await mesh?.close({ drainMs: 0 }).catch(() => undefined);
-  process.exit(0);
-}
-process.on('SIGTERM', () => void leave());
-process.on('SIGINT', () => void leave());
-process.on('disconnect', () => void leave());
+leaveOnStop(server, () => mesh);
 process.on('message', (msg: { sample?: true }) => {
   if (msg.sample === true) void sample().then((s) => process.send?.({ sample: s }));
 });

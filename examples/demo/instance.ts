@@ -13,6 +13,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createMesh } from '../../src/mesh/mesh.ts';
+import { leaveOnStop } from './child.ts';
 
 type Fault = 'none' | '503' | 'slow';
 /** How long a slow instance takes to answer (ms): above both clients' per-call deadlines in the demo. */
@@ -44,18 +45,7 @@ const server = mesh.server(
 );
 server.keepAliveTimeout = 5_000;
 
-let leaving = false;
-async function leave(): Promise<void> {
-  if (leaving) return;
-  leaving = true;
-  server.closeAllConnections();
-  server.close();
-  await mesh.close({ drainMs: 0 }).catch(() => undefined);
-  process.exit(0);
-}
-process.on('SIGTERM', () => void leave());
-process.on('SIGINT', () => void leave());
-process.on('disconnect', () => void leave());
+const leaving = leaveOnStop(server, () => mesh);
 process.on('message', (msg: { fault?: Fault; stats?: true }) => {
   if (msg.fault !== undefined) fault = msg.fault;
   if (msg.stats === true) process.send?.({ stats });
@@ -74,7 +64,7 @@ server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
 });
 
 async function registerUntilDone(port: number): Promise<void> {
-  for (let attempt = 0; attempt < 120 && !leaving; attempt++) {
+  for (let attempt = 0; attempt < 120 && !leaving(); attempt++) {
     try {
       await mesh.register({ name, id: `${name}-${port}`, address: '127.0.0.1', port, verifyIntervalMs: 1_000 });
       return;

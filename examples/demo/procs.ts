@@ -8,6 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
+import { alive } from '../../test/harness/pids.ts';
 
 export interface Proc {
   readonly name: string;
@@ -76,14 +77,7 @@ export async function stopAll(graceMs = 3_000): Promise<void> {
 export function leftRunning(): number[] {
   return startedPids
     .map((p) => p.pid)
-    .filter((pid) => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch (err) {
-        return (err as NodeJS.ErrnoException).code === 'EPERM';
-      }
-    });
+    .filter(alive);
 }
 
 export async function closeProcessLog(): Promise<void> {

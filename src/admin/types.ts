@@ -102,33 +102,49 @@ export interface AdminUpstream {
   } | null;
   /** Envoy's panic mode: too few healthy endpoints, ejections ignored. Null until started. */
   readonly panic: boolean | null;
-  readonly circuitBreaker: {
-    readonly enabled: boolean;
-    /** Null when disabled or not started. */
-    readonly state: BreakerStateName | null;
-  };
-  readonly limits: {
-    /** Policy `limits.maxRequests` (null: unbounded). */
-    readonly maxRequests: number | null;
-    readonly maxPendingRequests: number | null;
-    /** Calls admitted and not yet settled (null: no limit layer, or not started). */
-    readonly inFlight: number | null;
-    /** Calls waiting for a slot (null likewise). */
-    readonly pending: number | null;
-  };
+  readonly circuitBreaker: AdminCircuitBreaker;
+  readonly limits: AdminLimits;
   /** Null when the upstream has no retry budget. */
-  readonly retryBudget: {
-    readonly percent: number;
-    readonly minConcurrency: number;
-    /** Calls in flight through the retry layer (null until started). */
-    readonly active: number | null;
-    /** Retries in flight: the budget in use (null until started). */
-    readonly retriesInFlight: number | null;
-    /** Retries allowed in flight now (null until started). */
-    readonly limit: number | null;
-  } | null;
+  readonly retryBudget: AdminRetryBudget | null;
   /** Empty until started. */
   readonly endpoints: readonly AdminEndpoint[];
+}
+
+/** A circuit breaker of an upstream or a resource. */
+export interface AdminCircuitBreaker {
+  readonly enabled: boolean;
+  /** Null when disabled or not started. */
+  readonly state: BreakerStateName | null;
+}
+
+/** The limits of an upstream or a resource. */
+export interface AdminLimits {
+  /** Policy `limits.maxRequests` (null: unbounded, limits off). */
+  readonly maxRequests: number | null;
+  readonly maxPendingRequests: number | null;
+  /** Calls admitted and not yet settled (null: no limit layer, or not started). */
+  readonly inFlight: number | null;
+  /** Calls waiting for a slot (null likewise). */
+  readonly pending: number | null;
+}
+
+/** A retry budget of an upstream or a resource. */
+export interface AdminRetryBudget {
+  readonly percent: number;
+  readonly minConcurrency: number;
+  /** Calls in flight through the retry layer (null until started). */
+  readonly active: number | null;
+  /** Retries in flight: the budget in use (null until started). */
+  readonly retriesInFlight: number | null;
+  /** Retries allowed in flight now (null until started). */
+  readonly limit: number | null;
+}
+
+/** A rate limit of the inbound side or of a resource. */
+export interface AdminRateLimit {
+  readonly requestsPerSecond: number;
+  readonly burst: number;
+  readonly shared: boolean;
 }
 
 /** `GET /inbound`: the inbound limits in use. */
@@ -142,7 +158,7 @@ export interface AdminInbound {
   /** Requests holding a maxConcurrent slot now; null when maxConcurrent is 0 (nothing is counted) or no server is wrapped. */
   readonly inFlight: number | null;
   /** Policy `inbound.rateLimit`, null when off. */
-  readonly rateLimit: { readonly requestsPerSecond: number; readonly burst: number; readonly shared: boolean } | null;
+  readonly rateLimit: AdminRateLimit | null;
   /** Policy `inbound.timeouts.request`, ms (0: none). */
   readonly requestTimeoutMs: number;
 }
@@ -153,28 +169,12 @@ export interface AdminResource {
   /** Whether a guarded call has built its chain yet (state fields are null until then). */
   readonly started: boolean;
   readonly timeouts: { readonly requestMs: number; readonly perTryMs: number };
-  readonly circuitBreaker: {
-    readonly enabled: boolean;
-    /** Null when disabled or not started. */
-    readonly state: BreakerStateName | null;
-  };
-  readonly limits: {
-    /** Null when limits are off. */
-    readonly maxRequests: number | null;
-    readonly maxPendingRequests: number | null;
-    readonly inFlight: number | null;
-    readonly pending: number | null;
-  };
+  readonly circuitBreaker: AdminCircuitBreaker;
+  readonly limits: AdminLimits;
   /** Null when the resource has no rate limit. */
-  readonly rateLimit: { readonly requestsPerSecond: number; readonly burst: number; readonly shared: boolean } | null;
+  readonly rateLimit: AdminRateLimit | null;
   /** Null when the resource has no retry budget. */
-  readonly retryBudget: {
-    readonly percent: number;
-    readonly minConcurrency: number;
-    readonly active: number | null;
-    readonly retriesInFlight: number | null;
-    readonly limit: number | null;
-  } | null;
+  readonly retryBudget: AdminRetryBudget | null;
 }
 
 /**

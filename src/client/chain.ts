@@ -30,7 +30,8 @@
  * call straight on when it has none.
  */
 import type { LoadBalancer } from '../balancer/types.ts';
-import { isClosable, type ClosableLayer, type Handler, type Layer, type LayerFactory } from '../core/types.ts';
+import { buildLayers, composeLayers } from '../core/layers.ts';
+import type { Handler, Layer, LayerFactory } from '../core/types.ts';
 import type { ResolvedUpstream } from '../policy/types.ts';
 import { createBreakerLayer, type BreakerDeps, type BreakerLayer } from '../resilience/breaker.ts';
 import { createLimitLayer } from '../resilience/limits.ts';
@@ -96,40 +97,13 @@ export interface UpstreamChain extends Chain {
 
 /** Wraps `transport` in the present layers, in LAYER_ORDER (first = outermost). */
 export function composeChain(layers: NamedLayers, transport: Handler): Chain {
-  let handler = transport;
-  const names: LayerName[] = [];
-  for (let i = LAYER_ORDER.length - 1; i >= 0; i--) {
-    const name = LAYER_ORDER[i] as LayerName;
-    const layer = layers[name];
-    if (layer === undefined) continue;
-    handler = layer(handler);
-    names.unshift(name);
-  }
-  return { handler, names, layers };
+  return { ...composeLayers(LAYER_ORDER, layers, transport), layers };
 }
 
 /** Builds every layer of `upstream` and composes them around `transport`. */
 export function assembleChain(upstream: Readonly<ResolvedUpstream>, deps: ChainDeps, transport: Handler): UpstreamChain {
-  const layers: NamedLayers = {};
-  const closables: ClosableLayer[] = [];
-  try {
-    for (const name of LAYER_ORDER) {
-      const layer = FACTORIES[name](upstream, deps);
-      if (layer === undefined) continue;
-      layers[name] = layer;
-      if (isClosable(layer)) closables.push(layer);
-    }
-  } catch (error) {
-    // A factory refused its policy: what was built so far is shut down again.
-    for (const c of closables) void c.close();
-    throw error;
-  }
+  // A factory that refuses its policy throws: what was built so far is shut down again.
+  const { layers, close } = buildLayers(LAYER_ORDER, (name) => FACTORIES[name](upstream, deps));
   const attemptHook = deps.telemetry?.attempt;
-  const chain = composeChain(layers, attemptHook === undefined ? transport : attemptHook(transport));
-  return {
-    ...chain,
-    close: async () => {
-      await Promise.all(closables.map((c) => c.close()));
-    },
-  };
+  return { ...composeChain(layers, attemptHook === undefined ? transport : attemptHook(transport)), close };
 }

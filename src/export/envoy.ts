@@ -20,9 +20,10 @@
  * differ from inmesh's (route timeout 15 s, num_retries 1, max_retries 3,
  * circuit-breaker thresholds 1024, success-rate ejection on).
  */
-import { RESOURCES_NOT_EXPRESSIBLE } from './report.ts';
+import { RESOURCES_NOT_EXPRESSIBLE, scopedReporter } from './report.ts';
 import { isIP } from 'node:net';
 import { ExportError } from '../errors.ts';
+import { IDEMPOTENT_METHODS } from '../policy/schema.ts';
 import type {
   ResolvedCallPolicy,
   ResolvedHeaderMatch,
@@ -38,8 +39,8 @@ import type { ExportedFile, ExportInput, Reporter, TargetExporter } from './type
 /** Largest uint32: Envoy's own "unlimited" for circuit-breaker thresholds (omitting one means 1024, or 3 for max_retries). */
 export const UINT32_MAX = 4_294_967_295;
 
-/** Methods inmesh retries when `idempotentOnly` is set (src/resilience/retry.ts, RFC 9110). */
-const IDEMPOTENT = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'] as const;
+/** Methods inmesh retries when `idempotentOnly` is set (src/resilience/retry.ts). */
+const IDEMPOTENT: readonly string[] = IDEMPOTENT_METHODS;
 
 const CLUSTERS_FILE = 'clusters.json';
 const ROUTES_FILE = 'routes.json';
@@ -56,21 +57,6 @@ type Json = Record<string, unknown>;
 
 const typeUrl = (type: string): string => `type.googleapis.com/${type}`;
 
-/** The reporter, skipping fields the policy does not set (an optional block that is absent has no fields to report). */
-interface Out {
-  exact(field: string, to: string): void;
-  lossy(field: string, why: string, to: string): void;
-  dropped(field: string, why: string): void;
-}
-
-function scopedReporter(report: Reporter, fields: ReadonlyMap<string, unknown>): Out {
-  return {
-    exact: (field, to) => fields.has(field) && report.exact(field, to),
-    lossy: (field, why, to) => fields.has(field) && report.lossy(field, why, to),
-    dropped: (field, why) => fields.has(field) && report.dropped(field, why),
-  };
-}
-
 /** Endpoint metadata (`envoy.lb`) of a tag, as the EDS server must publish it. */
 const tagKey = (tag: string): string => `tag.${tag}`;
 
@@ -85,7 +71,7 @@ function subsetMetadata(upstream: Readonly<ResolvedUpstream>, subset: string): J
 
 // ------------------------------------------------------------------ clusters
 
-function cluster(u: Readonly<ResolvedUpstream>, out: Out): Json {
+function cluster(u: Readonly<ResolvedUpstream>, out: Reporter): Json {
   const p = `upstreams.${u.name}`;
   const c = `${CLUSTERS_FILE}: ${u.name}`;
   const d = u.discovery;
@@ -325,7 +311,7 @@ function destination(u: Readonly<ResolvedUpstream>, split: readonly Readonly<Res
 }
 
 /** The route action of a call policy; reports its call-level fields. */
-function routeAction(u: Readonly<ResolvedUpstream>, call: Readonly<ResolvedCallPolicy>, parts: RouteParts, out: Out, attempts: number): Json {
+function routeAction(u: Readonly<ResolvedUpstream>, call: Readonly<ResolvedCallPolicy>, parts: RouteParts, out: Reporter, attempts: number): Json {
   const { path: p, to } = parts;
   const action: Json = { ...destination(u, call.split), timeout: protoDuration(call.timeouts.request) };
   out.exact(`${p}.timeouts.request`, `${to}.route.timeout${call.timeouts.request === 0 ? ' "0s" (disabled in both; omitted would mean 15 s)' : ''}`);
@@ -347,7 +333,7 @@ function routeAction(u: Readonly<ResolvedUpstream>, call: Readonly<ResolvedCallP
   return action;
 }
 
-function reportRetries(call: Readonly<ResolvedCallPolicy>, parts: RouteParts, out: Out): void {
+function reportRetries(call: Readonly<ResolvedCallPolicy>, parts: RouteParts, out: Reporter): void {
   const { path: p, to } = parts;
   const r = call.retries;
   const rp = `${to}.route.retry_policy`;
@@ -367,7 +353,7 @@ function reportRetries(call: Readonly<ResolvedCallPolicy>, parts: RouteParts, ou
     out.exact(`${p}.retries.idempotentOnly`, `${rp} (every method retried, as in Envoy)`);
   } else if (r.attempts === 0) {
     out.exact(`${p}.retries.idempotentOnly`, `${rp}.num_retries 0 (nothing is retried)`);
-  } else if (methods !== undefined && methods.every((m) => (IDEMPOTENT as readonly string[]).includes(m))) {
+  } else if (methods !== undefined && methods.every((m) => IDEMPOTENT.includes(m))) {
     out.exact(`${p}.retries.idempotentOnly`, `${to} (matches idempotent methods only)`);
   } else {
     out.exact(`${p}.retries.idempotentOnly`, `${to}: preceded by a route for the same match and a non-idempotent :method with num_retries 0`);
@@ -375,7 +361,7 @@ function reportRetries(call: Readonly<ResolvedCallPolicy>, parts: RouteParts, ou
 }
 
 /** Fields of a route that Envoy keeps per cluster: exact when the route's value is the upstream's, lossy otherwise. */
-function reportClusterLevel(u: Readonly<ResolvedUpstream>, call: Readonly<ResolvedCallPolicy>, p: string, out: Out): void {
+function reportClusterLevel(u: Readonly<ResolvedUpstream>, call: Readonly<ResolvedCallPolicy>, p: string, out: Reporter): void {
   const c = `${CLUSTERS_FILE}: ${u.name}`;
   const same = (field: string, ours: unknown, theirs: unknown, to: string): void => {
     if (JSON.stringify(ours) === JSON.stringify(theirs)) out.exact(`${p}.${field}`, `${c}.${to} (per cluster; same as the upstream's)`);
@@ -422,7 +408,7 @@ function routesFor(
   name: string,
   match: Json,
   parts: RouteParts,
-  out: Out,
+  out: Reporter,
 ): Json[] {
   const action = routeAction(u, call, parts, out, call.retries.attempts);
   reportRetries(call, parts, out);
@@ -430,16 +416,16 @@ function routesFor(
   const methods = parts.methods;
   const r = call.retries;
   const idempotentOnly = r.idempotentOnly && r.attempts > 0;
-  if (!idempotentOnly || (methods !== undefined && methods.every((m) => (IDEMPOTENT as readonly string[]).includes(m)))) {
+  if (!idempotentOnly || (methods !== undefined && methods.every((m) => IDEMPOTENT.includes(m)))) {
     return [route(name, match, action)];
   }
   const noRetry = { ...action, retry_policy: retryPolicy(r, call.timeouts.perTry, 0) };
-  if (methods !== undefined && !methods.some((m) => (IDEMPOTENT as readonly string[]).includes(m))) return [route(name, match, noRetry)];
+  if (methods !== undefined && !methods.some((m) => IDEMPOTENT.includes(m))) return [route(name, match, noRetry)];
   const headers = [...((match.headers as Json[] | undefined) ?? []), methodMatcher(IDEMPOTENT, true)];
   return [route(`${name}:non-idempotent`, { ...match, headers }, noRetry), route(name, match, action)];
 }
 
-function virtualHost(u: Readonly<ResolvedUpstream>, out: Out): Json {
+function virtualHost(u: Readonly<ResolvedUpstream>, out: Reporter): Json {
   const p = `upstreams.${u.name}`;
   const vh = `${ROUTES_FILE}: virtual_hosts[${u.name}]`;
   const routes: Json[] = [];

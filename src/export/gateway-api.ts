@@ -11,7 +11,7 @@
  * Service of its own, named `<service>-<subset>`, which this exporter does not
  * write (Kubernetes selects pods by labels, not by Consul tags).
  */
-import { RESOURCES_NOT_EXPRESSIBLE } from './report.ts';
+import { RESOURCES_NOT_EXPRESSIBLE, scopedReporter } from './report.ts';
 import { ExportError } from '../errors.ts';
 import type { ResolvedCallPolicy, ResolvedHeaderMatch, ResolvedRoute, ResolvedUpstream, RetryOn } from '../policy/types.ts';
 import { gatewayDuration } from './duration.ts';
@@ -33,22 +33,6 @@ const NO_POLICY = 'HTTPRoute carries routing only; balancing, health and limits 
 const NO_CONNECTION = 'HTTPRoute has no connection settings';
 
 type Json = Record<string, unknown>;
-
-interface Out {
-  exact(field: string, to: string): void;
-  lossy(field: string, why: string, to: string): void;
-  dropped(field: string, why: string): void;
-  droppedUnder(prefix: string, why: string): void;
-}
-
-function scopedReporter(report: Reporter, fields: ReadonlyMap<string, unknown>): Out {
-  return {
-    exact: (field, to) => fields.has(field) && report.exact(field, to),
-    lossy: (field, why, to) => fields.has(field) && report.lossy(field, why, to),
-    dropped: (field, why) => fields.has(field) && report.dropped(field, why),
-    droppedUnder: (prefix, why) => report.droppedUnder(prefix, why),
-  };
-}
 
 /** RE2 (and POSIX ERE) escape of a literal. */
 const escapeRegex = (text: string): string => text.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&');
@@ -83,7 +67,7 @@ interface Parts {
 }
 
 /** timeouts, retry, sessionPersistence and backendRefs of a rule; reports the call-level fields. */
-function ruleAction(u: Readonly<ResolvedUpstream>, call: Readonly<ResolvedCallPolicy>, { path: p, to }: Parts, out: Out): Json {
+function ruleAction(u: Readonly<ResolvedUpstream>, call: Readonly<ResolvedCallPolicy>, { path: p, to }: Parts, out: Reporter): Json {
   const rule: Json = {};
   const t = call.timeouts;
   const timeouts: Json = { request: gatewayDuration(t.request) };
@@ -158,7 +142,7 @@ function ruleAction(u: Readonly<ResolvedUpstream>, call: Readonly<ResolvedCallPo
   return rule;
 }
 
-function headerMatch(h: Readonly<ResolvedHeaderMatch>, hp: string, to: string, out: Out): Json | undefined {
+function headerMatch(h: Readonly<ResolvedHeaderMatch>, hp: string, to: string, out: Reporter): Json | undefined {
   out.exact(`${hp}.name`, `${to}.headers[].name`);
   const regexSupport = 'type RegularExpression has implementation-specific support and dialect (RE2 in Envoy-based meshes)';
   if (h.exact !== undefined) {
@@ -181,7 +165,7 @@ function headerMatch(h: Readonly<ResolvedHeaderMatch>, hp: string, to: string, o
   return undefined;
 }
 
-function ruleMatches(route: Readonly<ResolvedRoute>, p: string, to: string, out: Out): Json[] {
+function ruleMatches(route: Readonly<ResolvedRoute>, p: string, to: string, out: Reporter): Json[] {
   const m = route.match;
   const base: Json = {};
   if (m.path !== undefined) {
@@ -236,7 +220,7 @@ function precedes(a: Readonly<ResolvedRoute>, b: Readonly<ResolvedRoute>): boole
   return a.match.headers.length > b.match.headers.length;
 }
 
-function httpRoute(u: Readonly<ResolvedUpstream>, namespace: string, out: Out): Json {
+function httpRoute(u: Readonly<ResolvedUpstream>, namespace: string, out: Reporter): Json {
   const p = `upstreams.${u.name}`;
   const service = serviceOf(u);
   const file = `${FILE}: HTTPRoute ${u.name}`;

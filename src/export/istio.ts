@@ -19,7 +19,7 @@
  * `t: "true"` (a convention: Kubernetes labels have values, Consul tags do not,
  * so pods must be labelled to match; reported lossy).
  */
-import { RESOURCES_NOT_EXPRESSIBLE } from './report.ts';
+import { RESOURCES_NOT_EXPRESSIBLE, scopedReporter } from './report.ts';
 import { ExportError } from '../errors.ts';
 import { POLICY_DEFAULTS as D } from '../policy/defaults.ts';
 import type {
@@ -45,23 +45,6 @@ const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9]
 const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
 
 type Doc = Record<string, unknown>;
-
-/** A reporter that skips fields the policy does not carry (an unset hashOn, no budget). */
-interface FieldReporter {
-  exact(field: string, to: string): void;
-  lossy(field: string, why: string, to: string): void;
-  dropped(field: string, why: string): void;
-  under(prefix: string, why: string): void;
-}
-
-function fieldReporter(report: Reporter, fields: ReadonlyMap<string, unknown>): FieldReporter {
-  return {
-    exact: (f, to) => fields.has(f) && report.exact(f, to),
-    lossy: (f, why, to) => fields.has(f) && report.lossy(f, why, to),
-    dropped: (f, why) => fields.has(f) && report.dropped(f, why),
-    under: (prefix, why) => report.droppedUnder(prefix, why),
-  };
-}
 
 /** A Kubernetes object name from an upstream or route name. */
 export function k8sName(name: string): string {
@@ -104,7 +87,7 @@ export function percentWeights(weights: readonly number[]): { percents: number[]
   return { percents, exact: raw.every((r) => Number.isInteger(r)) };
 }
 
-function int32Pool(value: number, field: string, to: string, r: FieldReporter, zeroMeans: 'unlimited' | 'none'): number {
+function int32Pool(value: number, field: string, to: string, r: Reporter, zeroMeans: 'unlimited' | 'none'): number {
   if (value === Infinity) {
     r.exact(field, `${to}: 0, Istio's unset, which Envoy reads as 2^32-1 (limits off)`);
     return 0;
@@ -126,7 +109,7 @@ function sameValue(a: unknown, b: unknown): boolean {
 }
 
 /** The `loadBalancer` of a trafficPolicy, reporting each field under `prefix`. */
-function loadBalancer(lb: ResolvedLoadBalancer, prefix: string, to: string, r: FieldReporter): Doc {
+function loadBalancer(lb: ResolvedLoadBalancer, prefix: string, to: string, r: Reporter): Doc {
   const unused = (field: keyof ResolvedLoadBalancer, def: unknown): void => {
     const f = `${prefix}.${field}`;
     if (sameValue(lb[field], def)) r.exact(f, `none: unused by ${lb.policy}, as in Istio`);
@@ -199,7 +182,7 @@ function clusterSettings(p: ResolvedCallPolicy): unknown {
 }
 
 /** A whole trafficPolicy for an upstream (or for a route's own subset, `call` then being the route's policy). */
-function trafficPolicy(u: ResolvedUpstream, call: ResolvedCallPolicy, prefix: string, to: string, r: FieldReporter): Doc {
+function trafficPolicy(u: ResolvedUpstream, call: ResolvedCallPolicy, prefix: string, to: string, r: Reporter): Doc {
   const up = `upstreams.${u.name}`;
   const tcp: Doc = {
     connectTimeout: protoDuration(call.timeouts.connect),
@@ -265,7 +248,7 @@ function retryOnString(call: ResolvedCallPolicy): string {
 }
 
 /** The timeout and retries of one http[] entry, reporting the call-policy fields under `prefix`. */
-function callFields(call: ResolvedCallPolicy, prefix: string, to: string, r: FieldReporter): Doc {
+function callFields(call: ResolvedCallPolicy, prefix: string, to: string, r: Reporter): Doc {
   const out: Doc = {};
   const t = call.timeouts;
   const rt = call.retries;
@@ -300,7 +283,7 @@ function callFields(call: ResolvedCallPolicy, prefix: string, to: string, r: Fie
   return out;
 }
 
-function headerMatches(headers: readonly Readonly<ResolvedHeaderMatch>[], prefix: string, to: string, r: FieldReporter): { headers: Doc; without: Doc } {
+function headerMatches(headers: readonly Readonly<ResolvedHeaderMatch>[], prefix: string, to: string, r: Reporter): { headers: Doc; without: Doc } {
   const withHeaders: Doc = {};
   const without: Doc = {};
   headers.forEach((h, i) => {
@@ -334,7 +317,7 @@ interface Built {
   readonly scope: string;
 }
 
-function exportUpstream(u: ResolvedUpstream, input: ExportInput, r: FieldReporter): Built {
+function exportUpstream(u: ResolvedUpstream, input: ExportInput, r: Reporter): Built {
   const up = `upstreams.${u.name}`;
   const ns = input.namespace;
   const service = u.discovery.service ?? u.name;
@@ -426,19 +409,19 @@ function exportUpstream(u: ResolvedUpstream, input: ExportInput, r: FieldReporte
       ownSubset = `route-${k8sName(route.name)}`;
       const subTo = `DestinationRule subsets[${ownSubset}].trafficPolicy`;
       // Reported per field by trafficPolicy under the route's prefix; the upstream-level fields it repeats are reported once already.
-      const quiet: FieldReporter = {
+      const quiet: Reporter = {
         exact: (f, to2) => f.startsWith(`${rp}.`) && r.exact(f, to2),
         lossy: (f, why, to2) => f.startsWith(`${rp}.`) && r.lossy(f, why, to2),
         dropped: (f, why) => f.startsWith(`${rp}.`) && r.dropped(f, why),
-        under: (prefix, why) => r.under(prefix, why),
+        droppedUnder: (prefix, why) => r.droppedUnder(prefix, why),
       };
       subsets.push({ name: ownSubset, ...(Object.keys(baseLabels).length > 0 ? { labels: { ...baseLabels } } : {}), trafficPolicy: trafficPolicy(u, route, rp, subTo, quiet) });
     } else {
       const why = 'Istio keeps balancing, connection and budget settings per destination: a route with a split uses the subsets\' settings (the upstream\'s)';
-      r.under(`${rp}.loadBalancer`, why);
-      r.under(`${rp}.timeouts.connect`, why);
-      r.under(`${rp}.timeouts.idle`, why);
-      r.under(`${rp}.retries.budget`, why);
+      r.droppedUnder(`${rp}.loadBalancer`, why);
+      r.droppedUnder(`${rp}.timeouts.connect`, why);
+      r.droppedUnder(`${rp}.timeouts.idle`, why);
+      r.droppedUnder(`${rp}.retries.budget`, why);
     }
     http.push({
       name: route.name,
@@ -481,7 +464,7 @@ function exportUpstream(u: ResolvedUpstream, input: ExportInput, r: FieldReporte
 
 function exportIstio(input: ExportInput, report: Reporter): ExportedFile[] {
   const policy: ResolvedPolicy = input.policy;
-  const r = fieldReporter(report, policyFields(policy));
+  const r = scopedReporter(report, policyFields(policy));
   report.droppedUnder(
     'defaults',
     "defaults apply to destinations not listed under upstreams; a wildcard-host DestinationRule would impose them on every caller of every service: each listed upstream carries the resolved values instead",
@@ -491,8 +474,8 @@ function exportIstio(input: ExportInput, report: Reporter): ExportedFile[] {
   for (const u of Object.values(policy.upstreams)) {
     const up = `upstreams.${u.name}`;
     const built = exportUpstream(u, input, r);
-    r.under(`${up}.circuitBreaker`, "Istio has no error-rate breaker (its circuit breaking is the connection-pool limits; outlier detection ejects hosts)");
-    r.under(`${up}.rateLimit`, 'Istio needs an EnvoyFilter (local_ratelimit on the outbound cluster; shared: an external rate limit service)');
+    r.droppedUnder(`${up}.circuitBreaker`, "Istio has no error-rate breaker (its circuit breaking is the connection-pool limits; outlier detection ejects hosts)");
+    r.droppedUnder(`${up}.rateLimit`, 'Istio needs an EnvoyFilter (local_ratelimit on the outbound cluster; shared: an external rate limit service)');
     files.push({ name: `${k8sName(u.name)}.yaml`, documents: [built.dr, built.vs], format: 'yaml', scope: built.scope });
   }
   report.droppedUnder('inbound', "Istio needs a Sidecar resource (inbound connection pool and timeout) and an EnvoyFilter (inbound rate limit); inmesh does not write them");

@@ -11,6 +11,20 @@ export interface ReportBuilder extends Reporter {
   finish(files: readonly ExportedFile[], callers: readonly string[]): ExportReport;
 }
 
+/**
+ * `report` for the fields the policy sets only: a field it does not carry (an
+ * unset hashOn, no budget, an absent optional block) is passed over, as there
+ * is nothing to report of it. Whole prefixes (droppedUnder) go through.
+ */
+export function scopedReporter(report: Reporter, fields: ReadonlyMap<string, unknown>): Reporter {
+  return {
+    exact: (field, to) => fields.has(field) && report.exact(field, to),
+    lossy: (field, why, to) => fields.has(field) && report.lossy(field, why, to),
+    dropped: (field, why) => fields.has(field) && report.dropped(field, why),
+    droppedUnder: (prefix, why) => report.droppedUnder(prefix, why),
+  };
+}
+
 export function createReporter(target: ExportTarget, targetVersion: string, fields: ReadonlyMap<string, unknown>): ReportBuilder {
   const entries = new Map<string, ReportEntry>();
 

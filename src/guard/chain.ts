@@ -21,7 +21,8 @@
  * are read by no layer here (no balance layer, no transport).
  */
 import { currentDeadline } from '../core/deadline-context.ts';
-import { isClosable, type AttemptHandle, type ClosableLayer, type Handler, type Layer, type MeshRequest, type MeshResponse } from '../core/types.ts';
+import { buildLayers, composeLayers } from '../core/layers.ts';
+import type { AttemptHandle, Handler, Layer, MeshRequest, MeshResponse } from '../core/types.ts';
 import { AbortedError, TimeoutError } from '../errors.ts';
 import { deepFreeze } from '../internal/deep-freeze.ts';
 import { resolvePolicy } from '../policy/resolve.ts';
@@ -249,8 +250,6 @@ export function isListed(list: readonly string[], error: unknown): boolean {
 /** Builds every layer of a resource and composes them around the function call, in RESOURCE_LAYER_ORDER. */
 export function assembleResourceChain(resource: Readonly<ResolvedResource>, deps: ResourceChainDeps = {}): ResourceChain {
   const upstream = upstreamView(resource);
-  const layers: Record<string, Layer> = {};
-  const closables: ClosableLayer[] = [];
   const build: { readonly [K in ResourceLayerName]: () => Layer | undefined } = {
     telemetry: () => deps.telemetry,
     deadline: () => deadlineLayer,
@@ -261,32 +260,7 @@ export function assembleResourceChain(resource: Readonly<ResolvedResource>, deps
     retry: () => createRetryLayer(upstream, deps),
     attemptTimeout: () => attemptTimeoutLayer,
   };
-  try {
-    for (const name of RESOURCE_LAYER_ORDER) {
-      const layer = build[name]();
-      if (layer === undefined) continue;
-      layers[name] = layer;
-      if (isClosable(layer)) closables.push(layer);
-    }
-  } catch (error) {
-    for (const c of closables) void c.close();
-    throw error;
-  }
-  let handler: Handler = callFunction;
-  const names: ResourceLayerName[] = [];
-  for (let i = RESOURCE_LAYER_ORDER.length - 1; i >= 0; i--) {
-    const name = RESOURCE_LAYER_ORDER[i] as ResourceLayerName;
-    const layer = layers[name];
-    if (layer === undefined) continue;
-    handler = layer(handler);
-    names.unshift(name);
-  }
-  return {
-    handler,
-    names,
-    layers: layers,
-    close: async () => {
-      await Promise.all(closables.map((c) => c.close()));
-    },
-  };
+  const { layers, close } = buildLayers(RESOURCE_LAYER_ORDER, (name) => build[name]());
+  // Each entry of `build` makes its layer's own type (a BreakerLayer for `breaker`, …).
+  return { ...composeLayers(RESOURCE_LAYER_ORDER, layers, callFunction), layers: layers as ResourceLayers, close };
 }

@@ -270,6 +270,27 @@ export interface GuardSetup extends ResourceChainDeps {
   readonly resources?: Readonly<Record<string, Readonly<ResolvedResource>>> | undefined;
 }
 
+/** `fn(undefined)` as a promise: what it returns, or what it throws as the rejection (the client's own failure, unchanged). */
+export function callUnguarded<T>(fn: GuardedFn<T>): Promise<T> {
+  try {
+    return Promise.resolve(fn(undefined));
+  } catch (error) {
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the client's own failure passes through unchanged
+    return Promise.reject(error);
+  }
+}
+
+/** `fn` wrapped for repeated use through `guarder.guard(name, …)`: the signal first, then the arguments (Guard's and the mesh's guarded()). */
+export function guardedWith<A extends unknown[], T>(
+  guarder: Pick<Guard, 'guard'>,
+  name: string,
+  fn: (signal: AbortSignal | undefined, ...args: A) => PromiseLike<T> | T,
+  options: GuardOptions | undefined,
+): (...args: A) => Promise<T> {
+  if (typeof fn !== 'function') throw new InvalidArgumentError(`guarded(${JSON.stringify(name)}): fn must be a function (got ${describeValue(fn)})`);
+  return (...args: A): Promise<T> => guarder.guard(name, (signal) => fn(signal, ...args), options);
+}
+
 /** A call with options for a name that has no policy: the chain with no per-resource state (shared by all such names). */
 const UNPOLICED: ResolvedResource = resourceFromCode('', {});
 
@@ -301,15 +322,8 @@ export class Guard {
     if (typeof fn !== 'function') return Promise.reject(new InvalidArgumentError(`guard(${JSON.stringify(name)}): fn must be a function (got ${describeValue(fn)})`));
     const runtime = this.#runtimes.get(name);
     if (runtime !== undefined) return runtime.run(name, fn, options);
-    if (options === undefined) {
-      // No policy and no option: the call itself, no signal, no timer.
-      try {
-        return Promise.resolve(fn(undefined));
-      } catch (error) {
-        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the client's own failure passes through unchanged
-        return Promise.reject(error);
-      }
-    }
+    // No policy and no option: the call itself, no signal, no timer.
+    if (options === undefined) return callUnguarded(fn);
     this.#unpoliced ??= new ResourceRuntime(UNPOLICED, { telemetry: this.#deps.telemetry });
     return this.#unpoliced.run(name, fn, options);
   }
@@ -320,8 +334,7 @@ export class Guard {
     fn: (signal: AbortSignal | undefined, ...args: A) => PromiseLike<T> | T,
     options?: GuardOptions,
   ): (...args: A) => Promise<T> {
-    if (typeof fn !== 'function') throw new InvalidArgumentError(`guarded(${JSON.stringify(name)}): fn must be a function (got ${describeValue(fn)})`);
-    return (...args: A): Promise<T> => this.guard(name, (signal) => fn(signal, ...args), options);
+    return guardedWith(this, name, fn, options);
   }
 
   /** The state of every resource with a policy. */

@@ -42,7 +42,7 @@ import { ServerTelemetry } from '../telemetry/server.ts';
 import { ClientMetrics, type UpstreamObservation } from '../telemetry/client-metrics.ts';
 import { startAdminServer, type AdminOptions, type AdminServer } from '../admin/server.ts';
 import { meshAdminSource } from './admin-source.ts';
-import { Guard, type GuardedFn, type GuardOptions } from '../guard/guard.ts';
+import { callUnguarded, Guard, guardedWith, type GuardedFn, type GuardOptions } from '../guard/guard.ts';
 import { createResourceTelemetry } from '../telemetry/resource.ts';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 
@@ -485,14 +485,7 @@ class MeshImpl implements Mesh {
 
   guard<T>(name: string, fn: GuardedFn<T>, options?: GuardOptions): Promise<T> {
     // The fast path for a name with no policy, before any set-up.
-    if (options === undefined && !Object.hasOwn(this.policy.resources, name) && !this.#closed && typeof fn === 'function') {
-      try {
-        return Promise.resolve(fn(undefined));
-      } catch (error) {
-        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the client's own failure passes through unchanged
-        return Promise.reject(error);
-      }
-    }
+    if (options === undefined && !Object.hasOwn(this.policy.resources, name) && !this.#closed && typeof fn === 'function') return callUnguarded(fn);
     try {
       return this.#guardOf().guard(name, fn, options);
     } catch (error) {
@@ -505,8 +498,7 @@ class MeshImpl implements Mesh {
     fn: (signal: AbortSignal | undefined, ...args: A) => PromiseLike<T> | T,
     options?: GuardOptions,
   ): (...args: A) => Promise<T> {
-    if (typeof fn !== 'function') throw new InvalidArgumentError(`guarded(${JSON.stringify(name)}): fn must be a function (got ${describeValue(fn)})`);
-    return (...args: A): Promise<T> => this.guard(name, (signal) => fn(signal, ...args), options);
+    return guardedWith(this, name, fn, options);
   }
 
   /** A method, so that TypeScript does not narrow the field across awaits. */

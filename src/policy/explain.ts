@@ -8,6 +8,7 @@ import { formatDuration } from './duration.ts';
 import type { PolicyDocument } from './schema.ts';
 import type {
   ResolvedCallPolicy,
+  ResolvedCircuitBreaker,
   ResolvedInbound,
   ResolvedLoadBalancer,
   ResolvedPolicy,
@@ -28,6 +29,17 @@ function defined(fields: Doc): Doc {
 
 function hashOnDoc(lb: ResolvedLoadBalancer): Doc | undefined {
   return lb.hashOn === undefined ? undefined : defined({ ...lb.hashOn });
+}
+
+/** An upstream's or a resource's breaker: the same fields, the same meaning. */
+function circuitBreakerDoc(cb: ResolvedCircuitBreaker): Doc {
+  return {
+    enabled: cb.enabled,
+    errorThresholdPercent: cb.errorThresholdPercent,
+    minimumRequests: cb.minimumRequests,
+    window: formatDuration(cb.window),
+    halfOpenAfter: formatDuration(cb.halfOpenAfter),
+  };
 }
 
 function callPolicyDoc(p: ResolvedCallPolicy): Doc {
@@ -55,7 +67,6 @@ function callPolicyDoc(p: ResolvedCallPolicy): Doc {
 function upstreamPolicyDoc(p: ResolvedUpstreamPolicy): Doc {
   const lb = p.loadBalancer;
   const o = p.outlierDetection;
-  const cb = p.circuitBreaker;
   const limitsOn = Number.isFinite(p.limits.maxRequests);
   return {
     discovery: defined({
@@ -88,13 +99,7 @@ function upstreamPolicyDoc(p: ResolvedUpstreamPolicy): Doc {
     limits: limitsOn
       ? { enabled: true, ...p.limits }
       : { enabled: false, maxConnections: p.limits.maxConnections, maxRequestsPerConnection: p.limits.maxRequestsPerConnection },
-    circuitBreaker: {
-      enabled: cb.enabled,
-      errorThresholdPercent: cb.errorThresholdPercent,
-      minimumRequests: cb.minimumRequests,
-      window: formatDuration(cb.window),
-      halfOpenAfter: formatDuration(cb.halfOpenAfter),
-    },
+    circuitBreaker: circuitBreakerDoc(p.circuitBreaker),
     rateLimit: p.rateLimit === undefined ? false : { ...p.rateLimit },
   };
 }
@@ -128,7 +133,6 @@ function inboundDoc(i: ResolvedInbound): Doc {
 }
 
 function resourceDoc(r: ResolvedResource): Doc {
-  const cb = r.circuitBreaker;
   const t = r.retries;
   return {
     timeouts: { request: formatDuration(r.timeouts.request), perTry: formatDuration(r.timeouts.perTry) },
@@ -142,13 +146,7 @@ function resourceDoc(r: ResolvedResource): Doc {
     },
     // Limits off resolve to Infinity: the document says `enabled: false` instead.
     limits: Number.isFinite(r.limits.maxRequests) ? { enabled: true, ...r.limits } : { enabled: false },
-    circuitBreaker: {
-      enabled: cb.enabled,
-      errorThresholdPercent: cb.errorThresholdPercent,
-      minimumRequests: cb.minimumRequests,
-      window: formatDuration(cb.window),
-      halfOpenAfter: formatDuration(cb.halfOpenAfter),
-    },
+    circuitBreaker: circuitBreakerDoc(r.circuitBreaker),
     rateLimit: r.rateLimit === undefined ? false : { ...r.rateLimit },
   };
 }

@@ -156,7 +156,9 @@ const ms = (value: number): string => formatDuration(value);
 
 // ---------------------------------------------------------------- blocks
 
-const IDEMPOTENT_NOTE = 'GET HEAD OPTIONS PUT DELETE TRACE';
+/** The methods `retries.idempotentOnly` retries: idempotent by RFC 9110. */
+export const IDEMPOTENT_METHODS = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'] as const;
+const IDEMPOTENT_NOTE = IDEMPOTENT_METHODS.join(' ');
 
 export const discoverySchema = block(
   {

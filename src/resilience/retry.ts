@@ -46,14 +46,14 @@ import {
   UpstreamError,
   type AttemptRecord,
 } from '../errors.ts';
+import { IDEMPOTENT_METHODS } from '../policy/schema.ts';
 import type { ResolvedRetries, ResolvedUpstream } from '../policy/types.ts';
 import type { FailureVerdict, Handler, Layer, MeshRequest, MeshResponse } from '../core/types.ts';
 import { sleep } from '../internal/sleep.ts';
 import { RetryBudget } from './budget.ts';
 import { classify, failureCode, type AttemptResult, type Classification } from './classify.ts';
 
-/** Methods that are idempotent by RFC 9110. */
-const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+const IDEMPOTENT: ReadonlySet<string> = new Set(IDEMPOTENT_METHODS);
 
 /**
  * Envoy's full-jitter exponential backoff (JitteredExponentialBackOffStrategy):
@@ -77,7 +77,7 @@ export function parseRetryAfter(value: string | string[] | undefined, nowMs: num
 }
 
 export function isIdempotent(req: MeshRequest): boolean {
-  return req.options.idempotent ?? (!req.policy.retries.idempotentOnly || IDEMPOTENT_METHODS.has(req.method));
+  return req.options.idempotent ?? (!req.policy.retries.idempotentOnly || IDEMPOTENT.has(req.method));
 }
 
 /** Can the request body be sent again? */

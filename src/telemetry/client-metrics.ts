@@ -9,7 +9,6 @@
  * only when a metric reader collects, from a callback the mesh gives: nothing
  * is added to the call path.
  */
-import { createNoopMeter, metrics } from '@opentelemetry/api';
 import type { BatchObservableResult, Counter, Meter, Observable } from '@opentelemetry/api';
 import {
   ATTR_INMESH_BREAKER_STATE,
@@ -22,7 +21,7 @@ import {
   METRIC_INMESH_CLIENT_EJECTIONS,
   METRIC_INMESH_REGISTRY_STALENESS,
 } from './semconv.ts';
-import { SCOPE_NAME, VERSION } from './version.ts';
+import { liveMeter } from './version.ts';
 
 /** The breaker states, in the order the state gauge reports them. */
 export const BREAKER_STATES = ['closed', 'open', 'half-open'] as const;
@@ -85,8 +84,8 @@ export class ClientMetrics {
    * (nothing to record into: the hooks are then left unwired).
    */
   static create(deps: ClientMetricsDeps): ClientMetrics | undefined {
-    const meter = deps.meter ?? metrics.getMeter(SCOPE_NAME, VERSION);
-    return meter === createNoopMeter() ? undefined : new ClientMetrics(meter, deps.observe);
+    const meter = liveMeter(deps.meter);
+    return meter === undefined ? undefined : new ClientMetrics(meter, deps.observe);
   }
 
   /** Counts one ejection (the balancer's onEject hook). */

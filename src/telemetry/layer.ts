@@ -32,9 +32,7 @@ import {
   SpanKind,
   SpanStatusCode,
   context,
-  createNoopMeter,
   isSpanContextValid,
-  metrics,
   propagation,
   trace,
 } from '@opentelemetry/api';
@@ -66,7 +64,7 @@ import {
   METRIC_INMESH_CLIENT_RETRIES,
 } from './semconv.ts';
 import type { TelemetryLayerDeps } from './types.ts';
-import { SCOPE_NAME, VERSION } from './version.ts';
+import { liveMeter, SCOPE_NAME, VERSION } from './version.ts';
 
 const LOGICAL_SPAN_OPTIONS: SpanOptions = { kind: SpanKind.INTERNAL };
 const ATTEMPT_SPAN_OPTIONS: SpanOptions = { kind: SpanKind.CLIENT };
@@ -115,9 +113,9 @@ export function createTelemetry(deps: TelemetryLayerDeps): Telemetry | undefined
   // whatever is registered now; with none, metrics are off for this layer.
   const ownTracer = deps.tracer !== undefined;
   const tracer = deps.tracer ?? trace.getTracer(SCOPE_NAME, VERSION);
-  const meter = deps.meter ?? metrics.getMeter(SCOPE_NAME, VERSION);
+  const meter = liveMeter(deps.meter);
   const instruments: Instruments | undefined =
-    meter === createNoopMeter()
+    meter === undefined
       ? undefined
       : {
           duration: meter.createHistogram(METRIC_HTTP_CLIENT_REQUEST_DURATION, {

@@ -13,7 +13,7 @@
  * children of this one. Cost with no SDK and no meter: one check per call, as
  * in layer.ts.
  */
-import { SpanKind, SpanStatusCode, context, createNoopMeter, metrics, trace } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, context, trace } from '@opentelemetry/api';
 import type { Attributes, Histogram, Span, SpanOptions, Tracer, Meter } from '@opentelemetry/api';
 import type { Handler, Layer, MeshRequest, MeshResponse, ResourceCallInfo } from '../core/types.ts';
 import { noGlobalTracerProvider } from './layer.ts';
@@ -31,7 +31,7 @@ import {
   METRIC_MESSAGING_CLIENT_OPERATION_DURATION,
   OPERATION_DURATION_BUCKETS,
 } from './semconv.ts';
-import { SCOPE_NAME, VERSION } from './version.ts';
+import { liveMeter, SCOPE_NAME, VERSION } from './version.ts';
 
 const SPAN_OPTIONS: SpanOptions = { kind: SpanKind.CLIENT };
 
@@ -73,9 +73,9 @@ function errorType(error: unknown): string {
 export function createResourceTelemetry(deps: ResourceTelemetryDeps): Layer {
   const ownTracer = deps.tracer !== undefined;
   const tracer = deps.tracer ?? trace.getTracer(SCOPE_NAME, VERSION);
-  const meter = deps.meter ?? metrics.getMeter(SCOPE_NAME, VERSION);
+  const meter = liveMeter(deps.meter);
   const durations: { readonly [K in ResourceCallInfo['kind']]: Histogram } | undefined =
-    meter === createNoopMeter()
+    meter === undefined
       ? undefined
       : {
           db: meter.createHistogram(METRIC_DB_CLIENT_OPERATION_DURATION, {

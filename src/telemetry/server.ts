@@ -9,7 +9,7 @@
  * extract and a no-op span per inbound request.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, createNoopMeter, metrics, propagation, trace } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace } from '@opentelemetry/api';
 import type { Attributes, Context, Counter, Histogram, Meter, Span, Tracer, UpDownCounter } from '@opentelemetry/api';
 import { errorTypeOf, hostnameOf, normalizeMethod, redactQuery } from './layer.ts';
 import {
@@ -32,7 +32,7 @@ import {
   METRIC_HTTP_SERVER_REQUEST_DURATION,
   METRIC_INMESH_SERVER_REFUSED,
 } from './semconv.ts';
-import { SCOPE_NAME, VERSION } from './version.ts';
+import { liveMeter, SCOPE_NAME, VERSION } from './version.ts';
 
 /** Inbound headers as node:http gives them, or any lower-cased header record. */
 export type InboundHeaders = IncomingHttpHeaders | Readonly<Record<string, string | readonly string[] | undefined>>;
@@ -183,9 +183,9 @@ export class ServerTelemetry {
 
   constructor(deps: ServerTelemetryDeps = {}) {
     this.#tracer = deps.tracer ?? trace.getTracer(SCOPE_NAME, VERSION);
-    const meter = deps.meter ?? metrics.getMeter(SCOPE_NAME, VERSION);
+    const meter = liveMeter(deps.meter);
     this.#instruments =
-      meter === createNoopMeter()
+      meter === undefined
         ? undefined
         : {
             duration: meter.createHistogram(METRIC_HTTP_SERVER_REQUEST_DURATION, {

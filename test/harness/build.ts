@@ -1,10 +1,12 @@
 /**
  * The built package (dist/) for tests that use it as a user would: built when
  * missing or older than src/, once at a time (test files run in parallel
- * workers; a lock directory keeps two builds from writing dist/ together).
+ * workers; a lock directory keeps two builds from writing dist/ together),
+ * and a temp directory where `inmesh` resolves to it.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -53,4 +55,17 @@ export function ensureBuild(): void {
   } finally {
     rmSync(LOCK, { recursive: true, force: true });
   }
+}
+
+/**
+ * A new empty directory under the system temp directory (named `prefix` and a
+ * random tail) in which `inmesh` resolves to this checkout's built package, as
+ * in a user's project: dist/ is built first when stale. The caller removes it.
+ */
+export function packageUserDir(prefix: string): string {
+  ensureBuild();
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  mkdirSync(join(dir, 'node_modules'));
+  symlinkSync(ROOT, join(dir, 'node_modules', 'inmesh'), 'dir');
+  return dir;
 }

@@ -18,12 +18,11 @@
  * if a test run dies half-way.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findConsulBinary, type ConsulBinary } from './consul-binary.ts';
+import { freePort } from './ports.ts';
 
 export interface ConsulAgentOptions {
   /** ACLs on, `default_policy` deny unless given; the master token is also the agent token. */
@@ -90,41 +89,9 @@ export function trackProcess(child: ChildProcess): void {
   child.once('exit', () => running.delete(child));
 }
 
-/** A free TCP port on 127.0.0.1 (and free for UDP too when `udp`), not in `taken` (which it joins). */
-export async function freePort(udp: boolean, taken: Set<number>): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const srv = createServer();
-      srv.once('error', reject);
-      srv.listen(0, '127.0.0.1', () => {
-        const addr = srv.address();
-        const p = typeof addr === 'object' && addr ? addr.port : 0;
-        srv.close(() => resolve(p));
-      });
-    });
-    if (taken.has(port)) continue;
-    if (udp) {
-      const ok = await new Promise<boolean>((resolve) => {
-        const sock = createSocket('udp4');
-        sock.once('error', () => {
-          sock.close();
-          resolve(false);
-        });
-        sock.bind(port, '127.0.0.1', () => sock.close(() => resolve(true)));
-      });
-      if (!ok) continue;
-    }
-    taken.add(port);
-    return port;
-  }
-  throw new Error('could not find a free port on 127.0.0.1');
-}
-
-export async function startConsulAgent(options: ConsulAgentOptions = {}): Promise<ConsulAgent> {
-  installExitHook();
-  const binary = await findConsulBinary();
-  const taken = new Set<number>();
-  const ports = {
+/** The ports of a one-server agent, all free and different (dns and serf also for UDP), joined to `taken`. */
+export async function agentPorts(taken = new Set<number>()): Promise<{ http: number; dns: number; serf_lan: number; serf_wan: number; server: number; grpc: number }> {
+  return {
     http: await freePort(false, taken),
     dns: await freePort(true, taken),
     serf_lan: await freePort(true, taken),
@@ -132,6 +99,13 @@ export async function startConsulAgent(options: ConsulAgentOptions = {}): Promis
     server: await freePort(false, taken),
     grpc: await freePort(false, taken),
   };
+}
+
+export async function startConsulAgent(options: ConsulAgentOptions = {}): Promise<ConsulAgent> {
+  installExitHook();
+  const binary = await findConsulBinary();
+  const taken = new Set<number>();
+  const ports = await agentPorts(taken);
   const httpsPort = options.tls ? await freePort(false, taken) : undefined;
   const dir = mkdtempSync(join(tmpdir(), 'inmesh-consul-'));
   const config: Record<string, unknown> = {

@@ -18,10 +18,11 @@
  * (`TEST_CONSUL_VERSION=1.15.4`, or `any`).
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { isExecutable, onPath } from './executables.ts';
+import { withLock } from './pids.ts';
 
 const run = promisify(execFile);
 
@@ -144,46 +145,3 @@ async function fetchFromDebian(): Promise<void> {
   }
 }
 
-/** A cross-process lock: O_EXCL create, the holder's PID inside, stale locks (dead PID) taken over. Bounded wait. */
-async function withLock(path: string, fn: () => Promise<void>): Promise<void> {
-  mkdirSync(join(path, '..'), { recursive: true });
-  const deadline = Date.now() + 300_000;
-  for (;;) {
-    try {
-      closeSync(openSync(path, 'wx'));
-      writeFileSync(path, String(process.pid));
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const holder = Number.parseInt(readFileSafe(path), 10);
-      if (Number.isInteger(holder) && holder > 0 && !alive(holder)) {
-        rmSync(path, { force: true });
-        continue;
-      }
-      if (Date.now() > deadline) throw new Error(`timed out waiting for the lock ${path} (held by PID ${holder})`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-  try {
-    await fn();
-  } finally {
-    rmSync(path, { force: true });
-  }
-}
-
-function readFileSafe(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

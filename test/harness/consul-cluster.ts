@@ -16,7 +16,8 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findConsulBinary } from './consul-binary.ts';
-import { freePort, trackProcess } from './consul-agent.ts';
+import { trackProcess } from './consul-agent.ts';
+import { freePort } from './ports.ts';
 
 export interface ClusterMember {
   readonly name: string;

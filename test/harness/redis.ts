@@ -14,11 +14,11 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { isExecutable, onPath } from './executables.ts';
+import { freePort } from './ports.ts';
+import { withLock } from './pids.ts';
 
 // Debian puts redis-server in /usr/bin, which a trimmed PATH may lack.
 const DEBIAN_BIN = ['/usr/bin'];
@@ -36,44 +36,6 @@ const HOW_TO = [
 ].join('\n');
 
 
-/** A cross-process lock: O_EXCL create with the holder's PID inside; a dead holder's lock is taken over. Bounded wait. */
-async function withLock(path: string, fn: () => Promise<void>): Promise<void> {
-  mkdirSync(join(path, '..'), { recursive: true });
-  const deadline = Date.now() + 300_000;
-  for (;;) {
-    try {
-      const fd = openSync(path, 'wx');
-      writeFileSync(fd, String(process.pid));
-      closeSync(fd);
-      break;
-    } catch {
-      let holder = NaN;
-      try {
-        holder = Number(readFileSync(path, 'utf8'));
-      } catch {
-        continue; // released between our attempts
-      }
-      let alive = false;
-      try {
-        process.kill(holder, 0);
-        alive = true;
-      } catch {
-        alive = false;
-      }
-      if (!alive) {
-        rmSync(path, { force: true });
-        continue;
-      }
-      if (Date.now() > deadline) throw new Error(`timed out waiting for the lock ${path} (held by PID ${holder})`);
-      await new Promise((r) => setTimeout(r, 200)); // another process is installing: no event to await across processes
-    }
-  }
-  try {
-    await fn();
-  } finally {
-    rmSync(path, { force: true });
-  }
-}
 
 async function installWithApt(): Promise<string> {
   const failures: string[] = [];
@@ -113,18 +75,6 @@ export function findRedisServer(): Promise<string> {
     return path;
   })();
   return binary;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolvePort(port));
-    });
-  });
 }
 
 export interface RedisServer {

@@ -16,6 +16,8 @@ import { promisify } from 'node:util';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { consulApi, sharedConsul, sharedConsulAddr } from '../harness/consul.ts';
 import { startRedis } from '../harness/redis.ts';
+import { freePort } from '../harness/ports.ts';
+import { killChildren } from '../harness/pids.ts';
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..', '..');
@@ -53,12 +55,7 @@ async function runExample(file: string, env: Record<string, string>, args: strin
 /** Long-running examples (servers), stopped by PID after each test. */
 const children: ChildProcess[] = [];
 afterEach(async () => {
-  for (const child of children.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-      process.kill(child.pid, 'SIGKILL');
-      await once(child, 'exit');
-    }
-  }
+  await killChildren(children);
 });
 
 interface Running {
@@ -122,11 +119,7 @@ describe('examples', () => {
 
   it('basic-fetch.ts reports an unreachable upstream as its inmesh error code and exits 1, with no stack', async () => {
     // A port that was just free: nothing listens there, every attempt is refused.
-    const gone = createServer();
-    gone.listen(0, '127.0.0.1');
-    await once(gone, 'listening');
-    const port = (gone.address() as AddressInfo).port;
-    await new Promise((r) => gone.close(r));
+    const port = await freePort();
     const result = await run(process.execPath, ['--experimental-transform-types', '--no-warnings', 'examples/basic-fetch.ts'], {
       cwd: root,
       env: { PATH: process.env.PATH, INMESH_ENDPOINTS_ORDERS: `127.0.0.1:${port}` },

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DemoReport } from '../../../examples/demo/types.ts';
+import { alive, killChildren } from '../../harness/pids.ts';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 const dirs: string[] = [];
@@ -21,27 +22,13 @@ const children: ChildProcess[] = [];
 const printed = new Set<number>();
 
 afterEach(async () => {
-  for (const child of children.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-      process.kill(child.pid, 'SIGKILL');
-      await once(child, 'exit');
-    }
-  }
+  await killChildren(children);
   for (const pid of printed) {
     if (alive(pid)) process.kill(pid, 'SIGKILL');
   }
   printed.clear();
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function startDemo(args: string[]): { child: ChildProcess; output: () => string; exited: Promise<[number | null, NodeJS.Signals | null]> } {
   const child = spawn(process.execPath, ['--experimental-transform-types', '--no-warnings', 'examples/demo/main.ts', ...args], {

@@ -6,14 +6,12 @@
  * free ephemeral ports, as tests use no fixed port.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuild, ROOT } from '../../harness/build.ts';
+import { packageUserDir, ROOT } from '../../harness/build.ts';
+import { freePort } from '../../harness/ports.ts';
 
 const run = promisify(execFile);
 const page = readFileSync(join(ROOT, 'docs', 'getting-started.md'), 'utf8');
@@ -32,20 +30,8 @@ function shellLines(): string[] {
   return [...page.matchAll(/```sh\n([\s\S]*?)```/g)].flatMap((m) => (m[1] as string).trim().split('\n')).filter((l) => !l.startsWith('npm install'));
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
 beforeAll(() => {
-  ensureBuild();
-  dir = mkdtempSync(join(tmpdir(), 'inmesh-getting-started-'));
-  mkdirSync(join(dir, 'node_modules'));
-  symlinkSync(ROOT, join(dir, 'node_modules', 'inmesh'), 'dir');
+  dir = packageUserDir('inmesh-getting-started-');
 }, 180_000);
 
 afterAll(() => {

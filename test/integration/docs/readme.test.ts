@@ -6,33 +6,20 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuild, ROOT } from '../../harness/build.ts';
+import { packageUserDir, ROOT } from '../../harness/build.ts';
+import { freePort } from '../../harness/ports.ts';
 
 const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
 let dir = '';
 let app: ChildProcess | undefined;
 let orders: Server | undefined;
 
-async function freePort(): Promise<number> {
-  const s = createNetServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
 beforeAll(() => {
-  ensureBuild();
-  dir = mkdtempSync(join(tmpdir(), 'inmesh-readme-'));
-  mkdirSync(join(dir, 'node_modules'));
-  symlinkSync(ROOT, join(dir, 'node_modules', 'inmesh'), 'dir');
+  dir = packageUserDir('inmesh-readme-');
 }, 180_000);
 
 afterAll(async () => {

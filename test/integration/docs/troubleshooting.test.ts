@@ -13,6 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createMesh, isInmeshError, type Mesh } from '../../../src/index.ts';
 import { MIN_NODE } from '../../../src/internal/node-check.ts';
 import { sharedConsulAddr } from '../../harness/consul.ts';
+import { freePort } from '../../harness/ports.ts';
 
 const page = readFileSync(join(import.meta.dirname, '..', '..', '..', 'docs', 'troubleshooting.md'), 'utf8');
 const servers: Server[] = [];
@@ -81,12 +82,8 @@ describe('docs/troubleshooting.md quotes the messages the code gives', () => {
   });
 
   it('5: Consul not reachable (message and the warning logged once)', async () => {
-    // A port nothing listens on: a server bound and closed again.
-    const s = createServer();
-    s.listen(0, '127.0.0.1');
-    await once(s, 'listening');
-    const port = (s.address() as AddressInfo).port;
-    await new Promise((r) => s.close(r));
+    // A port nothing listens on: free, and released again at once.
+    const port = await freePort();
     const warnings: string[] = [];
     const logger = { debug: () => {}, info: () => {}, warn: (m: string) => warnings.push(m), error: (m: string) => warnings.push(m) };
     const m = mesh({ policy: { apiVersion: 'inmesh/v1', upstreams: { orders: {} } }, env: { CONSUL_HTTP_ADDR: `127.0.0.1:${port}` }, logger });

@@ -9,7 +9,7 @@
  * 1.8.7 and 1.15 (regenerate with UPDATE_GOLDEN=1).
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
@@ -19,12 +19,13 @@ import { ExportError } from '../../../src/errors.ts';
 import { consulExporter } from '../../../src/export/consul.ts';
 import { importConsulEntries } from '../../../src/export/consul-import.ts';
 import { parseGoDuration } from '../../../src/export/duration.ts';
-import { exportPolicy, formatReport, policyFields, renderFile, type ExportReport } from '../../../src/export/index.ts';
+import { exportPolicy, policyFields, renderFile, type ExportReport } from '../../../src/export/index.ts';
 import { readPolicyFile } from '../../../src/config/load.ts';
 import { parsePolicy, resolvePolicy } from '../../../src/policy/index.ts';
 import type { ResolvedPolicy } from '../../../src/policy/types.ts';
 import { startConsulAgent, type ConsulAgent } from '../../harness/consul-agent.ts';
 import { consulApi } from '../../harness/consul.ts';
+import { exportOutputs, expectGolden } from './golden.ts';
 
 const FIXTURE = 'test/fixtures/export/full-policy.yaml';
 const GOLDEN = 'test/fixtures/export/consul';
@@ -78,18 +79,8 @@ describe('consul export: golden files', () => {
     it(`writes ${version}${service ? ` (--service ${service})` : ''} exactly as the golden files, with every field reported`, () => {
       const { files, report } = exportPolicy('consul', [{ source: FIXTURE, policy: resolveFile(FIXTURE) }], { targetVersion: version, ...(service ? { service } : {}) });
       expect(report.fields.filter((f) => f.why?.includes('does not map this field'))).toEqual([]);
-      const dir = join(GOLDEN, version);
-      const actual = new Map(files.map((f) => [f.name, renderFile(f)]));
-      actual.set('report.txt', `${formatReport({ ...report, callers: ['full-policy.yaml'] })}\n`);
-      if (process.env.UPDATE_GOLDEN === '1') {
-        rmSync(dir, { recursive: true, force: true });
-        mkdirSync(dir, { recursive: true });
-        for (const [name, text] of actual) writeFileSync(join(dir, name), text);
-      }
-      const hint = `regenerate with UPDATE_GOLDEN=1 npx vitest run test/integration/export/consul.test.ts --no-coverage`;
-      expect(existsSync(dir), hint).toBe(true);
-      expect(readdirSync(dir).sort(), hint).toEqual([...actual.keys()].sort());
-      for (const [name, text] of actual) expect(text, `${name}: ${hint}`).toBe(readFileSync(join(dir, name), 'utf8'));
+      const outputs = exportOutputs(files, { ...report, callers: ['full-policy.yaml'] });
+      expectGolden(join(GOLDEN, version), outputs, 'test/integration/export/consul.test.ts', { wholeDirectory: true });
     });
   }
 });

@@ -5,7 +5,7 @@
  * the zero and disabled cases that mean something else in Dapr.
  * Regenerate the golden files with `UPDATE_GOLDEN=1 npx vitest run test/integration/export/dapr.test.ts`.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { CelScalar, celEnv, parse, plan } from '@bufbuild/cel';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
@@ -15,6 +15,7 @@ import type { DaprResiliency } from '../../../src/export/dapr.ts';
 import { exportPolicy, formatReport, renderFile, type ExportCaller, type ExportOptions, type ReportEntry } from '../../../src/export/index.ts';
 import { parsePolicy, resolvePolicy } from '../../../src/policy/index.ts';
 import { statusCodeProblems, TRIP_VARIABLES, tripProblems, validateResiliency } from './dapr-validate.ts';
+import { expectGolden } from './golden.ts';
 
 const FULL = 'test/fixtures/export/full-policy.yaml';
 const GOLDEN = 'test/fixtures/export/dapr';
@@ -28,12 +29,7 @@ const one = (doc: unknown, options: ExportOptions = {}) => {
 const entry = (fields: readonly ReportEntry[], field: string): ReportEntry | undefined => fields.find((e) => e.field === field);
 
 function golden(name: string, text: string): void {
-  const path = `${GOLDEN}/${name}`;
-  if (process.env['UPDATE_GOLDEN'] === '1') {
-    mkdirSync(GOLDEN, { recursive: true });
-    writeFileSync(path, text);
-  }
-  expect(text, `${path} differs; regenerate with UPDATE_GOLDEN=1 npx vitest run test/integration/export/dapr.test.ts`).toBe(readFileSync(path, 'utf8'));
+  expectGolden(GOLDEN, new Map([[name, text]]), 'test/integration/export/dapr.test.ts');
 }
 
 describe('dapr export of the policy that sets every field', () => {

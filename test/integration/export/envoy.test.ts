@@ -6,14 +6,14 @@
  *
  * Regenerate the golden files with `UPDATE_GOLDEN=1 npx vitest run test/integration/export/envoy.test.ts`.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readPolicyFile } from '../../../src/config/index.ts';
 import { UINT32_MAX, tokenBucket } from '../../../src/export/envoy.ts';
-import { exportPolicy, formatReport, renderFile, type ExportResult } from '../../../src/export/index.ts';
+import { exportPolicy, type ExportResult } from '../../../src/export/index.ts';
 import { parsePolicy, resolvePolicy } from '../../../src/policy/index.ts';
 import { envoyProtoErrors } from './envoy-proto.ts';
+import { exportOutputs, expectGolden } from './golden.ts';
 
 const FIXTURES = join(import.meta.dirname, '../../fixtures/export');
 const GOLDEN = join(FIXTURES, 'envoy');
@@ -37,16 +37,7 @@ describe('envoy export of the full policy', () => {
   const result = exportPolicy('envoy', [{ source: 'full-policy.yaml', policy: fullPolicy() }]);
 
   it('matches the golden files byte for byte', () => {
-    const outputs = new Map(result.files.map((f) => [f.name, renderFile(f)]));
-    outputs.set('report.txt', `${formatReport(result.report)}\n`);
-    for (const [name, text] of outputs) {
-      const file = join(GOLDEN, name);
-      if (process.env.UPDATE_GOLDEN === '1') {
-        mkdirSync(GOLDEN, { recursive: true });
-        writeFileSync(file, text);
-      }
-      expect(text, `${name} differs from ${file}: regenerate with UPDATE_GOLDEN=1 npx vitest run test/integration/export/envoy.test.ts`).toBe(readFileSync(file, 'utf8'));
-    }
+    expectGolden(GOLDEN, exportOutputs(result.files, result.report), 'test/integration/export/envoy.test.ts');
   });
 
   it('parses against the v3 protos with no unknown field and no broken validation rule', () => {

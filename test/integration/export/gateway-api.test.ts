@@ -6,15 +6,15 @@
  *
  * Regenerate the golden files with `UPDATE_GOLDEN=1 npx vitest run test/integration/export/gateway-api.test.ts`.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readPolicyFile } from '../../../src/config/index.ts';
 import { ExportError } from '../../../src/errors.ts';
 import { retryCodes } from '../../../src/export/gateway-api.ts';
-import { exportPolicy, formatReport, renderFile, type ExportResult } from '../../../src/export/index.ts';
+import { exportPolicy, type ExportResult } from '../../../src/export/index.ts';
 import { parsePolicy, resolvePolicy } from '../../../src/policy/index.ts';
 import { validateCrdObject } from '../../harness/crd-validate.ts';
+import { exportOutputs, expectGolden } from './golden.ts';
 
 const FIXTURES = join(import.meta.dirname, '../../fixtures/export');
 const GOLDEN = join(FIXTURES, 'gateway-api');
@@ -49,16 +49,7 @@ describe('gateway-api export of the full policy', () => {
   const result = exportPolicy('gateway-api', [{ source: 'full-policy.yaml', policy: fullPolicy() }]);
 
   it('matches the golden files byte for byte', () => {
-    const outputs = new Map(result.files.map((f) => [f.name, renderFile(f)]));
-    outputs.set('report.txt', `${formatReport(result.report)}\n`);
-    for (const [name, text] of outputs) {
-      const file = join(GOLDEN, name);
-      if (process.env.UPDATE_GOLDEN === '1') {
-        mkdirSync(GOLDEN, { recursive: true });
-        writeFileSync(file, text);
-      }
-      expect(text, `${name} differs from ${file}: regenerate with UPDATE_GOLDEN=1 npx vitest run test/integration/export/gateway-api.test.ts`).toBe(readFileSync(file, 'utf8'));
-    }
+    expectGolden(GOLDEN, exportOutputs(result.files, result.report), 'test/integration/export/gateway-api.test.ts');
   });
 
   it('passes the HTTPRoute CRD: strict schema and CEL rules', () => {

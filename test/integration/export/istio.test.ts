@@ -4,7 +4,7 @@
  * sets every field, each zero/int32/duration edge case, the round trip through
  * the importer, and the CLI.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -17,11 +17,11 @@ import { percentWeights } from '../../../src/export/istio.ts';
 import { parsePolicy, resolvePolicy } from '../../../src/policy/index.ts';
 import type { ResolvedPolicy } from '../../../src/policy/types.ts';
 import { validateCrdObject } from '../../harness/crd-validate.ts';
+import { expectGolden } from './golden.ts';
 
 const CRDS = 'test/fixtures/istio-crds/networking.istio.io.yaml';
 const FIXTURE = 'test/fixtures/export/full-policy.yaml';
 const GOLDEN = 'test/fixtures/export/istio';
-const UPDATE = process.env['UPDATE_GOLDEN'] === '1';
 
 const resolve = (doc: unknown, source = 'test policy'): ResolvedPolicy => resolvePolicy(parsePolicy(doc, source), source);
 const fixture = (): ResolvedPolicy => resolve(readPolicyFile(FIXTURE), FIXTURE);
@@ -46,13 +46,8 @@ describe('istio export of the full fixture', () => {
   const result = exportPolicy('istio', [{ source: FIXTURE, policy: fixture() }]);
 
   it('matches the golden files byte for byte (UPDATE_GOLDEN=1 npx vitest run test/integration/export/istio.test.ts regenerates them)', () => {
-    if (UPDATE) {
-      rmSync(GOLDEN, { recursive: true, force: true });
-      mkdirSync(GOLDEN, { recursive: true });
-      for (const f of result.files) writeFileSync(join(GOLDEN, f.name), renderFile(f));
-    }
-    expect(readdirSync(GOLDEN).sort()).toEqual(result.files.map((f) => f.name).sort());
-    for (const f of result.files) expect(renderFile(f), `${f.name}: regenerate with UPDATE_GOLDEN=1`).toBe(readFileSync(join(GOLDEN, f.name), 'utf8'));
+    const outputs = new Map(result.files.map((f) => [f.name, renderFile(f)]));
+    expectGolden(GOLDEN, outputs, 'test/integration/export/istio.test.ts', { wholeDirectory: true });
   });
 
   it('passes the Istio CRDs, schema and CEL rules, with zero problems', () => {

@@ -12,18 +12,14 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createMesh, type Mesh } from '../../../src/mesh/mesh.ts';
 import { consulApi, sharedConsul, sharedConsulAddr } from '../../harness/consul.ts';
+import { killChildren } from '../../harness/pids.ts';
 
 const fixture = fileURLToPath(new URL('./fixtures/shutdown-instance.ts', import.meta.url));
 const children: ChildProcess[] = [];
 const closers: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);
-  for (const child of children.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-      process.kill(child.pid, 'SIGKILL');
-      await once(child, 'exit');
-    }
-  }
+  await killChildren(children);
 });
 
 interface Instance {
